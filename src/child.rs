@@ -1,0 +1,279 @@
+//! A started child: waiting with and without a deadline, signalling its
+//! process group, reaping it exactly once.
+//!
+//! Waiting for exit uses `waitid(WNOWAIT)` (or a pidfd when a deadline is
+//! given), which leaves the child a zombie: its pid, and so its process group
+//! id, cannot be reused until [`Child::reap`] runs. That makes
+//! [`Child::signal_group`] safe to call from another thread at any time
+//! before the reap, and a no-op after it.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use once_cell::sync::OnceCell;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// True for exit code 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    /// The exit code, if it exited normally.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(c) => Some(c),
+            ExitStatus::Signaled(_) => None,
+        }
+    }
+
+    /// The terminating signal, if a signal ended it.
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(s) => Some(s),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Exited(c) => write!(f, "exit status {c}"),
+            ExitStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Running,
+    Reaped(ExitStatus),
+}
+
+/// A child process started by this library, leader of its own process group.
+#[derive(Debug)]
+pub struct Child {
+    pid: Pid,
+    state: Mutex<State>,
+    pidfd: OnceCell<Option<OwnedFd>>,
+}
+
+impl Child {
+    pub(crate) fn new(pid: libc::pid_t) -> Self {
+        Child {
+            pid: Pid::from_raw(pid),
+            state: Mutex::new(State::Running),
+            pidfd: OnceCell::new(),
+        }
+    }
+
+    /// The process id (also its process group id).
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave State inconsistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The exit status if the child was already reaped.
+    pub fn reaped_status(&self) -> Option<ExitStatus> {
+        match *self.state() {
+            State::Reaped(s) => Some(s),
+            State::Running => None,
+        }
+    }
+
+    /// Sends `signal` to the child's whole process group, unless it was
+    /// already reaped. `signal` 0 only checks that the group exists.
+    pub fn signal_group(&self, signal: i32) -> Result<()> {
+        let state = self.state();
+        if let State::Reaped(_) = *state {
+            return Ok(());
+        }
+        killpg(self.pid, signal)
+    }
+
+    /// A pidfd for the child, opened on first use; None where the kernel
+    /// lacks `pidfd_open` (before Linux 5.3) or on other systems.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd
+            .get_or_init(|| open_pidfd(self.pid))
+            .as_ref()
+            .map(|fd| fd.as_fd())
+    }
+
+    /// Waits until the child has exited, without reaping it. `None` waits
+    /// without limit; returns false when `timeout` passed first.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Result<bool> {
+        if self.reaped_status().is_some() {
+            return Ok(true);
+        }
+        let Some(timeout) = timeout else {
+            return self.peek_exit(true);
+        };
+        let deadline = Instant::now() + timeout;
+        if let Some(fd) = self.pidfd() {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if poll_readable(fd, Some(left))? {
+                    return Ok(true);
+                }
+                if Instant::now() >= deadline {
+                    return self.peek_exit(false);
+                }
+            }
+        }
+        let mut nap = Duration::from_micros(200);
+        loop {
+            if self.peek_exit(false)? {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(nap.min(deadline - now));
+            nap = (nap * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    fn peek_exit(&self, block: bool) -> Result<bool> {
+        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        if !block {
+            flags |= WaitPidFlag::WNOHANG;
+        }
+        loop {
+            match waitid(Id::Pid(self.pid), flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(false),
+                Ok(_) => return Ok(true),
+                Err(Errno::EINTR) => continue,
+                // Reaped meanwhile by another thread of ours.
+                Err(Errno::ECHILD) if self.reaped_status().is_some() => return Ok(true),
+                Err(e) => {
+                    return Err(Error::from_errno(
+                        ErrorKind::Io,
+                        format!("waiting for pid {}", self.pid),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Reaps the child (blocking until it exits) and then SIGKILLs whatever is
+    /// left of its process group, so no process it started outlives it.
+    /// Reaping twice returns the first status.
+    pub fn reap(&self) -> Result<ExitStatus> {
+        let mut state = self.state();
+        if let State::Reaped(s) = *state {
+            return Ok(s);
+        }
+        let status = loop {
+            match waitpid(self.pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => break ExitStatus::Exited(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => break ExitStatus::Signaled(sig as i32),
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(Error::from_errno(
+                        ErrorKind::Io,
+                        format!("reaping pid {}", self.pid),
+                        e,
+                    ));
+                }
+            }
+        };
+        *state = State::Reaped(status);
+        // Still under the lock, right after the reap: the group id is ours as
+        // long as any member lives, and no member means ESRCH.
+        let _ = killpg(self.pid, libc::SIGKILL);
+        Ok(status)
+    }
+}
+
+fn killpg(pgid: Pid, signal: i32) -> Result<()> {
+    // SAFETY: kill(2) takes plain integers.
+    let rc = unsafe { libc::kill(-pgid.as_raw(), signal) };
+    if rc == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::ESRCH => Ok(()),
+        Errno::EINVAL => Err(Error::from_errno(
+            ErrorKind::InvalidArgument,
+            format!("signal {signal} is not a valid signal number"),
+            Errno::EINVAL,
+        )),
+        e => Err(Error::from_errno(
+            ErrorKind::Io,
+            format!("signalling process group {pgid}"),
+            e,
+        )),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_pidfd(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    // The fd is close-on-exec by definition of the syscall.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        None
+    } else {
+        // SAFETY: a freshly returned fd that nothing else owns.
+        Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_pidfd(_pid: Pid) -> Option<OwnedFd> {
+    None
+}
+
+/// Polls one fd for readability. Returns false when `timeout` passed.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout_ms(timeout);
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if rc < 0 {
+        let e = Errno::last();
+        if e == Errno::EINTR {
+            return Ok(false);
+        }
+        return Err(Error::from_errno(ErrorKind::Io, "polling", e));
+    }
+    Ok(rc > 0)
+}
+
+/// A poll(2) timeout in ms: rounded up so a short wait never spins, capped at i32.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(i32::MAX as u128) as i32
+        }
+    }
+}

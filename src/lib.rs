@@ -1,0 +1,49 @@
+//! Run a command in a restricted environment and get its stdin, stdout and
+//! stderr as raw pipe fds, plus a handle whose wait reaps the process and
+//! removes every profile file and container the spawn created.
+//!
+//! Runners: `exec` (no isolation), `firejail`, `sandbox-exec` (macOS),
+//! `docker` (docker or podman) and `landrun` (Linux Landlock), with the
+//! option keys of go-restricted-runner.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use restricted_runner::{Command, Runner};
+//!
+//! let runner = Runner::new("exec", None)?;
+//! let mut p = runner.spawn(&Command::new("cat"))?;
+//! let mut stdin = std::fs::File::from(p.take_stdin().unwrap());
+//! let mut stdout = std::fs::File::from(p.take_stdout().unwrap());
+//! stdin.write_all(b"hello\n").unwrap();
+//! drop(stdin);
+//! let mut s = String::new();
+//! stdout.read_to_string(&mut s).unwrap();
+//! assert_eq!(s, "hello\n");
+//! assert!(p.wait()?.success());
+//! # Ok::<(), restricted_runner::Error>(())
+//! ```
+//!
+//! The C ABI over this crate lives in [`ffi`]; its header is
+//! `include/restricted_runner.h`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod backend;
+mod child;
+mod error;
+pub mod ffi;
+mod options;
+mod output;
+mod process;
+mod runner;
+mod spawn;
+mod template;
+
+pub use child::ExitStatus;
+pub use error::{Error, ErrorKind, Result};
+pub use output::Output;
+pub use process::Process;
+pub use runner::{Command, Kind, Runner};
+pub use spawn::Stdio;
+pub use template::Params;

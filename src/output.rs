@@ -1,0 +1,218 @@
+//! Running a process to completion while capturing stdout and stderr, in
+//! the calling thread (poll, no helper threads).
+//!
+//! The command's end is the end: once the direct child exited, what is left
+//! of its process group is killed and the pipes are drained for a short
+//! grace period, so a background grandchild that keeps the pipes open
+//! (`sh -c 'sleep 600 &'`) can neither hang the call nor outlive it.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::child::{timeout_ms, ExitStatus};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::Process;
+
+/// What a finished command wrote, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
+    /// How it ended.
+    pub status: ExitStatus,
+}
+
+/// How long the pipes are drained after the command exited and its
+/// leftover processes were killed.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// How often the child is checked where no pidfd is available.
+const EXIT_CHECK: Duration = Duration::from_millis(10);
+
+struct Stream {
+    fd: Option<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+impl Stream {
+    fn new(fd: Option<OwnedFd>) -> Result<Self> {
+        if let Some(fd) = &fd {
+            set_nonblocking(fd.as_fd())?;
+        }
+        Ok(Stream {
+            fd,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Reads what is available; closes the stream at EOF. True if it read anything.
+    fn read_available(&mut self) -> Result<bool> {
+        let Some(fd) = &self.fd else { return Ok(false) };
+        let mut any = false;
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match nix::unistd::read(fd, &mut chunk) {
+                Ok(0) => {
+                    self.fd = None;
+                    return Ok(any);
+                }
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    any = true;
+                }
+                Err(Errno::EAGAIN) => return Ok(any),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(Error::from_errno(
+                        ErrorKind::Io,
+                        "reading the command's output",
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Runs `process` (whose stdin should already be closed or null) to its end.
+/// On timeout the process tree is killed, reaped and cleaned up, and the
+/// error is [`ErrorKind::Timeout`].
+pub fn collect(mut process: Process, timeout: Option<Duration>) -> Result<Output> {
+    drop(process.take_stdin());
+    let mut out = Stream::new(process.take_stdout())?;
+    let mut err = Stream::new(process.take_stderr())?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+
+    loop {
+        if process.wait_exit(Some(Duration::ZERO))? {
+            break;
+        }
+        let left = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(time_out(process, timeout.unwrap_or_default()));
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let exit_fd = process.child().pidfd();
+        let wait = if exit_fd.is_some() {
+            left
+        } else {
+            Some(left.map_or(EXIT_CHECK, |l| l.min(EXIT_CHECK)))
+        };
+        poll_streams(
+            &[
+                out.fd.as_ref().map(|f| f.as_fd()),
+                err.fd.as_ref().map(|f| f.as_fd()),
+                exit_fd,
+            ],
+            wait,
+        )?;
+        out.read_available()?;
+        err.read_available()?;
+    }
+
+    // The child exited: reap it (which also kills what is left of its
+    // group), then take what is still in flight.
+    let status = process
+        .wait_timeout(Duration::ZERO)?
+        .ok_or_else(|| Error::internal("exited child not reapable"))?;
+    let drain_deadline = Instant::now() + DRAIN_GRACE;
+    while out.fd.is_some() || err.fd.is_some() {
+        let now = Instant::now();
+        if now >= drain_deadline {
+            break;
+        }
+        let ready = poll_streams(
+            &[
+                out.fd.as_ref().map(|f| f.as_fd()),
+                err.fd.as_ref().map(|f| f.as_fd()),
+                None,
+            ],
+            Some(drain_deadline - now),
+        )?;
+        if !ready {
+            break;
+        }
+        out.read_available()?;
+        err.read_available()?;
+    }
+    Ok(Output {
+        stdout: out.buf,
+        stderr: err.buf,
+        status,
+    })
+}
+
+fn time_out(process: Process, after: Duration) -> Error {
+    let pid = process.pid();
+    let killed = process.kill(libc::SIGKILL);
+    let waited = process.wait();
+    if let Err(e) = killed.and(waited.map(|_| ())) {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "the command (pid {pid}) did not finish within {} ms and was killed",
+            after.as_millis()
+        ),
+    )
+}
+
+fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Result<bool> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .flatten()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    if pfds.is_empty() {
+        if let Some(t) = timeout {
+            std::thread::sleep(t);
+        }
+        return Ok(false);
+    }
+    // SAFETY: pfds is a valid array of pollfd of the given length.
+    let rc = unsafe {
+        libc::poll(
+            pfds.as_mut_ptr(),
+            pfds.len() as libc::nfds_t,
+            timeout_ms(timeout),
+        )
+    };
+    if rc < 0 {
+        let e = Errno::last();
+        if e == Errno::EINTR {
+            return Ok(true);
+        }
+        return Err(Error::from_errno(
+            ErrorKind::Io,
+            "polling the command's output",
+            e,
+        ));
+    }
+    Ok(rc > 0)
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags =
+        fcntl(fd, FcntlArg::F_GETFL).map_err(|e| Error::from_errno(ErrorKind::Io, "fcntl", e))?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| Error::from_errno(ErrorKind::Io, "fcntl", e))?;
+    Ok(())
+}

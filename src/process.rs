@@ -1,0 +1,144 @@
+//! The handle to one spawned process: its pipe ends, and everything the
+//! spawn created (profile files, containers), removed when it is waited for.
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use crate::child::{Child, ExitStatus};
+use crate::error::Result;
+use crate::spawn::Spawned;
+
+/// What a backend created for one spawn, and how to stop what it started.
+///
+/// The default methods fit a plain child: signals go to its process group,
+/// and there is nothing to remove.
+pub trait SpawnGuard: Send + Sync + fmt::Debug {
+    /// Sends `signal` to everything the spawn started.
+    fn kill(&self, child: &Child, signal: i32) -> Result<()> {
+        child.signal_group(signal)
+    }
+
+    /// Removes what the spawn created. Called exactly once, after the child
+    /// was reaped (or could not be), on every path.
+    fn cleanup(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The guard of a spawn that created nothing beyond the child itself.
+#[derive(Debug, Default)]
+pub struct PlainGuard;
+
+impl SpawnGuard for PlainGuard {}
+
+/// A spawned process.
+///
+/// Take its pipe ends with [`take_stdin`](Process::take_stdin) and friends;
+/// they are close-on-exec and owned by the caller from then on. Call
+/// [`wait`](Process::wait) to reap it and remove what the spawn created.
+/// Dropping a process that was not waited for kills its process tree, reaps
+/// it and cleans up, so nothing outlives the handle.
+///
+/// `kill`, `pid` and `wait_exit` take `&self` and may be called from other
+/// threads while one thread waits in `wait_exit`.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    guard: Option<Box<dyn SpawnGuard>>,
+}
+
+impl Process {
+    /// Wraps a started child and the guard of what its spawn created.
+    pub fn new(spawned: Spawned, guard: Box<dyn SpawnGuard>) -> Self {
+        Process {
+            child: spawned.child,
+            stdin: spawned.stdin,
+            stdout: spawned.stdout,
+            stderr: spawned.stderr,
+            guard: Some(guard),
+        }
+    }
+
+    /// The pid of the direct child (for container runners, the engine CLI).
+    pub fn pid(&self) -> i32 {
+        self.child.pid()
+    }
+
+    /// The direct child.
+    pub fn child(&self) -> &Child {
+        &self.child
+    }
+
+    /// Takes the write end of the child's stdin.
+    pub fn take_stdin(&mut self) -> Option<OwnedFd> {
+        self.stdin.take()
+    }
+
+    /// Takes the read end of the child's stdout.
+    pub fn take_stdout(&mut self) -> Option<OwnedFd> {
+        self.stdout.take()
+    }
+
+    /// Takes the read end of the child's stderr.
+    pub fn take_stderr(&mut self) -> Option<OwnedFd> {
+        self.stderr.take()
+    }
+
+    /// Sends `signal` to the whole process tree (or container). A no-op once
+    /// the process was reaped.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        match &self.guard {
+            Some(g) => g.kill(&self.child, signal),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the process has exited without reaping it or cleaning up;
+    /// false when `timeout` passed first (`None` waits without limit).
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.child.wait_exit(timeout)
+    }
+
+    /// Waits for the process, reaps it, ends whatever is left of its process
+    /// group, and removes everything the spawn created.
+    pub fn wait(mut self) -> Result<ExitStatus> {
+        self.finish()
+    }
+
+    /// Like [`wait`](Process::wait), but gives up after `timeout`, returning
+    /// `Ok(None)` and leaving the process running. After it returned
+    /// `Some`, the process is finished and later calls return the same status.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        if let Some(status) = self.child.reaped_status() {
+            return Ok(Some(status));
+        }
+        if !self.child.wait_exit(Some(timeout))? {
+            return Ok(None);
+        }
+        self.finish().map(Some)
+    }
+
+    fn finish(&mut self) -> Result<ExitStatus> {
+        let reaped = self.child.reap();
+        let cleaned = match self.guard.take() {
+            Some(mut g) => g.cleanup(),
+            None => Ok(()),
+        };
+        let status = reaped?;
+        cleaned?;
+        Ok(status)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.guard.is_some() {
+            let _ = self.kill(libc::SIGKILL);
+            let _ = self.finish();
+        }
+    }
+}

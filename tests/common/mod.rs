@@ -1,0 +1,369 @@
+//! The pipe cases every runner must pass, written once and called by each
+//! backend's test file with a real runner of that kind.
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use restricted_runner::{Command, ErrorKind, ExitStatus, Params, Process, Runner};
+
+pub struct Pipes {
+    pub stdin: File,
+    pub stdout: File,
+    pub stderr: File,
+    pub process: Process,
+}
+
+pub fn spawn(r: &Runner, cmd: Command) -> Pipes {
+    let mut process = r
+        .spawn(&cmd)
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.program()));
+    Pipes {
+        stdin: File::from(process.take_stdin().expect("stdin pipe")),
+        stdout: File::from(process.take_stdout().expect("stdout pipe")),
+        stderr: File::from(process.take_stderr().expect("stderr pipe")),
+        process,
+    }
+}
+
+pub fn sh(script: &str) -> Command {
+    Command::new("sh").arg("-c").arg(script)
+}
+
+fn read_to_end(mut f: File) -> Vec<u8> {
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Reads one line, byte by byte (the pipe is shared with nobody else).
+pub fn read_line(f: &mut File) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match f.read(&mut b).unwrap() {
+            0 => break,
+            _ if b[0] == b'\n' => break,
+            _ => line.push(b[0]),
+        }
+    }
+    String::from_utf8(line).unwrap()
+}
+
+pub fn echo_through_cat(r: &Runner) {
+    let Pipes {
+        mut stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, Command::new("cat"));
+    stdin.write_all(b"hello through cat\n").unwrap();
+    drop(stdin);
+    assert_eq!(read_to_end(stdout), b"hello through cat\n");
+    assert_eq!(read_to_end(stderr), b"");
+    assert_eq!(process.wait().unwrap(), ExitStatus::Exited(0));
+}
+
+/// Writes lines one at a time and reads each reply before the next write:
+/// the interactive use this library exists for.
+pub fn many_writes(r: &Runner) {
+    let Pipes {
+        mut stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(r, Command::new("cat"));
+    for i in 0..200 {
+        writeln!(stdin, "line {i}").unwrap();
+        assert_eq!(read_line(&mut stdout), format!("line {i}"));
+    }
+    drop(stdin);
+    assert_eq!(read_to_end(stdout), b"");
+    drop(stderr);
+    assert!(process.wait().unwrap().success());
+}
+
+pub fn stderr_capture(r: &Runner) {
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, sh("echo out; echo err >&2; exit 3"));
+    drop(stdin);
+    assert_eq!(read_to_end(stdout), b"out\n");
+    assert_eq!(read_to_end(stderr), b"err\n");
+    assert_eq!(process.wait().unwrap(), ExitStatus::Exited(3));
+}
+
+/// Kills `sh -c 'sleep 100 & sleep 100'` and checks the background
+/// grandchild (a host pid) is gone too.
+pub fn kill_tree(r: &Runner) {
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(r, sh("sleep 100 & echo $!; sleep 100"));
+    let grandchild: i32 = read_line(&mut stdout)
+        .trim()
+        .parse()
+        .expect("grandchild pid");
+    assert!(
+        pid_alive(grandchild),
+        "grandchild should run before the kill"
+    );
+    process.kill(libc::SIGTERM).unwrap();
+    let status = process.wait().unwrap();
+    assert_eq!(status, ExitStatus::Signaled(libc::SIGTERM));
+    assert!(
+        wait_gone(grandchild, Duration::from_secs(5)),
+        "grandchild {grandchild} survived the kill"
+    );
+    drop((stdin, stderr));
+}
+
+pub fn command_not_found(r: &Runner) {
+    let e = r
+        .spawn(&Command::new("rr-no-such-command-xyz"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    assert!(e.message().contains("rr-no-such-command-xyz"), "{e}");
+}
+
+pub fn env_vars(r: &Runner) {
+    let cmd = sh("printf '%s|%s' \"$RR_A\" \"$RR_B\"")
+        .env("RR_A", "one")
+        .env("RR_B", "x")
+        .env("RR_B", "two=2");
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, cmd);
+    drop((stdin, stderr));
+    assert_eq!(read_to_end(stdout), b"one|two=2");
+    assert!(process.wait().unwrap().success());
+}
+
+/// The child exits at once while the caller keeps writing: the caller gets
+/// EPIPE (Rust ignores SIGPIPE), never a crash or a hang.
+pub fn early_exit_epipe(r: &Runner) {
+    let Pipes {
+        mut stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, Command::new("true"));
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut got_epipe = false;
+    for _ in 0..1000 {
+        match stdin.write(&chunk) {
+            Ok(_) => thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == IoKind::BrokenPipe => {
+                got_epipe = true;
+                break;
+            }
+            Err(e) => panic!("unexpected write error {e}"),
+        }
+    }
+    assert!(
+        got_epipe,
+        "writing to an exited child never failed with EPIPE"
+    );
+    drop((stdout, stderr));
+    assert!(process.wait().unwrap().success());
+}
+
+/// `size` bytes in and out at the same time, through cat.
+pub fn bulk_through_cat(r: &Runner, size: usize) {
+    let Pipes {
+        mut stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, Command::new("cat"));
+    let writer = thread::spawn(move || {
+        let mut block = vec![0u8; 1 << 16];
+        let mut sent = 0usize;
+        while sent < size {
+            let n = block.len().min(size - sent);
+            for (i, b) in block[..n].iter_mut().enumerate() {
+                *b = ((sent + i) % 251) as u8;
+            }
+            stdin.write_all(&block[..n]).unwrap();
+            sent += n;
+        }
+    });
+    let mut stdout = stdout;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0usize;
+    loop {
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        for (i, b) in buf[..n].iter().enumerate() {
+            assert_eq!(*b, ((got + i) % 251) as u8, "byte {} corrupted", got + i);
+        }
+        got += n;
+    }
+    writer.join().unwrap();
+    assert_eq!(got, size);
+    drop(stderr);
+    assert!(process.wait().unwrap().success());
+}
+
+pub fn wait_timeout(r: &Runner) {
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        mut process,
+    } = spawn(r, Command::new("sleep").arg("0.5"));
+    let t = Instant::now();
+    assert_eq!(
+        process.wait_timeout(Duration::from_millis(50)).unwrap(),
+        None
+    );
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    let status = process.wait_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(status, Some(ExitStatus::Exited(0)));
+    // Finished: further waits return the same status at once.
+    assert_eq!(
+        process.wait_timeout(Duration::ZERO).unwrap(),
+        Some(ExitStatus::Exited(0))
+    );
+    drop((stdin, stdout, stderr));
+}
+
+pub fn run(r: &Runner, command: &str) -> restricted_runner::Output {
+    r.run(
+        None,
+        OsStr::new(command),
+        &[],
+        &Params::new(),
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap_or_else(|e| panic!("run {command:?}: {e}"))
+}
+
+pub fn run_output_and_codes(r: &Runner) {
+    let o = run(r, "echo hello; echo oops >&2");
+    assert_eq!(o.stdout, b"hello\n");
+    assert_eq!(o.stderr, b"oops\n");
+    assert_eq!(o.status, ExitStatus::Exited(0));
+    let o = run(r, "exit 42");
+    assert_eq!(o.status, ExitStatus::Exited(42));
+    let o = run(r, "echo a | tr a b; for i in 1 2 3; do printf $i; done");
+    assert_eq!(o.stdout, b"b\n123");
+    let o = run(r, "kill -9 $$");
+    assert_eq!(o.status, ExitStatus::Signaled(libc::SIGKILL));
+    let env = [(OsString::from("RR_RUN_VAR"), OsString::from("v a l"))];
+    let o = r
+        .run(
+            None,
+            OsStr::new("printf %s \"$RR_RUN_VAR\""),
+            &env,
+            &Params::new(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(o.stdout, b"v a l");
+}
+
+/// `sh -c 'sleep 600 &'` returns at once, though the grandchild holds the
+/// output pipes.
+pub fn run_background_grandchild(r: &Runner) {
+    let t = Instant::now();
+    let o = run(r, "sleep 600 & echo started");
+    assert_eq!(o.stdout, b"started\n");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "run waited for the background grandchild"
+    );
+}
+
+pub fn run_timeout(r: &Runner) {
+    let t = Instant::now();
+    let e = r
+        .run(
+            None,
+            OsStr::new("sleep 100"),
+            &[],
+            &Params::new(),
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(t.elapsed() < Duration::from_secs(20));
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // Field 3 is the state; a zombie is as good as gone.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn wait_gone(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !pid_alive(pid) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    !pid_alive(pid)
+}
+
+/// Open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Zombie children of this process.
+pub fn zombie_children() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next();
+            state == Some("Z") && ppid == Some(me.as_str())
+        })
+        .count()
+}
+
+/// Files in `dir` whose names start with `prefix`.
+pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}

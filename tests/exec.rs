@@ -1,0 +1,249 @@
+//! The `exec` runner against the real system.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use common::*;
+use restricted_runner::{Command, ErrorKind, Params, Runner, Stdio};
+
+fn runner() -> Runner {
+    Runner::new("exec", None).unwrap()
+}
+
+#[test]
+fn echo_through_cat_works() {
+    echo_through_cat(&runner());
+}
+
+#[test]
+fn many_writes_get_replies() {
+    many_writes(&runner());
+}
+
+#[test]
+fn stderr_is_captured() {
+    stderr_capture(&runner());
+}
+
+#[test]
+fn kill_reaches_grandchildren() {
+    kill_tree(&runner());
+}
+
+#[test]
+fn missing_command_is_named() {
+    command_not_found(&runner());
+}
+
+#[test]
+fn env_vars_reach_the_child() {
+    env_vars(&runner());
+}
+
+#[test]
+fn early_exit_gives_epipe() {
+    early_exit_epipe(&runner());
+}
+
+#[test]
+fn sixty_four_mib_in_and_out() {
+    bulk_through_cat(&runner(), 64 << 20);
+}
+
+#[test]
+fn wait_timeout_leaves_process_running() {
+    wait_timeout(&runner());
+}
+
+#[test]
+fn run_captures_output_and_codes() {
+    run_output_and_codes(&runner());
+}
+
+#[test]
+fn run_does_not_hang_on_background_grandchild() {
+    run_background_grandchild(&runner());
+}
+
+#[test]
+fn run_times_out() {
+    run_timeout(&runner());
+}
+
+#[test]
+fn run_uses_the_shell_option() {
+    let r = Runner::new("exec", Some(r#"{"shell": "/bin/bash"}"#)).unwrap();
+    let o = run(&r, "echo $BASH_VERSION");
+    assert!(!o.stdout.trim_ascii().is_empty(), "not run by bash");
+    let o = r
+        .run(
+            Some(OsStr::new("/bin/sh")),
+            OsStr::new("echo ${BASH_VERSION:-none}"),
+            &[],
+            &Params::new(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(o.stdout, b"none\n");
+}
+
+#[test]
+fn no_caller_fd_leaks_into_the_child() {
+    // A deliberately inheritable fd at a known number.
+    let f = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: dup2 onto a free high fd number; we own the result.
+    let leaked = unsafe { libc::dup2(f.as_raw_fd(), 200) };
+    assert_eq!(leaked, 200);
+    let leaked = unsafe { OwnedFd::from_raw_fd(leaked) };
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(&runner(), Command::new("ls").arg("-l").arg("/proc/self/fd"));
+    drop(stdin);
+    let mut listing = String::new();
+    stdout.read_to_string(&mut listing).unwrap();
+    drop(stderr);
+    assert!(process.wait().unwrap().success());
+    // `ls` itself holds one fd on the directory it lists.
+    let fds: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
+        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
+        .collect();
+    assert_eq!(fds, ["0", "1", "2"], "child saw fds:\n{listing}");
+    drop(leaked);
+}
+
+#[test]
+fn handed_out_fds_are_cloexec() {
+    let mut p = runner().spawn(&Command::new("cat")).unwrap();
+    for fd in [
+        p.take_stdin().unwrap(),
+        p.take_stdout().unwrap(),
+        p.take_stderr().unwrap(),
+    ] {
+        // SAFETY: F_GETFD on a valid fd.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+        assert!(
+            flags & libc::FD_CLOEXEC != 0,
+            "fd {} is inheritable",
+            fd.as_raw_fd()
+        );
+    }
+    p.wait().unwrap();
+}
+
+#[test]
+fn child_has_own_group_default_sigpipe_and_empty_mask() {
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(
+        &runner(),
+        Command::new("cat")
+            .arg("/proc/self/status")
+            .arg("/proc/self/stat"),
+    );
+    let pid = process.pid();
+    drop(stdin);
+    let mut s = String::new();
+    stdout.read_to_string(&mut s).unwrap();
+    drop(stderr);
+    process.wait().unwrap();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .unwrap()
+    };
+    let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
+    assert_eq!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE is ignored in the child"
+    );
+    assert_eq!(field("SigBlk:"), "0000000000000000");
+    let stat = s.lines().last().unwrap();
+    let pgrp: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        pgrp, pid,
+        "child is not the leader of its own process group"
+    );
+}
+
+#[test]
+fn null_stdio_is_dev_null() {
+    let r = runner();
+    let mut p = r
+        .spawn(&sh("cat; echo done").stdio(Stdio::Null, Stdio::Pipe, Stdio::Null))
+        .unwrap();
+    assert!(p.take_stdin().is_none() && p.take_stderr().is_none());
+    let mut out = std::fs::File::from(p.take_stdout().unwrap());
+    let mut s = String::new();
+    out.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "done\n");
+    p.wait().unwrap();
+}
+
+#[test]
+fn bad_options_are_rejected_with_names() {
+    let e = Runner::new("exec", Some(r#"{"shel": "x"}"#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"shel\""), "{e}");
+    let e = Runner::new("exec", Some(r#"{"shell": 3}"#)).unwrap_err();
+    assert!(e.message().contains("option \"shell\""), "{e}");
+    let e = Runner::new("exec", Some("{nope")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    let e = Runner::new("jail", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownRunner);
+}
+
+#[test]
+fn bad_env_entries_are_rejected() {
+    let e = Command::new("true").env_entries(["NOEQUALS"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn dropping_an_unwaited_process_kills_and_reaps_it() {
+    let r = runner();
+    let mut p = r.spawn(&sh("sleep 100 & echo $!; sleep 100")).unwrap();
+    let mut out = std::fs::File::from(p.take_stdout().unwrap());
+    let grandchild: i32 = read_line(&mut out).trim().parse().unwrap();
+    let pid = p.pid();
+    drop(p);
+    assert!(!pid_alive(pid));
+    assert!(wait_gone(grandchild, std::time::Duration::from_secs(5)));
+}
+
+#[test]
+fn runner_is_shared_between_threads() {
+    let r = std::sync::Arc::new(runner());
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let o = run(&r, &format!("echo {i}"));
+                assert_eq!(o.stdout, format!("{i}\n").into_bytes());
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
