@@ -126,9 +126,13 @@ static void spawn_bench(rr_runner *r, const char *label) {
 
 /* ---- throughput ---- */
 
-static double pump(int in, int out, size_t total) {
+/* Moves `total` bytes into `in` and out of `out` in one thread, in chunks
+ * of `chunk` bytes; returns GB/s. */
+static double pump(int in, int out, size_t total, size_t chunk) {
     static char wbuf[1 << 20], rbuf[1 << 20];
-    memset(wbuf, 'x', sizeof wbuf);
+    if (chunk > sizeof wbuf)
+        chunk = sizeof wbuf;
+    memset(wbuf, 'x', chunk);
     fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
     size_t sent = 0, got = 0;
     double t = now();
@@ -137,7 +141,7 @@ static double pump(int in, int out, size_t total) {
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             die("poll", NULL);
         if (p[1].revents) {
-            size_t want = total - sent < sizeof wbuf ? total - sent : sizeof wbuf;
+            size_t want = total - sent < chunk ? total - sent : chunk;
             ssize_t w = write(in, wbuf, want);
             if (w > 0)
                 sent += (size_t)w;
@@ -147,7 +151,7 @@ static double pump(int in, int out, size_t total) {
                 close(in);
         }
         if (p[0].revents) {
-            ssize_t n = read(out, rbuf, sizeof rbuf);
+            ssize_t n = read(out, rbuf, chunk);
             if (n <= 0)
                 die("read (early EOF)", NULL);
             got += (size_t)n;
@@ -156,30 +160,38 @@ static double pump(int in, int out, size_t total) {
     return (double)total / (now() - t) / 1e9;
 }
 
+/* Best of three interleaved runs per side; each side moves data in chunks
+ * of its own pipe size, as a caller filling the pipe would. */
 static void throughput_bench(rr_runner *r) {
     size_t total = (size_t)env_long("RR_BENCH_MIB", 1024) << 20;
-    int in, out, err;
-    rr_process *p;
-    rr_error *e = NULL;
-    if (rr_run_with_pipes(r, "cat", NULL, NULL, NULL, &in, &out, &err, &p, &e) != RR_OK)
-        die("rr_run_with_pipes", e);
-    int lib_in_sz = fcntl(in, F_GETPIPE_SZ), lib_out_sz = fcntl(out, F_GETPIPE_SZ);
-    double lib = pump(in, out, total);
-    close(out);
-    close(err);
-    if (rr_wait(p, NULL, &e) != RR_OK)
-        die("rr_wait", e);
+    double lib = 0, base = 0;
+    int lib_sz = 0, base_sz = 0;
+    for (int round = 0; round < 3; round++) {
+        int in, out, err;
+        rr_process *p;
+        rr_error *e = NULL;
+        if (rr_run_with_pipes(r, "cat", NULL, NULL, NULL, &in, &out, &err, &p, &e) != RR_OK)
+            die("rr_run_with_pipes", e);
+        lib_sz = fcntl(out, F_GETPIPE_SZ);
+        double g = pump(in, out, total, (size_t)lib_sz);
+        lib = g > lib ? g : lib;
+        close(out);
+        close(err);
+        if (rr_wait(p, NULL, &e) != RR_OK)
+            die("rr_wait", e);
 
-    pid_t pid = base_spawn("/bin/cat", &in, &out, &err);
-    int base_sz = fcntl(out, F_GETPIPE_SZ);
-    double base = pump(in, out, total);
-    close(out);
-    close(err);
-    int status;
-    waitpid(pid, &status, 0);
-    printf("%zu MiB through cat: library %.2f GB/s (pipes %d/%d KiB), default-pipe baseline %.2f GB/s "
-           "(%d KiB), ratio %.2fx (target >= 3)\n",
-           total >> 20, lib, lib_in_sz >> 10, lib_out_sz >> 10, base, base_sz >> 10, lib / base);
+        pid_t pid = base_spawn("/bin/cat", &in, &out, &err);
+        base_sz = fcntl(out, F_GETPIPE_SZ);
+        g = pump(in, out, total, (size_t)base_sz);
+        base = g > base ? g : base;
+        close(out);
+        close(err);
+        int status;
+        waitpid(pid, &status, 0);
+    }
+    printf("%zu MiB through cat (best of 3): library %.2f GB/s (%d KiB pipes), default-pipe baseline %.2f GB/s "
+           "(%d KiB pipes), ratio %.2fx (target >= 3)\n",
+           total >> 20, lib, lib_sz >> 10, base, base_sz >> 10, lib / base);
 }
 
 int main(int argc, char **argv) {
