@@ -123,3 +123,70 @@ fn has_cap_sys_admin() -> bool {
         })
         .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::spawn::Stdio;
+
+    fn with_abi(json: &str, abi: std::result::Result<ABI, Errno>) -> Landrun {
+        Landrun {
+            settings: Settings::parse(Some(json)).unwrap(),
+            abi,
+        }
+    }
+
+    #[test]
+    fn a_kernel_without_landlock_fails_unless_best_effort() {
+        let missing = Err(Errno::EOPNOTSUPP);
+        let e = with_abi("{}", missing).check_requirements().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+        assert!(e.message().contains("Landlock is not available"), "{e}");
+        assert!(e.message().contains("best_effort"), "{e}");
+        with_abi(r#"{"best_effort": true}"#, missing)
+            .check_requirements()
+            .unwrap();
+        // Nothing to restrict by Landlock: no need for it.
+        with_abi(
+            r#"{"unrestricted_filesystem": true, "allow_networking": true}"#,
+            missing,
+        )
+        .check_requirements()
+        .unwrap();
+    }
+
+    #[test]
+    fn tcp_rules_need_abi_4_unless_the_network_is_isolated_or_open() {
+        let e = with_abi("{}", Ok(ABI::V3))
+            .check_requirements()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+        assert!(e.message().contains("ABI 4"), "{e}");
+        for ok in [
+            r#"{"best_effort": true}"#,
+            r#"{"allow_networking": true}"#,
+            r#"{"isolate_network": true}"#,
+        ] {
+            with_abi(ok, Ok(ABI::V3)).check_requirements().unwrap();
+        }
+    }
+
+    #[test]
+    fn best_effort_without_landlock_still_confines_what_it_can() {
+        let r = with_abi(
+            r#"{"best_effort": true, "max_open_files": 20}"#,
+            Err(Errno::ENOSYS),
+        );
+        let cmd = Command::new("sh")
+            .arg("-c")
+            .arg("ls /tmp >/dev/null && ulimit -n && grep NoNewPrivs /proc/self/status")
+            .stdio(Stdio::Null, Stdio::Pipe, Stdio::Null);
+        let mut p = r.spawn(&cmd).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(p.take_stdout().unwrap()), &mut out)
+            .unwrap();
+        assert!(p.wait().unwrap().success(), "{out}");
+        assert_eq!(out, "20\nNoNewPrivs:\t1\n");
+    }
+}
