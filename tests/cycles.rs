@@ -16,7 +16,10 @@ fn ten_thousand_cycles_leak_nothing() {
     let (fds, zombies) = (fd_count(), zombie_children());
     for i in 0..10_000 {
         if i % 10 == 0 {
-            assert_eq!(r.spawn(&missing).unwrap_err().kind(), ErrorKind::CommandNotFound);
+            assert_eq!(
+                r.spawn(&missing).unwrap_err().kind(),
+                ErrorKind::CommandNotFound
+            );
         }
         let mut p = r.spawn(&cmd).unwrap();
         drop((p.take_stdin(), p.take_stdout(), p.take_stderr()));

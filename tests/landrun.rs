@@ -378,9 +378,9 @@ fn unknown_or_wrongly_typed_paths_are_named() {
     assert!(e.message().contains("is not a folder"), "{e}");
     let e = try_runner(json!({"allow_read_files": ["/etc"]})).unwrap_err();
     assert!(e.message().contains("is a folder"), "{e}");
-    // With params the check happens at spawn, and leaves nothing behind.
+    // With params the check happens at spawn (landrun_cycles.rs checks that
+    // it leaves nothing behind).
     let r = runner(json!({"allow_write_folders": ["{{ .dir }}"]}));
-    let fds = fd_count();
     let mut params = Params::new();
     params.insert("dir", "/no/such/rr-param-dir");
     let e = r
@@ -392,24 +392,19 @@ fn unknown_or_wrongly_typed_paths_are_named() {
         .run(None, OsStr::new("true"), &[], &Params::new(), None)
         .unwrap_err();
     assert!(e.message().contains("dir"), "{e}");
-    assert_eq!(fd_count(), fds);
 }
 
 #[test]
-fn a_failure_in_the_child_is_reported_and_leaves_nothing() {
+fn a_failure_in_the_child_is_reported() {
     let dir = tempdir();
     let script = dir.path().join("bad-interp");
     std::fs::write(&script, "#!/no/such/rr-interpreter\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let r = runner(json!({"allow_read_exec_folders": [path(dir.path())]}));
-    let fds = fd_count();
-    for _ in 0..20 {
-        let e = r.spawn(&Command::new(&script)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
-        assert!(e.message().contains("bad-interp"), "{e}");
-    }
-    assert_eq!(fd_count(), fds, "fds leaked");
-    assert_eq!(zombie_children(), 0, "a failed child was not reaped");
+    let e = r.spawn(&Command::new(&script)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    assert!(e.message().contains("bad-interp"), "{e}");
+    assert!(e.message().contains("interpreter"), "{e}");
 }
 
 #[test]

@@ -196,22 +196,22 @@ pub(crate) fn spawn(program: &Program, confinement: &Confinement<'_>) -> Result<
         (top & !15) as *mut c_void
     };
 
-    let pid = {
+    let (pid, clone_errno) = {
         let _blocked = BlockSignals::new()?;
         // SAFETY: `child_main` only reads `args` and makes async-signal-safe
         // calls; with CLONE_VFORK this thread sleeps until the child execs or
         // exits, so `args`, `stack` and everything they point to outlive the
         // child's use of them.
-        unsafe {
+        let pid = unsafe {
             libc::clone(
                 child_main,
                 stack_top,
                 libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
                 &args as *const ChildArgs as *mut c_void,
             )
-        }
+        };
+        (pid, Errno::last())
     };
-    let clone_errno = Errno::last();
     drop(error_write);
     drop(child);
     drop(stack);
@@ -384,7 +384,8 @@ unsafe fn confine_and_exec(a: &ChildArgs) -> (Stage, i32) {
         // Linux numbers signals 1 to 64.
         for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                // glibc's internal signals refuse; nothing else can fail.
+                // Only glibc's internal signals refuse; glibc sends those to
+                // the caller's threads by thread id, never to this process.
                 libc::sigaction(sig, &a.default_action, ptr::null_mut());
             }
         }
