@@ -19,6 +19,11 @@ pub trait SpawnGuard: Send + Sync + fmt::Debug {
         child.signal_group(signal)
     }
 
+    /// Learns how the child ended (`None` when it could not be reaped), just
+    /// before [`cleanup`](SpawnGuard::cleanup): a guard may skip removal work
+    /// that a normal exit makes unnecessary.
+    fn reaped(&mut self, _status: Option<ExitStatus>) {}
+
     /// Removes what the spawn created. Called exactly once, after the child
     /// was reaped (or could not be), on every path.
     fn cleanup(&mut self) -> Result<()> {
@@ -125,7 +130,10 @@ impl Process {
     fn finish(&mut self) -> Result<ExitStatus> {
         let reaped = self.child.reap();
         let cleaned = match self.guard.take() {
-            Some(mut g) => g.cleanup(),
+            Some(mut g) => {
+                g.reaped(reaped.as_ref().ok().copied());
+                g.cleanup()
+            }
             None => Ok(()),
         };
         let status = reaped?;
