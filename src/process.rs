@@ -150,3 +150,38 @@ impl Drop for Process {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::spawn::{Program, Stdio};
+
+    /// Records what the process told it, in order.
+    #[derive(Debug, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl SpawnGuard for Recorder {
+        fn reaped(&mut self, status: Option<ExitStatus>) {
+            self.0.lock().unwrap().push(format!("reaped {status:?}"));
+        }
+
+        fn cleanup(&mut self) -> Result<()> {
+            self.0.lock().unwrap().push("cleanup".into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn guard_learns_the_status_before_cleanup() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut p = Program::new(Path::new("/bin/sh"), "sh".as_ref()).unwrap();
+        p.args(["-c", "exit 3"]).unwrap();
+        p.stdio([Stdio::Null; 3]);
+        let process = Process::new(p.spawn().unwrap(), Box::new(Recorder(log.clone())));
+        assert_eq!(process.wait().unwrap(), ExitStatus::Exited(3));
+        assert_eq!(*log.lock().unwrap(), ["reaped Some(Exited(3))", "cleanup"]);
+    }
+}

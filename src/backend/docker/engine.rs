@@ -119,7 +119,7 @@ impl Cli {
             )));
         }
         Ok(Probe {
-            image_present: !out.stdout.trim_ascii().is_empty(),
+            image_present: out.stdout.iter().any(|b| !b.is_ascii_whitespace()),
         })
     }
 
