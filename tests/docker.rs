@@ -681,8 +681,13 @@ fn auto_picks_docker_when_its_engine_answers() {
         )
         .unwrap();
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap();
-    let argv0 = cmdline.split(|&b| b == 0).next().unwrap().to_vec();
-    assert_eq!(argv0, b"docker");
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(argv0),
+        "docker",
+        "cmdline {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
     assert!(p.wait_timeout(Duration::from_secs(60)).unwrap().is_some());
 }
 
