@@ -10,6 +10,7 @@ use crate::process::{Process, SpawnGuard};
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
 
+pub(crate) mod docker;
 pub(crate) mod exec;
 #[cfg(target_os = "linux")]
 pub(crate) mod landrun;
@@ -30,6 +31,7 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 pub(crate) fn build(kind: Kind, options_json: Option<&str>) -> Result<Box<dyn Backend>> {
     Ok(match kind {
         Kind::Exec => Box::new(exec::Exec::new(options_json)?),
+        Kind::Docker => Box::new(docker::Docker::new(options_json)?),
         #[cfg(target_os = "linux")]
         Kind::Landrun => Box::new(landrun::Landrun::new(options_json)?),
         other => {
