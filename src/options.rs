@@ -49,11 +49,6 @@ impl Options {
         Ok(Options { kind, map })
     }
 
-    /// The runner kind these options are for.
-    pub fn kind(&self) -> &'static str {
-        self.kind
-    }
-
     fn take(&mut self, key: &str) -> Option<Value> {
         match self.map.remove(key) {
             None | Some(Value::Null) => None,

@@ -101,11 +101,6 @@ impl Program {
         self
     }
 
-    /// The arguments, `argv[0]` first.
-    pub fn argv(&self) -> impl Iterator<Item = &OsStr> {
-        self.argv.iter().map(|a| OsStr::from_bytes(a.as_bytes()))
-    }
-
     /// Starts the program.
     pub fn spawn(&self) -> Result<Spawned> {
         spawn(self)
