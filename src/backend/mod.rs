@@ -11,6 +11,9 @@ use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
 
 pub(crate) mod exec;
+pub(crate) mod firejail;
+pub(crate) mod profile_file;
+pub(crate) mod sandbox_exec;
 
 /// A runner kind with its options: what `Runner` delegates to.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
@@ -28,6 +31,8 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 pub(crate) fn build(kind: Kind, options_json: Option<&str>) -> Result<Box<dyn Backend>> {
     Ok(match kind {
         Kind::Exec => Box::new(exec::Exec::new(options_json)?),
+        Kind::Firejail => Box::new(firejail::Firejail::new(options_json)?),
+        Kind::SandboxExec => Box::new(sandbox_exec::SandboxExec::new(options_json)?),
         other => {
             return Err(crate::error::Error::requirements(format!(
                 "the {other} runner is not available in this build"
