@@ -1,6 +1,7 @@
 //! The `firejail` runner: each spawn renders a profile from the options, the
 //! params and the host, writes it to a private temporary file, and runs
-//! `firejail --quiet --profile=FILE -- /abs/program args...` with the
+//! `firejail --quiet --deterministic-exit-code --deterministic-shutdown
+//! --profile=FILE -- /abs/program args...` with the
 //! caller's pipes as the program's stdio. The file is removed when the
 //! process is reaped.
 
@@ -179,7 +180,12 @@ impl Backend for Firejail {
         let mut profile_arg = OsString::from("--profile=");
         profile_arg.push(file.path());
         let mut p = Program::new(firejail, OsStr::new("firejail"))?;
+        // The two deterministic flags make the jail end with the command
+        // (firejail otherwise waits for every process left in it) and exit
+        // with the command's own status.
         p.arg("--quiet")?
+            .arg("--deterministic-exit-code")?
+            .arg("--deterministic-shutdown")?
             .arg(&profile_arg)?
             .arg("--")?
             .arg(&program)?

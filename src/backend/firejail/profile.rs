@@ -85,6 +85,13 @@ fn is_under(path: &str, dir: &str) -> bool {
         || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
+/// firejail refuses to whitelist `/` or a top-level folder (nothing would
+/// be hidden anyway: such a path is listed for its read-only or read-write
+/// line).
+fn whitelistable(path: &str) -> bool {
+    path.trim_start_matches('/').contains('/')
+}
+
 /// The folder firejail replaces with a tmpfs when `path` is whitelisted:
 /// the user's home, `/run/user/UID`, `/usr/share`, or the top-level folder.
 fn whitelist_root(path: &str, home: Option<&str>) -> String {
@@ -210,10 +217,12 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
                     whitelist_root(l, host.passwd_home) == whitelist_root(p, host.passwd_home)
                 }))
     });
+    // Whitelisting anything under /tmp already gives the jail a /tmp of its
+    // own; listing /tmp itself asks for the host's.
     let tmp_listed = listed
         .iter()
         .chain(program_whitelist.iter())
-        .any(|p| p.starts_with("/tmp/"));
+        .any(|p| is_under(p, "/tmp"));
 
     let mut out = String::from("# firejail profile rendered by restricted-runner\n");
     let mut line = |directive: &str, arg: &str| {
@@ -238,7 +247,9 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
         }
     }
     for p in listed.iter().chain(program_whitelist.iter()) {
-        line("whitelist", p);
+        if whitelistable(p) {
+            line("whitelist", p);
+        }
     }
     if !tmp_listed {
         line("private-tmp", "");
@@ -340,6 +351,16 @@ mod tests {
         let want = format!(
             "{HEAD}net none\n{BLACKLIST}whitelist /tmp/work\nprivate-dev\n{BASE_RO}\
              read-write /tmp/work\n{TAIL}"
+        );
+        assert_eq!(render_default(&p), want);
+    }
+
+    #[test]
+    fn golden_top_level_folders_are_not_whitelisted() {
+        let p = lists(&["/srv"], &["/tmp"], &[], &[]);
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}private-dev\n{BASE_RO}\
+             read-write /tmp\nread-only /srv\n{TAIL}"
         );
         assert_eq!(render_default(&p), want);
     }
