@@ -203,6 +203,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
+        let f = Firejail {
+            options: ProfileOptions::parse("firejail", None, profile::check_path).unwrap(),
+            firejail: None,
+        };
+        let e = f.check_requirements().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+        assert!(e.message().contains("firejail program"), "{e}");
+        assert!(e.message().contains("apt-get install firejail"), "{e}");
+        let e = f.spawn(&Command::new("true")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+    }
+
+    #[test]
+    fn rendering_leaves_the_runner_unchanged() {
+        let f = Firejail::new(Some(r#"{"allow_write_folders": ["/srv/{{ .d }}"]}"#)).unwrap();
+        let render = |d: &str| {
+            let mut p = crate::template::Params::new();
+            p.insert("d", d);
+            f.render(
+                &Command::new("true").params(p),
+                &[],
+                Path::new("/usr/bin/true"),
+            )
+            .unwrap()
+        };
+        assert!(render("a").contains("\nread-write /srv/a\n"));
+        assert!(render("b").contains("\nread-write /srv/b\n"));
+        assert!(render("a").contains("\nread-write /srv/a\n"));
+    }
+
+    #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape_mountinfo(br"/mnt/a\040b\134c"), b"/mnt/a b\\c");
         assert_eq!(unescape_mountinfo(br"/x\04"), br"/x\04");

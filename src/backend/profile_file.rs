@@ -70,8 +70,7 @@ impl ProfileOptions {
             custom_profile: o.string("custom_profile")?.filter(|s| !s.is_empty()),
         };
         for v in opts.all_values() {
-            // Any "{{" in a parsed value is a placeholder.
-            if !v.source().contains("{{") {
+            if v.is_literal() {
                 check(v.key(), v.source())?;
             }
         }

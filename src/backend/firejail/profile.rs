@@ -590,9 +590,19 @@ mod tests {
                 let profile = render(Settings::default(), &paths, &Host::default()).unwrap();
                 let got = firejail_lines(&profile);
 
-                // The same shape with harmless names.
+                // The same shape with harmless names (top-level folders are
+                // never whitelisted, so they keep their depth).
                 let plain = |v: &Vec<String>, tag: &str| -> Vec<String> {
-                    (0..v.len()).map(|i| format!("/tmp/{tag}{i}")).collect()
+                    v.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            if whitelistable(p) {
+                                format!("/tmp/{tag}{i}")
+                            } else {
+                                format!("/{tag}{i}")
+                            }
+                        })
+                        .collect()
                 };
                 let shape = PathLists {
                     read_folders: plain(&rf, "rf"),
@@ -614,7 +624,13 @@ mod tests {
                 // Every path comes back whole, on its own line.
                 let all: Vec<&String> = rf.iter().chain(&wf).chain(&rfi).chain(&wfi).collect();
                 for p in all {
-                    let want = format!("whitelist {p}");
+                    let want = if whitelistable(p) {
+                        format!("whitelist {p}")
+                    } else if wf.contains(p) || wfi.contains(p) {
+                        format!("read-write {p}")
+                    } else {
+                        format!("read-only {p}")
+                    };
                     prop_assert!(got.contains(&want), "{} missing from {:?}", want, got);
                 }
                 // No path argument holds anything firejail would expand.
