@@ -680,7 +680,16 @@ fn auto_picks_docker_when_its_engine_answers() {
                 .stdio(Stdio::Null, Stdio::Null, Stdio::Null),
         )
         .unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap();
+    // Right after a vfork-style spawn the kernel may not have filled in the
+    // new program's arguments yet: /proc shows an empty cmdline for a moment.
+    let mut cmdline = Vec::new();
+    for _ in 0..200 {
+        cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap();
+        if !cmdline.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
     assert_eq!(
         String::from_utf8_lossy(argv0),
