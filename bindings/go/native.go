@@ -102,15 +102,33 @@ func (n *Native) Close() error {
 // CheckImplicitRequirements checks the runner's requirements on this
 // machine now (New checked them already once).
 func (n *Native) CheckImplicitRequirements() error {
-	b := newCBlock(0, len(n.kind)+1+len(n.options)+1)
+	return checkRequirements(n.kind, n.options)
+}
+
+// CheckRequirements reports whether a runner of runnerType with options
+// could be created on this machine, without creating one: nil, or the
+// error New would return.
+func CheckRequirements(runnerType Type, options Options) error {
+	opts, err := optionsJSON(options)
+	if err != nil {
+		return err
+	}
+	if err := checkNUL("runner type", string(runnerType)); err != nil {
+		return err
+	}
+	return checkRequirements(runnerType, opts)
+}
+
+func checkRequirements(kind Type, options string) error {
+	b := newCBlock(0, len(kind)+1+len(options)+1)
 	defer b.free()
-	kind := b.str(string(n.kind))
+	kindC := b.str(string(kind))
 	var opts *C.char
-	if n.options != "" {
-		opts = b.str(n.options)
+	if options != "" {
+		opts = b.str(options)
 	}
 	var e *C.rr_error
-	return takeError(C.rr_check_requirements(kind, opts, &e), e)
+	return takeError(C.rr_check_requirements(kindC, opts, &e), e)
 }
 
 // Run implements Runner.Run.
