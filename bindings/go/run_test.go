@@ -187,7 +187,7 @@ func TestBadArguments(t *testing.T) {
 
 func newExec(t *testing.T) *runner.Native {
 	t.Helper()
-	r, err := runner.NewNative(runner.TypeExec, nil, nil)
+	r, err := runner.NewExec(runner.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

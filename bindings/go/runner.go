@@ -111,3 +111,28 @@ func normalizeLogger(l Logger) Logger {
 	}
 	return l
 }
+
+// NewExec creates an exec runner (go-restricted-runner's constructor name).
+func NewExec(options Options, logger Logger) (*Native, error) {
+	return NewNative(TypeExec, options, logger)
+}
+
+// NewFirejail creates a firejail runner.
+func NewFirejail(options Options, logger Logger) (*Native, error) {
+	return NewNative(TypeFirejail, options, logger)
+}
+
+// NewSandboxExec creates a sandbox-exec runner.
+func NewSandboxExec(options Options, logger Logger) (*Native, error) {
+	return NewNative(TypeSandboxExec, options, logger)
+}
+
+// NewLandrun creates a landrun runner.
+func NewLandrun(options Options, logger Logger) (*Native, error) {
+	return NewNative(TypeLandrun, options, logger)
+}
+
+// NewDocker creates a docker runner.
+func NewDocker(options Options, logger Logger) (*Native, error) {
+	return NewNative(TypeDocker, options, logger)
+}
