@@ -81,13 +81,16 @@ impl Stream {
 /// Runs `process` (whose stdin should already be closed or null) to its end.
 /// On timeout the process tree is killed, reaped and cleaned up, and the
 /// error is [`ErrorKind::Timeout`].
-///
-/// When `cancel` becomes readable or hung up (its owner wrote to or closed
+pub fn collect(process: Process, timeout: Option<Duration>) -> Result<Output> {
+    collect_cancelable(process, timeout, None)
+}
+
+/// Like [`collect`]. When `cancel` becomes readable or hung up (its owner wrote to or closed
 /// the other end of a pipe) before the process exited, the tree is killed,
 /// reaped and cleaned up the same way and the error is
 /// [`ErrorKind::Canceled`]: a caller that cannot interrupt this thread can
 /// still stop the call from another one.
-pub fn collect(
+pub fn collect_cancelable(
     mut process: Process,
     timeout: Option<Duration>,
     cancel: Option<BorrowedFd<'_>>,

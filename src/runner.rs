@@ -247,7 +247,7 @@ impl Runner {
             .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe);
         cmd.env = env.to_vec();
         let process = self.spawn(&cmd)?;
-        output::collect(process, timeout, cancel)
+        output::collect_cancelable(process, timeout, cancel)
     }
 }
 
