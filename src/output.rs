@@ -85,11 +85,11 @@ pub fn collect(process: Process, timeout: Option<Duration>) -> Result<Output> {
     collect_cancelable(process, timeout, None)
 }
 
-/// Like [`collect`]. When `cancel` becomes readable or hung up (its owner wrote to or closed
-/// the other end of a pipe) before the process exited, the tree is killed,
-/// reaped and cleaned up the same way and the error is
-/// [`ErrorKind::Canceled`]: a caller that cannot interrupt this thread can
-/// still stop the call from another one.
+/// Like [`collect`]; besides, when `cancel` becomes readable or hung up
+/// (its owner wrote to or closed the other end of a pipe) before the
+/// process exited, the tree is killed, reaped and cleaned up the same way
+/// and the error is [`ErrorKind::Canceled`]: a caller that cannot interrupt
+/// this thread can still stop the call from another one.
 pub fn collect_cancelable(
     mut process: Process,
     timeout: Option<Duration>,
