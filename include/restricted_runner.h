@@ -396,6 +396,30 @@ int32_t rr_error_os_code(const struct rr_error *err);
 void rr_error_free(struct rr_error *err);
 
 /**
+ * Removes the containers that `docker` runners created for processes that
+ * no longer exist: owners that crashed or exited without `rr_wait`, whose
+ * containers may still run. Every container this library starts carries
+ * the label `io.restricted-runner.owner` naming its owner by machine, boot,
+ * pid and process start time, so a reused pid is not mistaken for the
+ * owner, containers of live owners are never touched, and containers
+ * created from another machine sharing the engine are left alone.
+ *
+ * `options_json` is a `docker` runner's options, or NULL for `{}`; only
+ * `engine` matters here and `image` may be left out. Containers are
+ * removed by force, without a graceful-stop wait. On success
+ * `*removed_out` (may be NULL) receives how many were removed.
+ * `RR_ERR_REQUIREMENTS` means the engine CLI is missing or its engine does
+ * not answer; `RR_ERR_IO` that listing or removing failed.
+ *
+ * Typically called once when a host program starts, before it creates
+ * runners. Safe to call from several threads and processes at once.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described.
+ */
+rr_status rr_docker_remove_orphans(const char *options_json, uint32_t *removed_out, struct rr_error **err);
+
+/**
  * The library version, `"MAJOR.MINOR.PATCH"`; a static string.
  */
 const char *rr_version(void);

@@ -181,6 +181,11 @@ impl Child {
     /// left of its process group, so no process it started outlives it.
     /// Reaping twice returns the first status.
     pub fn reap(&self) -> Result<ExitStatus> {
+        // Block without the lock, so that signal_group from another thread
+        // is never held up by a wait; the waitpid below then returns at once.
+        if self.reaped_status().is_none() {
+            self.peek_exit(true)?;
+        }
         let mut state = self.state();
         if let State::Reaped(s) = *state {
             return Ok(s);

@@ -40,6 +40,11 @@ mod runner;
 mod spawn;
 mod template;
 
+/// Housekeeping for the `docker` runner's containers.
+pub mod docker {
+    pub use crate::backend::docker::remove_orphans;
+}
+
 pub use child::ExitStatus;
 pub use error::{Error, ErrorKind, Result};
 pub use output::Output;

@@ -49,11 +49,6 @@ impl Options {
         Ok(Options { kind, map })
     }
 
-    /// The runner kind these options are for.
-    pub fn kind(&self) -> &'static str {
-        self.kind
-    }
-
     fn take(&mut self, key: &str) -> Option<Value> {
         match self.map.remove(key) {
             None | Some(Value::Null) => None,
@@ -115,6 +110,30 @@ impl Options {
                 None => Err(self.wrong_type(key, "a non-negative integer", &Value::Number(n))),
             },
             Some(v) => Err(self.wrong_type(key, "a non-negative integer", &v)),
+        }
+    }
+
+    /// A signed integer option (Go's `int`); integral floats are accepted.
+    pub fn i64(&mut self, key: &str) -> Result<Option<i64>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match number_as_i64(&n) {
+                Some(v) => Ok(Some(v)),
+                None => Err(self.wrong_type(key, "an integer", &Value::Number(n))),
+            },
+            Some(v) => Err(self.wrong_type(key, "an integer", &v)),
+        }
+    }
+
+    /// A finite number option (Go's `float64`).
+    pub fn f64(&mut self, key: &str) -> Result<Option<f64>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64().filter(|f| f.is_finite()) {
+                Some(v) => Ok(Some(v)),
+                None => Err(self.wrong_type(key, "a number", &Value::Number(n))),
+            },
+            Some(v) => Err(self.wrong_type(key, "a number", &v)),
         }
     }
 
@@ -223,6 +242,20 @@ fn number_as_u64(n: &serde_json::Number) -> Option<u64> {
     }
 }
 
+fn number_as_i64(n: &serde_json::Number) -> Option<i64> {
+    if let Some(v) = n.as_i64() {
+        return Some(v);
+    }
+    let f = n.as_f64()?;
+    // -2^63 and 2^63 are exactly representable; the range is [-2^63, 2^63).
+    if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+    {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
 pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
@@ -239,7 +272,9 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
-    const KNOWN: &[&str] = &["shell", "flag", "list", "n", "ports"];
+    const KNOWN: &[&str] = &[
+        "shell", "flag", "list", "n", "ports", "a", "b", "c", "d", "e",
+    ];
 
     fn opts(json: &str) -> Result<Options> {
         Options::parse("test", Some(json), KNOWN)
@@ -289,6 +324,19 @@ mod tests {
         let mut o = opts(r#"{"list": null, "flag": null}"#).unwrap();
         assert!(o.string_list("list").unwrap().is_empty());
         assert_eq!(o.bool("flag").unwrap(), None);
+    }
+
+    #[test]
+    fn signed_integers_and_numbers() {
+        let mut o = opts(r#"{"a": -1, "b": 1e+03, "c": 1.5, "d": "x", "e": 0.25}"#).unwrap();
+        assert_eq!(o.i64("a").unwrap(), Some(-1));
+        assert_eq!(o.i64("b").unwrap(), Some(1000));
+        let e = o.i64("c").unwrap_err();
+        assert!(e.message().contains("expected an integer"), "{e}");
+        let e = o.f64("d").unwrap_err();
+        assert!(e.message().contains("expected a number"), "{e}");
+        assert_eq!(o.f64("e").unwrap(), Some(0.25));
+        assert_eq!(o.f64("zz").unwrap(), None);
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub trait SpawnGuard: Send + Sync + fmt::Debug {
         child.signal_group(signal)
     }
 
+    /// Learns how the child ended (`None` when it could not be reaped), just
+    /// before [`cleanup`](SpawnGuard::cleanup): a guard may skip removal work
+    /// that a normal exit makes unnecessary.
+    fn reaped(&mut self, _status: Option<ExitStatus>) {}
+
     /// Removes what the spawn created. Called exactly once, after the child
     /// was reaped (or could not be), on every path.
     fn cleanup(&mut self) -> Result<()> {
@@ -125,7 +130,10 @@ impl Process {
     fn finish(&mut self) -> Result<ExitStatus> {
         let reaped = self.child.reap();
         let cleaned = match self.guard.take() {
-            Some(mut g) => g.cleanup(),
+            Some(mut g) => {
+                g.reaped(reaped.as_ref().ok().copied());
+                g.cleanup()
+            }
             None => Ok(()),
         };
         let status = reaped?;
@@ -140,5 +148,40 @@ impl Drop for Process {
             let _ = self.kill(libc::SIGKILL);
             let _ = self.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::spawn::{Program, Stdio};
+
+    /// Records what the process told it, in order.
+    #[derive(Debug, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl SpawnGuard for Recorder {
+        fn reaped(&mut self, status: Option<ExitStatus>) {
+            self.0.lock().unwrap().push(format!("reaped {status:?}"));
+        }
+
+        fn cleanup(&mut self) -> Result<()> {
+            self.0.lock().unwrap().push("cleanup".into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn guard_learns_the_status_before_cleanup() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut p = Program::new(Path::new("/bin/sh"), "sh".as_ref()).unwrap();
+        p.args(["-c", "exit 3"]).unwrap();
+        p.stdio([Stdio::Null; 3]);
+        let process = Process::new(p.spawn().unwrap(), Box::new(Recorder(log.clone())));
+        assert_eq!(process.wait().unwrap(), ExitStatus::Exited(3));
+        assert_eq!(*log.lock().unwrap(), ["reaped Some(Exited(3))", "cleanup"]);
     }
 }

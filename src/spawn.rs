@@ -45,10 +45,10 @@ pub(crate) const BULK_PIPE_SIZE: i32 = 1 << 20;
 /// A fully resolved program to start: path, argv, environment.
 #[derive(Debug, Clone)]
 pub struct Program {
-    path: CString,
-    argv: Vec<CString>,
-    env: Vec<CString>,
-    stdio: [Stdio; 3],
+    pub(crate) path: CString,
+    pub(crate) argv: Vec<CString>,
+    pub(crate) env: Vec<CString>,
+    pub(crate) stdio: [Stdio; 3],
 }
 
 impl Program {
@@ -99,11 +99,6 @@ impl Program {
     pub fn stdio(&mut self, stdio: [Stdio; 3]) -> &mut Self {
         self.stdio = stdio;
         self
-    }
-
-    /// The arguments, `argv[0]` first.
-    pub fn argv(&self) -> impl Iterator<Item = &OsStr> {
-        self.argv.iter().map(|a| OsStr::from_bytes(a.as_bytes()))
     }
 
     /// Starts the program.
@@ -226,13 +221,14 @@ fn not_found(name: &OsStr, search: Option<&OsStr>) -> Error {
 /// A pipe whose two ends are close-on-exec and numbered 3 or above, so that
 /// the child's dup2 onto 0, 1 and 2 can never clobber another pipe end even
 /// when the caller runs with some of its standard fds closed.
-fn pipe_above_stdio() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe_above_stdio() -> Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| Error::from_errno(ErrorKind::Io, "creating a pipe", e))?;
     Ok((lift_above_stdio(r)?, lift_above_stdio(w)?))
 }
 
-fn lift_above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
+/// `fd` itself when it is 3 or above, else a close-on-exec duplicate that is.
+pub(crate) fn lift_above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
@@ -258,6 +254,51 @@ fn enlarge_pipe(fd: &OwnedFd) {
     }
 }
 
+/// The caller's ends and the child's ends of the three standard streams, in
+/// fd order 0, 1, 2. A child end is a pipe end or `/dev/null`, always
+/// close-on-exec and numbered 3 or above; the child dup2s it onto 0, 1 or 2.
+pub(crate) struct StdioEnds {
+    pub(crate) parent: [Option<OwnedFd>; 3],
+    pub(crate) child: [OwnedFd; 3],
+}
+
+/// Opens the pipes (or `/dev/null`) that `stdio` asks for.
+pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
+    let mut parent: [Option<OwnedFd>; 3] = [None, None, None];
+    let mut child: Vec<OwnedFd> = Vec::with_capacity(3);
+    for (target, stdio) in stdio.iter().enumerate() {
+        match stdio {
+            Stdio::Null => {
+                let flags = if target == 0 {
+                    OFlag::O_RDONLY
+                } else {
+                    OFlag::O_WRONLY
+                };
+                let fd = nix::fcntl::open(
+                    "/dev/null",
+                    flags | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::from_errno(ErrorKind::Io, "opening /dev/null", e))?;
+                child.push(lift_above_stdio(fd)?);
+            }
+            Stdio::Pipe => {
+                let (r, w) = pipe_above_stdio()?;
+                let (mine, theirs) = if target == 0 { (w, r) } else { (r, w) };
+                if target < 2 {
+                    enlarge_pipe(&mine);
+                }
+                parent[target] = Some(mine);
+                child.push(theirs);
+            }
+        }
+    }
+    let child: [OwnedFd; 3] = child
+        .try_into()
+        .map_err(|_| Error::internal("three standard streams expected"))?;
+    Ok(StdioEnds { parent, child })
+}
+
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
@@ -277,22 +318,6 @@ impl FileActions {
         check(
             unsafe { libc::posix_spawn_file_actions_adddup2(&mut self.0, fd, target) },
             "dup2 action",
-        )
-    }
-
-    fn open_null(&mut self, target: RawFd, flags: libc::c_int) -> Result<()> {
-        // SAFETY: the path is a static NUL-terminated string that glibc copies.
-        check(
-            unsafe {
-                libc::posix_spawn_file_actions_addopen(
-                    &mut self.0,
-                    target,
-                    c"/dev/null".as_ptr(),
-                    flags,
-                    0,
-                )
-            },
-            "open action",
         )
     }
 
@@ -377,31 +402,9 @@ fn spawn(program: &Program) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
     let attrs = Attributes::new()?;
 
-    // Caller ends, child ends, in fd order 0, 1, 2.
-    let mut parent: [Option<OwnedFd>; 3] = [None, None, None];
-    let mut child_ends: Vec<OwnedFd> = Vec::with_capacity(3);
-    for (target, stdio) in program.stdio.iter().enumerate() {
-        let target = target as RawFd;
-        match stdio {
-            Stdio::Null => {
-                let flags = if target == 0 {
-                    libc::O_RDONLY
-                } else {
-                    libc::O_WRONLY
-                };
-                actions.open_null(target, flags)?;
-            }
-            Stdio::Pipe => {
-                let (r, w) = pipe_above_stdio()?;
-                let (mine, theirs) = if target == 0 { (w, r) } else { (r, w) };
-                if target < 2 {
-                    enlarge_pipe(&mine);
-                }
-                actions.dup2(theirs.as_raw_fd(), target)?;
-                parent[target as usize] = Some(mine);
-                child_ends.push(theirs);
-            }
-        }
+    let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    for (target, fd) in child.iter().enumerate() {
+        actions.dup2(fd.as_raw_fd(), target as RawFd)?;
     }
     actions.close_from(3)?;
 
@@ -425,7 +428,7 @@ fn spawn(program: &Program) -> Result<Spawned> {
             envp.as_ptr(),
         )
     };
-    drop(child_ends);
+    drop(child);
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
         return Err(match Errno::from_raw(rc) {

@@ -74,19 +74,6 @@ impl Template {
         &self.source
     }
 
-    /// True when the template has no placeholder.
-    pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
-    }
-
-    /// The names of the params this template uses, in order of appearance.
-    pub fn param_names(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Param(n) => Some(n.as_str()),
-            Part::Literal(_) => None,
-        })
-    }
-
     /// Fills in every placeholder from `params`.
     pub fn render(&self, params: &Params) -> std::result::Result<String, TemplateError> {
         let mut out = String::with_capacity(self.source.len());
@@ -190,16 +177,11 @@ mod tests {
         let t = Template::parse("{{ .root }}/a/{{.name}}-{{  .name\t}}").unwrap();
         let p = params(&[("root", "/srv"), ("name", "x")]);
         assert_eq!(t.render(&p).unwrap(), "/srv/a/x-x");
-        assert_eq!(
-            t.param_names().collect::<Vec<_>>(),
-            ["root", "name", "name"]
-        );
     }
 
     #[test]
     fn literal_text_is_unchanged() {
         let t = Template::parse("/plain/path } { }} x").unwrap();
-        assert!(t.is_literal());
         assert_eq!(t.render(&Params::new()).unwrap(), "/plain/path } { }} x");
     }
 

@@ -10,7 +10,10 @@ use crate::process::{Process, SpawnGuard};
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
 
+pub(crate) mod docker;
 pub(crate) mod exec;
+#[cfg(target_os = "linux")]
+pub(crate) mod landrun;
 
 /// A runner kind with its options: what `Runner` delegates to.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
@@ -28,6 +31,9 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 pub(crate) fn build(kind: Kind, options_json: Option<&str>) -> Result<Box<dyn Backend>> {
     Ok(match kind {
         Kind::Exec => Box::new(exec::Exec::new(options_json)?),
+        Kind::Docker => Box::new(docker::Docker::new(options_json)?),
+        #[cfg(target_os = "linux")]
+        Kind::Landrun => Box::new(landrun::Landrun::new(options_json)?),
         other => {
             return Err(crate::error::Error::requirements(format!(
                 "the {other} runner is not available in this build"
@@ -60,6 +66,22 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let p = host_program(program, args, env, stdio)?;
+    Ok(Process::new(p.spawn()?, guard))
+}
+
+/// The [`Program`] for `program args...` with the caller's environment plus
+/// `env`, the program looked up in the resulting PATH.
+pub(crate) fn host_program<I, S>(
+    program: &OsStr,
+    args: I,
+    env: &[(OsString, OsString)],
+    stdio: [Stdio; 3],
+) -> Result<Program>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let vars = merged_env(env);
     let path = vars
         .iter()
@@ -69,5 +91,5 @@ where
     let resolved = find_program(program, path)?;
     let mut p = Program::new(&resolved, program)?;
     p.args(args)?.env(&vars)?.stdio(stdio);
-    Ok(Process::new(p.spawn()?, guard))
+    Ok(p)
 }

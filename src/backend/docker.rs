@@ -1,0 +1,226 @@
+//! The `docker` runner: one container per spawn, started attached through
+//! the docker or podman CLI, its stdin, stdout and stderr being the CLI's.
+//!
+//! `<engine> run -i --init --name rr-<unique> --label <owner> ... image cmd args`:
+//! one round trip, no `sleep` needed in the image, and nothing running once
+//! the command ends. Signals go to the container through the engine; the
+//! wait removes the container whenever it may still exist. Every container
+//! carries a label naming its owning process, so [`remove_orphans`] can
+//! remove what owners that died without waiting left behind.
+
+mod config;
+mod engine;
+
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
+use self::engine::{start_time, Cli, Owner, ME};
+use crate::backend::Backend;
+use crate::child::{Child, ExitStatus};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::{Process, SpawnGuard};
+use crate::runner::Command;
+
+#[derive(Debug)]
+pub(crate) struct Docker {
+    config: Config,
+    image: String,
+    cli: Cli,
+}
+
+/// Picks the engine CLI the options ask for and checks that its engine
+/// answers (and, with `pull: never`, that `image` is there).
+fn connect(choice: EngineChoice, image: Option<&str>, pull: Option<Pull>) -> Result<Cli> {
+    let check = |engine: Engine| -> Result<Cli> {
+        let cli = Cli::find(engine)?;
+        let probe = cli.probe(image)?;
+        if let (Some(image), Some(Pull::Never), false) = (image, pull, probe.image_present) {
+            return Err(Error::requirements(format!(
+                "image {image:?} is not in the {} engine's local images, and \"pull\" is \"never\"",
+                engine.cli()
+            )));
+        }
+        Ok(cli)
+    };
+    match choice {
+        EngineChoice::Only(engine) => check(engine),
+        EngineChoice::Auto => {
+            // Only an engine that does not answer makes auto fall back; a
+            // missing image is reported for the engine that answered.
+            let docker = Cli::find(Engine::Docker).and_then(|cli| cli.probe(None).map(|_| cli));
+            match docker {
+                Ok(_) => check(Engine::Docker),
+                Err(docker_err) => check(Engine::Podman).map_err(|podman_err| {
+                    Error::requirements(format!(
+                        "engine \"auto\": no engine answers (docker: {}; podman: {})",
+                        docker_err.message(),
+                        podman_err.message()
+                    ))
+                }),
+            }
+        }
+    }
+}
+
+impl Docker {
+    /// Reads the options, finds the engine and checks that it answers: the
+    /// `auto` engine choice depends on that check, so it happens here.
+    pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
+        let config = Config::parse(options_json, true)?;
+        let image = config
+            .image
+            .clone()
+            .ok_or_else(|| Error::internal("image checked by Config::parse"))?;
+        let cli = connect(config.engine, Some(&image), config.pull)?;
+        Ok(Docker { config, image, cli })
+    }
+}
+
+/// A container name no other spawn, in this process or another, uses.
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("rr-{}-{n}-{nanos:08x}", std::process::id())
+}
+
+impl Backend for Docker {
+    fn check_requirements(&self) -> Result<()> {
+        // Checked in `new`, where the engine is chosen.
+        Ok(())
+    }
+
+    fn default_shell(&self) -> OsString {
+        CONTAINER_SHELL.into()
+    }
+
+    fn spawn(&self, command: &Command) -> Result<Process> {
+        let mounts = self.config.render_mounts(&command.params)?;
+        for m in mounts.iter().filter(|m| m.host.starts_with('/')) {
+            // The engines would create a missing host folder, owned by root.
+            if std::fs::symlink_metadata(&m.host).is_err() {
+                return Err(Error::invalid_options(format!(
+                    "option \"mounts\" of the docker runner: host path {:?} does not exist",
+                    m.host
+                )));
+            }
+        }
+        let workdir = self.config.render_workdir(&command.params)?;
+        let name = unique_name();
+        let owner = ME.label();
+        let argv = config::run_argv(
+            &self.config,
+            self.cli.engine,
+            &Spawn {
+                name: &name,
+                owner: &owner,
+                mounts: &mounts,
+                workdir: workdir.as_deref(),
+                env: &command.env,
+                program: &command.program,
+                args: &command.args,
+            },
+        )?;
+        let mut program = self.cli.program(&argv)?;
+        program.stdio(command.stdio);
+        let spawned = program.spawn().map_err(|e| {
+            let kind = match e.kind() {
+                ErrorKind::CommandNotFound => ErrorKind::Requirements,
+                _ => ErrorKind::Spawn,
+            };
+            Error::new(
+                kind,
+                format!(
+                    "starting the {} CLI for image {:?}: {}",
+                    self.cli.engine.cli(),
+                    self.image,
+                    e.message()
+                ),
+            )
+        })?;
+        Ok(Process::new(
+            spawned,
+            Box::new(ContainerGuard {
+                cli: self.cli.clone(),
+                name,
+                signalled: AtomicBool::new(false),
+                must_remove: self.cli.engine == Engine::Docker,
+            }),
+        ))
+    }
+}
+
+/// The container of one spawn: signalled through the engine, removed after
+/// the CLI was reaped whenever it may still exist.
+#[derive(Debug)]
+struct ContainerGuard {
+    cli: Cli,
+    name: String,
+    /// Set once a signal was sent: the container may outlive the CLI.
+    signalled: AtomicBool,
+    must_remove: bool,
+}
+
+impl SpawnGuard for ContainerGuard {
+    fn kill(&self, child: &Child, signal: i32) -> Result<()> {
+        if signal == 0 {
+            return child.signal_group(0);
+        }
+        self.signalled.store(true, Ordering::SeqCst);
+        if self.cli.kill(&self.name, signal).is_err() {
+            // The engine could not signal the container: it is not running
+            // yet (or any more), or the engine is gone. Ending the CLI ends
+            // the attached session; cleanup removes whatever was created.
+            if child.wait_exit(Some(std::time::Duration::ZERO))? {
+                return Ok(());
+            }
+            child.signal_group(libc::SIGKILL)?;
+        }
+        Ok(())
+    }
+
+    fn reaped(&mut self, status: Option<ExitStatus>) {
+        // A CLI that did not exit on its own (killed, say) leaves the
+        // container running; 125 and up are the engine's own failures
+        // (podman, docker), after which a created container may remain.
+        let clean_exit = matches!(status, Some(ExitStatus::Exited(code)) if code < 125);
+        if !clean_exit {
+            self.must_remove = true;
+        }
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        if self.must_remove || self.signalled.load(Ordering::SeqCst) {
+            self.cli.remove(&[&self.name])
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Removes the containers that runners of this library created for owner
+/// processes that no longer exist (they died without waiting), on the
+/// engine `options_json` selects (the docker runner's options; `image` may
+/// be left out). Returns how many were removed.
+///
+/// Owners are recognised by machine, boot, pid and process start time, so a
+/// reused pid does not count as the owner; containers created on another
+/// machine sharing the engine are left alone.
+pub fn remove_orphans(options_json: Option<&str>) -> Result<u32> {
+    let config = Config::parse(options_json, false)?;
+    let cli = connect(config.engine, None, None)?;
+    let orphans: Vec<String> = cli
+        .list_owned()?
+        .into_iter()
+        .filter(|(_, label)| Owner::parse(label).is_some_and(|o| o.is_gone(&ME, start_time)))
+        .map(|(name, _)| name)
+        .collect();
+    let names: Vec<&str> = orphans.iter().map(String::as_str).collect();
+    cli.remove(&names)?;
+    Ok(orphans.len() as u32)
+}

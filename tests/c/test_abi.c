@@ -1,0 +1,594 @@
+/*
+ * C-side tests of the restricted-runner ABI, compiled with
+ * -Wall -Wextra -Werror against the checked-in header and the built library.
+ *
+ * Usage: test_abi [KIND [OPTIONS_JSON]]   (default: exec, no options)
+ * RR_C_CYCLES sets the spawn/wait cycle count of the fd/zombie test
+ * (default 10000; fewer under valgrind).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "restricted_runner.h"
+
+static const char *kind = "exec";
+static const char *options = NULL;
+static int passed, failed;
+static int current_failed;
+
+#define CHECK(cond, ...)                                                              \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fputc('\n', stderr);                                                      \
+            current_failed = 1;                                                       \
+            return;                                                                   \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_OK(call, errp)                                                          \
+    do {                                                                              \
+        rr_status rc_ = (call);                                                       \
+        CHECK(rc_ == RR_OK, "status %u: %s", (unsigned)rc_, rr_error_message(*(errp))); \
+    } while (0)
+
+static rr_runner *new_runner(void) {
+    rr_runner *r = NULL;
+    rr_error *e = NULL;
+    if (rr_runner_new(kind, options, &r, &e) != RR_OK) {
+        fprintf(stderr, "cannot create %s runner: %s\n", kind, rr_error_message(e));
+        rr_error_free(e);
+        exit(2);
+    }
+    return r;
+}
+
+/* Reads until EOF into a malloc'd, NUL-terminated buffer. */
+static char *read_all(int fd, size_t *len_out) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = 0;
+    if (len_out)
+        *len_out = len;
+    return buf;
+}
+
+static int read_line(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    while (n + 1 < cap) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r <= 0 || c == '\n')
+            break;
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return (int)n;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+struct spawned {
+    int in, out, err;
+    rr_process *p;
+};
+
+static rr_status spawn(rr_runner *r, const char *cmd, const char *const *args, const char *const *env,
+                       struct spawned *s, rr_error **e) {
+    return rr_run_with_pipes(r, cmd, args, env, NULL, &s->in, &s->out, &s->err, &s->p, e);
+}
+
+static int pid_alive(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z';
+}
+
+static int count_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL)
+        if (ent->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+static int count_zombie_children(void) {
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        if (ent->d_name[0] < '0' || ent->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", ent->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *paren = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (paren && sscanf(paren + 2, "%c %d", &state, &ppid) == 2 && state == 'Z' && ppid == getpid())
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_echo_through_cat(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "cat", NULL, NULL, &s, &e), &e);
+    CHECK(write_all(s.in, "hello\n", 6) == 0, "write");
+    close(s.in);
+    char *out = read_all(s.out, NULL);
+    char *err = read_all(s.err, NULL);
+    close(s.out);
+    close(s.err);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(strcmp(out, "hello\n") == 0, "stdout was '%s'", out);
+    CHECK(err[0] == 0, "stderr was '%s'", err);
+    CHECK(st.exited == 1 && st.code == 0 && st.signal == 0, "status %d/%d/%d", st.exited, st.code, st.signal);
+    free(out);
+    free(err);
+    rr_runner_free(r);
+}
+
+static void test_many_writes(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "cat", NULL, NULL, &s, &e), &e);
+    for (int i = 0; i < 200; i++) {
+        char line[64], got[64];
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        CHECK(write_all(s.in, line, (size_t)n) == 0, "write %d", i);
+        read_line(s.out, got, sizeof got);
+        line[n - 1] = 0;
+        CHECK(strcmp(got, line) == 0, "reply '%s' to '%s'", got, line);
+    }
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    rr_runner_free(r);
+}
+
+static void test_stderr_and_exit_code(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "echo out; echo err >&2; exit 7", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    close(s.in);
+    char *out = read_all(s.out, NULL), *err = read_all(s.err, NULL);
+    close(s.out);
+    close(s.err);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(strcmp(out, "out\n") == 0 && strcmp(err, "err\n") == 0, "out '%s' err '%s'", out, err);
+    CHECK(st.exited == 1 && st.code == 7, "status %d/%d", st.exited, st.code);
+    free(out);
+    free(err);
+    rr_runner_free(r);
+}
+
+static void test_kill_reaches_grandchildren(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "sleep 100 & echo $!; sleep 100", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    char line[32];
+    read_line(s.out, line, sizeof line);
+    int grandchild = atoi(line);
+    CHECK(grandchild > 0 && pid_alive(grandchild), "grandchild '%s' not running", line);
+    CHECK(rr_process_pid(s.p) > 0, "pid");
+    CHECK_OK(rr_process_kill(s.p, SIGTERM, &e), &e);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 0 && st.signal == SIGTERM, "status %d/%d", st.exited, st.signal);
+    for (int i = 0; i < 250 && pid_alive(grandchild); i++)
+        usleep(20000);
+    CHECK(!pid_alive(grandchild), "grandchild %d survived", grandchild);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_runner_free(r);
+}
+
+static void test_command_not_found(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s = {-1, -1, -1, NULL};
+    int before = count_fds();
+    rr_status rc = spawn(r, "rr-no-such-command", NULL, NULL, &s, &e);
+    CHECK(rc == RR_ERR_COMMAND_NOT_FOUND, "status %u", (unsigned)rc);
+    CHECK(rr_error_code(e) == RR_ERR_COMMAND_NOT_FOUND, "error code");
+    CHECK(strstr(rr_error_message(e), "rr-no-such-command") != NULL, "message '%s'", rr_error_message(e));
+    CHECK(s.p == NULL && s.in == -1, "outputs written on failure");
+    CHECK(count_fds() == before, "fds leaked by a failed spawn");
+    rr_error_free(e);
+    rr_runner_free(r);
+}
+
+static void test_env(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "printf '%s|%s' \"$RR_A\" \"$RR_B\"", NULL};
+    const char *env[] = {"RR_A=one", "RR_B=x", "RR_B=two=2", NULL};
+    CHECK_OK(spawn(r, "sh", args, env, &s, &e), &e);
+    close(s.in);
+    char *out = read_all(s.out, NULL);
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    CHECK(strcmp(out, "one|two=2") == 0, "got '%s'", out);
+    free(out);
+    rr_runner_free(r);
+}
+
+static void test_early_exit_epipe(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    static char chunk[65536];
+    int epipe = 0;
+    for (int i = 0; i < 1000 && !epipe; i++) {
+        if (write(s.in, chunk, sizeof chunk) < 0) {
+            CHECK(errno == EPIPE, "errno %d", errno);
+            epipe = 1;
+        } else {
+            usleep(1000);
+        }
+    }
+    CHECK(epipe, "no EPIPE");
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    rr_runner_free(r);
+}
+
+/* Pushes `size` bytes through cat while reading them back, single-threaded. */
+static void test_bulk_in_and_out(void) {
+    const size_t size = 64u << 20;
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "cat", NULL, NULL, &s, &e), &e);
+    fcntl(s.in, F_SETFL, fcntl(s.in, F_GETFL) | O_NONBLOCK);
+    static unsigned char wbuf[1 << 16], rbuf[1 << 16];
+    size_t sent = 0, got = 0;
+    int corrupt = 0;
+    while (got < size) {
+        struct pollfd p[2] = {{s.out, POLLIN, 0}, {sent < size ? s.in : -1, POLLOUT, 0}};
+        CHECK(poll(p, 2, 30000) > 0, "stalled at sent=%zu got=%zu", sent, got);
+        if (p[1].revents & (POLLOUT | POLLERR)) {
+            size_t n = sizeof wbuf < size - sent ? sizeof wbuf : size - sent;
+            for (size_t i = 0; i < n; i++)
+                wbuf[i] = (unsigned char)((sent + i) % 251);
+            ssize_t w = write(s.in, wbuf, n);
+            CHECK(w > 0 || errno == EAGAIN, "write errno %d", errno);
+            if (w > 0)
+                sent += (size_t)w;
+            if (sent == size)
+                close(s.in);
+        }
+        if (p[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t n = read(s.out, rbuf, sizeof rbuf);
+            CHECK(n > 0, "early EOF at %zu", got);
+            for (ssize_t i = 0; i < n; i++)
+                corrupt |= rbuf[i] != (unsigned char)((got + (size_t)i) % 251);
+            got += (size_t)n;
+        }
+    }
+    CHECK(!corrupt, "data corrupted");
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    rr_runner_free(r);
+}
+
+static void test_wait_timeout(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"0.5", NULL};
+    CHECK_OK(spawn(r, "sleep", args, NULL, &s, &e), &e);
+    rr_exit_status st = {9, 9, 9};
+    rr_status rc = rr_wait_timeout(s.p, 50, &st, &e);
+    CHECK(rc == RR_ERR_TIMEOUT, "status %u", (unsigned)rc);
+    CHECK(st.exited == 9, "status written on timeout");
+    rr_error_free(e);
+    e = NULL;
+    /* The handle is still valid: check without waiting, then wait it out. */
+    CHECK(rr_process_wait_exit(s.p, 0, &e) == RR_ERR_TIMEOUT, "wait_exit(0) on a running process");
+    rr_error_free(e);
+    e = NULL;
+    CHECK_OK(rr_process_wait_exit(s.p, -1, &e), &e);
+    CHECK_OK(rr_wait_timeout(s.p, 30000, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_runner_free(r);
+}
+
+static void test_run_output_and_codes(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_output o;
+    CHECK_OK(rr_run(r, NULL, "echo hello; echo oops >&2; exit 3", NULL, NULL, 60000, &o, &e), &e);
+    CHECK(o.stdout_len == 6 && strcmp(o.stdout_data, "hello\n") == 0, "stdout '%s'", o.stdout_data);
+    CHECK(o.stderr_len == 5 && strcmp(o.stderr_data, "oops\n") == 0, "stderr '%s'", o.stderr_data);
+    CHECK(o.status.exited == 1 && o.status.code == 3, "status");
+    rr_output_free(&o);
+    CHECK(o.stdout_data == NULL && o.stdout_len == 0, "output_free did not reset");
+    rr_output_free(&o);
+
+    const char *env[] = {"RR_V=with space", NULL};
+    CHECK_OK(rr_run(r, "/bin/sh", "printf %s \"$RR_V\" | tr a-z A-Z", env, NULL, 0, &o, &e), &e);
+    CHECK(strcmp(o.stdout_data, "WITH SPACE") == 0, "stdout '%s'", o.stdout_data);
+    rr_output_free(&o);
+    rr_runner_free(r);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void test_run_background_and_timeout(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_output o;
+    double t0 = now_s();
+    CHECK_OK(rr_run(r, NULL, "sleep 600 & echo started", NULL, NULL, 60000, &o, &e), &e);
+    CHECK(now_s() - t0 < 10, "run waited for a background grandchild");
+    CHECK(strcmp(o.stdout_data, "started\n") == 0, "stdout '%s'", o.stdout_data);
+    rr_output_free(&o);
+
+    memset(&o, 0, sizeof o);
+    t0 = now_s();
+    rr_status rc = rr_run(r, NULL, "sleep 100", NULL, NULL, 300, &o, &e);
+    CHECK(rc == RR_ERR_TIMEOUT, "status %u", (unsigned)rc);
+    CHECK(now_s() - t0 < 20, "timeout not honoured");
+    CHECK(o.stdout_data == NULL, "output written on failure");
+    rr_error_free(e);
+    rr_runner_free(r);
+}
+
+static void expect_status(rr_status got, rr_status want, rr_error **e, const char *what) {
+    if (got != want || rr_error_code(*e) != want || rr_error_message(*e)[0] == 0) {
+        fprintf(stderr, "  FAIL %s: status %u (want %u), message '%s'\n", what, (unsigned)got, (unsigned)want,
+                rr_error_message(*e));
+        current_failed = 1;
+    }
+    rr_error_free(*e);
+    *e = NULL;
+}
+
+static void test_bad_inputs(void) {
+    rr_error *e = NULL;
+    rr_runner *r = NULL;
+    expect_status(rr_runner_new(NULL, NULL, &r, &e), RR_ERR_INVALID_ARGUMENT, &e, "NULL kind");
+    expect_status(rr_runner_new("exec", NULL, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "NULL out");
+    expect_status(rr_runner_new("chroot", NULL, &r, &e), RR_ERR_UNKNOWN_RUNNER, &e, "unknown kind");
+    expect_status(rr_runner_new("exec", "{", &r, &e), RR_ERR_INVALID_OPTIONS, &e, "malformed JSON");
+    expect_status(rr_runner_new("exec", "{\"shel\":1}", &r, &e), RR_ERR_INVALID_OPTIONS, &e, "unknown key");
+    expect_status(rr_runner_new("exec", "{\"shell\":1}", &r, &e), RR_ERR_INVALID_OPTIONS, &e, "wrong type");
+    expect_status(rr_runner_new("exec", "{\"shell\":\"\xff\"}", &r, &e), RR_ERR_INVALID_OPTIONS, &e, "not UTF-8");
+    expect_status(rr_check_requirements("chroot", NULL, &e), RR_ERR_UNKNOWN_RUNNER, &e, "check unknown kind");
+    CHECK(r == NULL, "runner written on failure");
+    CHECK(rr_check_requirements("exec", NULL, NULL) == RR_OK, "check exec");
+    /* err may be NULL. */
+    CHECK(rr_runner_new("nope", NULL, &r, NULL) == RR_ERR_UNKNOWN_RUNNER, "NULL err");
+
+    r = new_runner();
+    rr_process *p = NULL;
+    int in = -1, out = -1, er = -1;
+    const char *bad_env[] = {"NOEQUALS", NULL};
+    expect_status(rr_run_with_pipes(r, "true", NULL, bad_env, NULL, &in, &out, &er, &p, &e), RR_ERR_INVALID_ARGUMENT,
+                  &e, "env entry without =");
+    expect_status(rr_run_with_pipes(r, NULL, NULL, NULL, NULL, &in, &out, &er, &p, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "NULL cmd");
+    expect_status(rr_run_with_pipes(NULL, "true", NULL, NULL, NULL, &in, &out, &er, &p, &e), RR_ERR_INVALID_ARGUMENT,
+                  &e, "NULL runner");
+    expect_status(rr_run_with_pipes(r, "true", NULL, NULL, NULL, &in, &out, &er, NULL, &e), RR_ERR_INVALID_ARGUMENT,
+                  &e, "NULL out");
+    expect_status(rr_run_with_pipes(r, "true", NULL, NULL, "[1]", &in, &out, &er, &p, &e), RR_ERR_INVALID_OPTIONS, &e,
+                  "params not an object");
+    CHECK(p == NULL && in == -1, "outputs written on failure");
+    expect_status(rr_wait(NULL, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "wait NULL");
+    expect_status(rr_wait_timeout(NULL, 10, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "wait_timeout NULL");
+    expect_status(rr_process_kill(NULL, SIGTERM, &e), RR_ERR_INVALID_ARGUMENT, &e, "kill NULL");
+    rr_output o;
+    expect_status(rr_run(r, NULL, NULL, NULL, NULL, 0, &o, &e), RR_ERR_INVALID_ARGUMENT, &e, "run NULL command");
+    expect_status(rr_run(r, NULL, "true", NULL, NULL, 0, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "run NULL out");
+
+    CHECK_OK(rr_run_with_pipes(r, "sleep", (const char *const[]){"10", NULL}, NULL, NULL, &in, &out, &er, &p, &e), &e);
+    expect_status(rr_process_kill(p, -3, &e), RR_ERR_INVALID_ARGUMENT, &e, "negative signal");
+    expect_status(rr_process_kill(p, 1000, &e), RR_ERR_INVALID_ARGUMENT, &e, "huge signal");
+    CHECK_OK(rr_process_kill(p, SIGKILL, &e), &e);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    close(in);
+    close(out);
+    close(er);
+
+    /* NULL-tolerant functions. */
+    CHECK(rr_process_pid(NULL) == -1, "pid of NULL");
+    CHECK(rr_error_code(NULL) == RR_OK, "code of NULL");
+    CHECK(strcmp(rr_error_message(NULL), "") == 0, "message of NULL");
+    CHECK(rr_error_os_code(NULL) == 0, "os code of NULL");
+    rr_error_free(NULL);
+    rr_runner_free(NULL);
+    rr_output_free(NULL);
+    rr_runner_free(r);
+}
+
+static void test_fd_hygiene(void) {
+    /* An inheritable fd at a known number must not reach the child. */
+    int leak = dup2(STDERR_FILENO, 100);
+    CHECK(leak == 100, "dup2");
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "test -e /proc/self/fd/100 && echo leaked || echo clean", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    int flags_ok = 1;
+    int fds[3] = {s.in, s.out, s.err};
+    for (int i = 0; i < 3; i++)
+        flags_ok &= (fcntl(fds[i], F_GETFD) & FD_CLOEXEC) != 0;
+    close(s.in);
+    char *out = read_all(s.out, NULL);
+    close(s.out);
+    close(s.err);
+    close(leak);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    CHECK(flags_ok, "handed-out fds are not close-on-exec");
+    CHECK(strcmp(out, "clean\n") == 0, "child saw fd 100: %s", out);
+    free(out);
+    rr_runner_free(r);
+}
+
+static void test_null_fd_pointers_mean_dev_null(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_process *p = NULL;
+    int out = -1;
+    const char *args[] = {"-c", "cat; echo done; echo x >&2", NULL};
+    CHECK_OK(rr_run_with_pipes(r, "sh", args, NULL, NULL, NULL, &out, NULL, &p, &e), &e);
+    char *got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "done\n") == 0, "got '%s'", got);
+    free(got);
+    rr_runner_free(r);
+}
+
+static void test_spawn_wait_cycles(void) {
+    const char *env_cycles = getenv("RR_C_CYCLES");
+    int cycles = env_cycles ? atoi(env_cycles) : 10000;
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    int fds_before = count_fds(), zombies_before = count_zombie_children();
+    for (int i = 0; i < cycles; i++) {
+        struct spawned s;
+        CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+        close(s.in);
+        close(s.out);
+        close(s.err);
+        CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    }
+    CHECK(count_fds() == fds_before, "fds %d -> %d after %d cycles", fds_before, count_fds(), cycles);
+    CHECK(count_zombie_children() == zombies_before, "zombies %d -> %d", zombies_before, count_zombie_children());
+    rr_runner_free(r);
+}
+
+static void test_version(void) {
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", RR_VERSION_MAJOR, RR_VERSION_MINOR, RR_VERSION_PATCH);
+    CHECK(strcmp(rr_version(), want) == 0, "rr_version '%s' vs macros '%s'", rr_version(), want);
+}
+
+struct test {
+    const char *name;
+    void (*fn)(void);
+};
+
+int main(int argc, char **argv) {
+    if (argc > 1)
+        kind = argv[1];
+    if (argc > 2)
+        options = argv[2];
+    /* A caller that writes to a child's stdin must not die of SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    const struct test tests[] = {
+        {"echo_through_cat", test_echo_through_cat},
+        {"many_writes", test_many_writes},
+        {"stderr_and_exit_code", test_stderr_and_exit_code},
+        {"kill_reaches_grandchildren", test_kill_reaches_grandchildren},
+        {"command_not_found", test_command_not_found},
+        {"env", test_env},
+        {"early_exit_epipe", test_early_exit_epipe},
+        {"bulk_64mib_in_and_out", test_bulk_in_and_out},
+        {"wait_timeout", test_wait_timeout},
+        {"run_output_and_codes", test_run_output_and_codes},
+        {"run_background_and_timeout", test_run_background_and_timeout},
+        {"bad_inputs", test_bad_inputs},
+        {"fd_hygiene", test_fd_hygiene},
+        {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
+        {"spawn_wait_cycles", test_spawn_wait_cycles},
+        {"version", test_version},
+    };
+    const char *only = getenv("RR_C_TEST");
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (only && strcmp(only, tests[i].name) != 0)
+            continue;
+        current_failed = 0;
+        tests[i].fn();
+        printf("%s %s (%s)\n", current_failed ? "FAIL" : "ok  ", tests[i].name, kind);
+        fflush(stdout);
+        if (current_failed)
+            failed++;
+        else
+            passed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,30 @@
+//! 10,000 spawn/wait cycles leave the caller's fd count and zombie count
+//! unchanged. Alone in its own test binary, so no other test's fds or
+//! children disturb the counts.
+
+mod common;
+
+use common::{fd_count, zombie_children};
+use restricted_runner::{Command, ErrorKind, Runner};
+
+#[test]
+fn ten_thousand_cycles_leak_nothing() {
+    let r = Runner::new("exec", None).unwrap();
+    let cmd = Command::new("/bin/true");
+    // A failing spawn (missing command) on every tenth cycle: it must not leak either.
+    let missing = Command::new("/nonexistent/rr-cycle");
+    let (fds, zombies) = (fd_count(), zombie_children());
+    for i in 0..10_000 {
+        if i % 10 == 0 {
+            assert_eq!(
+                r.spawn(&missing).unwrap_err().kind(),
+                ErrorKind::CommandNotFound
+            );
+        }
+        let mut p = r.spawn(&cmd).unwrap();
+        drop((p.take_stdin(), p.take_stdout(), p.take_stderr()));
+        assert!(p.wait().unwrap().success());
+    }
+    assert_eq!(fd_count(), fds, "fd count changed");
+    assert_eq!(zombie_children(), zombies, "zombies left behind");
+}

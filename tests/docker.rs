@@ -1,0 +1,782 @@
+//! The `docker` runner against a real engine, through both CLIs: podman,
+//! and the docker CLI talking to podman's Docker-compatible API socket
+//! (`$RR_DOCKER_SOCK`, default unix:///tmp/rr-podman.sock, as
+//! tests/support/setup-env.sh starts it). Every container uses the local
+//! image `$RR_TEST_IMAGE` (default localhost/rr-test:latest) with
+//! `pull: never`: no test ever makes an engine reach for a registry.
+
+mod common;
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use common::*;
+use restricted_runner::{Command, ErrorKind, ExitStatus, Params, Runner, Stdio};
+
+const OWNER_LABEL: &str = "io.restricted-runner.owner";
+
+fn image() -> String {
+    std::env::var("RR_TEST_IMAGE").unwrap_or_else(|_| "localhost/rr-test:latest".into())
+}
+
+/// Points the docker CLI at podman's API socket. The runner's CLI inherits
+/// this process's environment, as it would a host program's.
+fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let sock =
+            std::env::var("RR_DOCKER_SOCK").unwrap_or_else(|_| "unix:///tmp/rr-podman.sock".into());
+        // Set once, before any test of this binary spawns anything.
+        std::env::set_var("DOCKER_HOST", sock);
+    });
+}
+
+/// A label value unique to one test, to find its containers afterwards.
+fn case_id(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn options(engine: &str, extra: &str) -> String {
+    format!(
+        r#"{{"image": "{}", "engine": "{engine}", "pull": "never"{}{extra}}}"#,
+        image(),
+        if extra.is_empty() { "" } else { ", " }
+    )
+}
+
+fn try_runner(engine: &str, extra: &str) -> restricted_runner::Result<Runner> {
+    setup();
+    Runner::new("docker", Some(&options(engine, extra)))
+}
+
+fn runner_with(engine: &str, extra: &str) -> Runner {
+    try_runner(engine, extra).unwrap_or_else(|e| {
+        panic!(
+            "no {engine} runner ({e}); the engine, the socket and the test image come from \
+             tests/support/setup-env.sh"
+        )
+    })
+}
+
+fn runner(engine: &str) -> Runner {
+    runner_with(engine, "")
+}
+
+/// A runner whose containers carry the extra label `rr-case=<case>`.
+fn tagged_runner(engine: &str, case: &str, extra: &str) -> Runner {
+    let opts = format!(r#""docker_run_opts": "--label rr-case={case}""#);
+    let extra = if extra.is_empty() {
+        opts
+    } else {
+        format!("{opts}, {extra}")
+    };
+    runner_with(engine, &extra)
+}
+
+/// Runs the podman CLI (which sees every container of the engine).
+fn podman(args: &[&str]) -> String {
+    let out = std::process::Command::new("podman")
+        .args(args)
+        .output()
+        .expect("podman CLI");
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Containers (running or not) labelled `rr-case=<case>`.
+fn containers_of(case: &str) -> Vec<String> {
+    podman(&[
+        "ps",
+        "--all",
+        "--filter",
+        &format!("label=rr-case={case}"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn assert_no_container(case: &str) {
+    let left = containers_of(case);
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
+
+/// Waits until a container of `case` runs.
+fn wait_running(case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let running = podman(&[
+            "ps",
+            "--filter",
+            &format!("label=rr-case={case}"),
+            "--filter",
+            "status=running",
+            "--format",
+            "{{.Names}}",
+        ]);
+        if !running.trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no running container for {case}");
+}
+
+fn run_in(r: &Runner, script: &str) -> restricted_runner::Output {
+    run(r, script)
+}
+
+fn stdout_of(r: &Runner, script: &str) -> String {
+    let o = run_in(r, script);
+    assert_eq!(
+        o.status,
+        ExitStatus::Exited(0),
+        "{script}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// One test per engine CLI for each case below.
+macro_rules! both_engines {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[test]
+            fn docker() {
+                super::$case("docker");
+            }
+            #[test]
+            fn podman() {
+                super::$case("podman");
+            }
+        }
+    )*};
+}
+
+both_engines!(
+    echo_cat,
+    many_writes_cat,
+    stderr_and_exit_code,
+    env_reaches_container,
+    early_exit,
+    bulk_64_mib,
+    wait_timeout_works,
+    run_output,
+    run_background,
+    run_times_out_and_leaves_nothing,
+    kill_stops_the_container,
+    sigkill_through_engine,
+    killed_cli_leaves_nothing,
+    normal_and_failing_exit_leave_nothing,
+    dropped_process_leaves_nothing,
+    image_removed_after_start,
+    networking_off_has_only_loopback,
+    only_spawn_env_user_and_workdir,
+    mounts_and_read_only,
+    limits_apply,
+    prepare_command_runs_first,
+    run_stays_in_the_container,
+    orphans_are_removed,
+    shared_between_threads,
+);
+
+fn echo_cat(engine: &str) {
+    echo_through_cat(&runner(engine));
+}
+
+fn many_writes_cat(engine: &str) {
+    many_writes(&runner(engine));
+}
+
+fn stderr_and_exit_code(engine: &str) {
+    stderr_capture(&runner(engine));
+}
+
+fn env_reaches_container(engine: &str) {
+    env_vars(&runner(engine));
+}
+
+fn early_exit(engine: &str) {
+    if engine == "podman" {
+        return early_exit_epipe(&runner(engine));
+    }
+    // The docker CLI on podman's API exits 1 ("connection reset by peer")
+    // instead of the container's code when the container ends while stdin
+    // still holds unread data; the caller still gets EPIPE, and no hang.
+    let Pipes {
+        mut stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(&runner(engine), Command::new("true"));
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut got_epipe = false;
+    for _ in 0..1000 {
+        match stdin.write(&chunk) {
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                got_epipe = true;
+                break;
+            }
+            Err(e) => panic!("unexpected write error {e}"),
+        }
+    }
+    assert!(
+        got_epipe,
+        "writing to an exited container never failed with EPIPE"
+    );
+    drop((stdin, stdout));
+    let mut err = String::new();
+    let mut stderr = stderr;
+    stderr.read_to_string(&mut err).unwrap();
+    match process.wait().unwrap() {
+        ExitStatus::Exited(0) => {}
+        ExitStatus::Exited(1) => assert!(err.contains("connection reset"), "{err}"),
+        other => panic!("{other:?}: {err}"),
+    }
+}
+
+fn bulk_64_mib(engine: &str) {
+    bulk_through_cat(&runner(engine), 64 << 20);
+}
+
+fn wait_timeout_works(engine: &str) {
+    wait_timeout(&runner(engine));
+}
+
+/// The shared Run cases, except that a signal death is reported the way
+/// the engines report it: exit code 128 + signal.
+fn run_output(engine: &str) {
+    let r = runner(engine);
+    let o = run_in(&r, "echo hello; echo oops >&2");
+    assert_eq!(
+        (o.stdout.as_slice(), o.stderr.as_slice()),
+        (&b"hello\n"[..], &b"oops\n"[..])
+    );
+    assert_eq!(o.status, ExitStatus::Exited(0));
+    assert_eq!(run_in(&r, "exit 42").status, ExitStatus::Exited(42));
+    let o = run_in(&r, "echo a | tr a b; for i in 1 2 3; do printf $i; done");
+    assert_eq!(o.stdout, b"b\n123");
+    assert_eq!(run_in(&r, "kill -9 $$").status, ExitStatus::Exited(137));
+    let env = [(OsString::from("RR_RUN_VAR"), OsString::from("v a l"))];
+    let o = r
+        .run(
+            None,
+            OsStr::new("printf %s \"$RR_RUN_VAR\""),
+            &env,
+            &Params::new(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(o.stdout, b"v a l");
+    // A multi-line script with a loop arrives intact.
+    let script = "n=0\nwhile [ $n -lt 3 ]; do\n  n=$((n+1))\n  echo \"line $n\"\ndone\n";
+    assert_eq!(stdout_of(&r, script), "line 1\nline 2\nline 3\n");
+}
+
+fn run_background(engine: &str) {
+    run_background_grandchild(&runner(engine));
+}
+
+fn run_times_out_and_leaves_nothing(engine: &str) {
+    let case = case_id("timeout");
+    run_timeout(&tagged_runner(engine, &case, ""));
+    assert_no_container(&case);
+}
+
+fn kill_stops_the_container(engine: &str) {
+    let case = case_id("kill");
+    let r = tagged_runner(engine, &case, "");
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(
+        &r,
+        sh("trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done"),
+    );
+    assert_eq!(read_line(&mut stdout), "ready");
+    process.kill(libc::SIGTERM).unwrap();
+    // The signal reached the command inside the container, not only the CLI.
+    assert_eq!(read_line(&mut stdout), "got TERM");
+    assert_eq!(process.wait().unwrap(), ExitStatus::Exited(7));
+    assert_no_container(&case);
+    drop((stdin, stderr));
+}
+
+fn sigkill_through_engine(engine: &str) {
+    let case = case_id("sigkill");
+    let r = tagged_runner(engine, &case, "");
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(&r, sh("echo ready; exec sleep 100"));
+    assert_eq!(read_line(&mut stdout), "ready");
+    let t = Instant::now();
+    process.kill(libc::SIGKILL).unwrap();
+    let status = process.wait().unwrap();
+    assert!(
+        matches!(
+            status,
+            ExitStatus::Exited(137) | ExitStatus::Signaled(libc::SIGKILL)
+        ),
+        "{status:?}"
+    );
+    // No graceful-stop wait (podman's is 10 s).
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "kill+wait took {:?}",
+        t.elapsed()
+    );
+    assert_no_container(&case);
+    drop((stdin, stderr));
+}
+
+fn killed_cli_leaves_nothing(engine: &str) {
+    let case = case_id("cli-killed");
+    let r = tagged_runner(engine, &case, "");
+    let mut p = r.spawn(&Command::new("sleep").arg("100")).unwrap();
+    wait_running(&case);
+    // The CLI dies; the container it attached to keeps running under the engine.
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(p.pid(), libc::SIGKILL) }, 0);
+    let status = p.wait_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(status, Some(ExitStatus::Signaled(libc::SIGKILL)));
+    assert_no_container(&case);
+}
+
+fn normal_and_failing_exit_leave_nothing(engine: &str) {
+    let case = case_id("exits");
+    let r = tagged_runner(engine, &case, "");
+    for (cmd, code) in [("true", 0), ("false", 1), ("rr-no-such-command", -1)] {
+        let mut p = r
+            .spawn(&Command::new(cmd).stdio(Stdio::Null, Stdio::Null, Stdio::Pipe))
+            .unwrap();
+        let mut err = String::new();
+        std::fs::File::from(p.take_stderr().unwrap())
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = p.wait().unwrap();
+        if code >= 0 {
+            assert_eq!(status, ExitStatus::Exited(code), "{cmd}: {err}");
+        } else {
+            // The container's init reports a command it cannot start.
+            assert!(!status.success(), "{cmd}: {status:?}");
+            assert!(
+                err.contains("No such file or directory") || err.contains("not found"),
+                "{err}"
+            );
+        }
+        assert_no_container(&case);
+    }
+    assert_eq!(run_in(&r, "exit 3").status, ExitStatus::Exited(3));
+    assert_no_container(&case);
+}
+
+fn dropped_process_leaves_nothing(engine: &str) {
+    let case = case_id("drop");
+    let r = tagged_runner(engine, &case, "");
+    let p = r.spawn(&Command::new("sleep").arg("100")).unwrap();
+    wait_running(&case);
+    let pid = p.pid();
+    drop(p);
+    assert!(!pid_alive(pid));
+    assert_no_container(&case);
+}
+
+/// The image is checked when the runner is built; one removed later makes
+/// the engine fail the start (exit code 125), and nothing is left.
+fn image_removed_after_start(engine: &str) {
+    let case = case_id("rmi");
+    let tag = format!("localhost/rr-gone-{case}:latest");
+    // A repeated key keeps its last value: the missing tag.
+    let e = try_runner(engine, &format!(r#""image": "{tag}""#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+    assert!(
+        e.message().contains(&tag) && e.message().contains("never"),
+        "{e}"
+    );
+
+    podman(&["tag", &image(), &tag]);
+    let r = runner_with(
+        engine,
+        &format!(r#""image": "{tag}", "docker_run_opts": "--label rr-case={case}""#),
+    );
+    podman(&["rmi", &tag]);
+    let mut p = r
+        .spawn(&Command::new("true").stdio(Stdio::Null, Stdio::Null, Stdio::Pipe))
+        .unwrap();
+    let mut err = String::new();
+    std::fs::File::from(p.take_stderr().unwrap())
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(p.wait().unwrap(), ExitStatus::Exited(125), "{err}");
+    assert!(err.contains("image"), "{err}");
+    assert_no_container(&case);
+}
+
+fn networking_off_has_only_loopback(engine: &str) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = runner_with(engine, r#""allow_networking": false"#);
+    assert_eq!(stdout_of(&r, "ls /sys/class/net"), "lo\n");
+    let o = run_in(
+        &r,
+        &format!("echo hi | nc -w 2 127.0.0.1 {port} && echo connected"),
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("connected"),
+        "{o:?}"
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "the host listener was reached");
+}
+
+fn only_spawn_env_user_and_workdir(engine: &str) {
+    let r = runner_with(engine, r#""user": "nobody", "workdir": "/tmp""#);
+    let env = [(OsString::from("RR_GIVEN"), OsString::from("yes"))];
+    let o = r
+        .run(
+            None,
+            OsStr::new("id -u; pwd; echo ${RR_GIVEN:-unset} ${DOCKER_HOST:-unset}; env | grep -c ^CARGO || true"),
+            &env,
+            &Params::new(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "65534\n/tmp\nyes unset\n0\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn mounts_and_read_only(engine: &str) {
+    let ro = tempfile::tempdir().unwrap();
+    let rw = tempfile::tempdir().unwrap();
+    std::fs::write(ro.path().join("secret.txt"), "read me").unwrap();
+    let r = runner_with(
+        engine,
+        r#""mounts": ["{{ .ro }}:/data:ro", "{{ .rw }}:/out"], "workdir": "/{{ .wd }}", "read_only": true"#,
+    );
+    let mut params = Params::new();
+    params.insert("ro", ro.path().to_str().unwrap());
+    params.insert("rw", rw.path().to_str().unwrap());
+    params.insert("wd", "out");
+    let script = "cat /data/secret.txt; echo; \
+                  if echo x > /data/new 2>/dev/null; then echo ro-writable; fi; \
+                  if touch /rootfs-file 2>/dev/null; then echo root-writable; fi; \
+                  echo made > made.txt && pwd";
+    let o = r
+        .run(
+            None,
+            OsStr::new(script),
+            &[],
+            &params,
+            Some(Duration::from_secs(60)),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "read me\n/out\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!ro.path().join("new").exists());
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("made.txt")).unwrap(),
+        "made\n"
+    );
+
+    // A param that names no existing host folder is an error, not a new folder.
+    params.insert("ro", "/nonexistent-rr-mount-source");
+    let e = r
+        .run(None, OsStr::new("true"), &[], &params, None)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    assert!(!std::path::Path::new("/nonexistent-rr-mount-source").exists());
+    // A missing param names itself.
+    let e = r
+        .run(None, OsStr::new("true"), &[], &Params::new(), None)
+        .unwrap_err();
+    assert!(e.message().contains("\"ro\""), "{e}");
+}
+
+fn limits_apply(engine: &str) {
+    let r = runner_with(engine, r#""memory": "64m", "pids_limit": 8, "cpus": 0.5"#);
+    let limits = stdout_of(
+        &r,
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+    );
+    assert_eq!(limits, "67108864\n8\n");
+    // Forking past the pids limit fails inside the container.
+    let o = run_in(
+        &r,
+        "i=0; while [ $i -lt 12 ]; do sleep 5 & i=$((i+1)); done; echo spawned",
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("can't fork"),
+        "{o:?}"
+    );
+}
+
+fn prepare_command_runs_first(engine: &str) {
+    let r = runner_with(engine, r#""prepare_command": "export PREP=done\ncd /tmp""#);
+    assert_eq!(stdout_of(&r, "echo $PREP; pwd"), "done\n/tmp\n");
+    // Applied on the pipes path too.
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(&r, Command::new("pwd"));
+    drop((stdin, stderr));
+    let mut s = String::new();
+    let mut stdout = stdout;
+    stdout.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "/tmp\n");
+    assert!(process.wait().unwrap().success());
+    // A failing prepare_command stops the command.
+    let r = runner_with(engine, r#""prepare_command": "exit 9""#);
+    let o = run_in(&r, "echo ran");
+    assert_eq!(
+        (o.status, o.stdout.as_slice()),
+        (ExitStatus::Exited(9), &b""[..])
+    );
+}
+
+/// Option values and commands reach the engine as argv elements: nothing
+/// is ever run by a shell on the host.
+fn run_stays_in_the_container(engine: &str) {
+    let marker = std::env::temp_dir().join(format!("rr-injected-{}", case_id("inj")));
+    let m = marker.display();
+    let e = try_runner(engine, &format!(r#""image": "alpine; touch {m}""#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    let r = runner(engine);
+    let o = run_in(&r, &format!("touch {m}; echo $?"));
+    assert_eq!(o.stdout, b"0\n");
+    let o = run_in(&r, &format!("echo '$(touch {m})' \"; touch {m}\""));
+    assert!(o.status.success());
+    assert!(!marker.exists(), "a command ran on the host");
+    // The hostname is the container's, not the host's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(stdout_of(&r, "hostname"), host);
+}
+
+fn orphans_are_removed(engine: &str) {
+    setup();
+    let case = case_id("orphan");
+    let (machine, boot) = (
+        std::fs::read_to_string("/etc/machine-id")
+            .unwrap()
+            .trim()
+            .to_string(),
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    // An owner that died: a pid that cannot exist (above pid_max).
+    let dead = format!("{machine}:{boot}:2147483647:1");
+    // A live owner: this test process with its real start time.
+    let live = live_owner_label(&machine, &boot);
+    let start = |label: &str, name: &str| {
+        podman(&[
+            "run",
+            "-d",
+            "--pull=never",
+            "--name",
+            name,
+            "--label",
+            &format!("{OWNER_LABEL}={label}"),
+            "--label",
+            &format!("rr-case={case}"),
+            &image(),
+            "sleep",
+            "100",
+        ]);
+    };
+    let (dead_name, live_name) = (format!("{case}-dead"), format!("{case}-live"));
+    start(&dead, &dead_name);
+    start(&live, &live_name);
+
+    let json = CString::new(format!(r#"{{"engine": "{engine}"}}"#)).unwrap();
+    let mut removed = 0u32;
+    let mut err = std::ptr::null_mut();
+    // SAFETY: valid C string and out pointers.
+    let rc = unsafe {
+        restricted_runner::ffi::rr_docker_remove_orphans(json.as_ptr(), &mut removed, &mut err)
+    };
+    if !err.is_null() {
+        // SAFETY: the error object the call returned.
+        let msg = unsafe { CStr::from_ptr(restricted_runner::ffi::rr_error_message(err)) };
+        panic!("rr_docker_remove_orphans: {msg:?}");
+    }
+    assert_eq!(rc as u32, 0);
+    assert!(removed >= 1, "removed {removed}");
+    assert_eq!(containers_of(&case), std::slice::from_ref(&live_name));
+    podman(&["rm", "--force", "--time=0", &live_name]);
+    // Bad options are named.
+    let e = restricted_runner::docker::remove_orphans(Some(r#"{"engine": "lxd"}"#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+}
+
+fn live_owner_label(machine: &str, boot: &str) -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    format!("{machine}:{boot}:{}:{start}", std::process::id())
+}
+
+fn shared_between_threads(engine: &str) {
+    let r = std::sync::Arc::new(runner(engine));
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let o = run(&r, &format!("echo {i}"));
+                assert_eq!(o.stdout, format!("{i}\n").into_bytes());
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn auto_picks_docker_when_its_engine_answers() {
+    let r = runner("auto");
+    let mut p = r
+        .spawn(
+            &Command::new("sleep")
+                .arg("0.2")
+                .stdio(Stdio::Null, Stdio::Null, Stdio::Null),
+        )
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap();
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(argv0),
+        "docker",
+        "cmdline {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    assert!(p.wait_timeout(Duration::from_secs(60)).unwrap().is_some());
+}
+
+#[test]
+fn default_shell_is_the_containers() {
+    assert_eq!(runner("podman").default_shell(), "/bin/sh");
+}
+
+#[test]
+fn bad_options_are_invalid_options() {
+    setup();
+    for extra in [
+        r#""docker_run_opts": "--label 'unbalanced""#,
+        r#""docker_run_opts": "--detach""#,
+        r#""mounts": ["/no-container-part"]"#,
+        r#""pull": "sometimes""#,
+        r#""shell": "/bin/bash""#,
+    ] {
+        let e = try_runner("podman", extra).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{extra}: {e}");
+    }
+    let e = Runner::new("docker", Some(r#"{"engine": "podman"}"#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"image\""), "{e}");
+}
+
+/// Requirement failures need another environment (no CLI in PATH, an engine
+/// that does not answer), so they run in a child copy of this test binary.
+#[test]
+fn missing_cli_and_silent_engine_are_requirements_errors() {
+    let exe = std::env::current_exe().unwrap();
+    for (what, key, value) in [
+        ("no-cli", "PATH", "/nonexistent"),
+        ("no-engine", "DOCKER_HOST", "unix:///nonexistent/rr.sock"),
+    ] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "requirements_child", "--nocapture"])
+            .env("RR_REQUIREMENTS_CHILD", what)
+            .env(key, value)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("checked requirements"),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn requirements_child() {
+    let Ok(what) = std::env::var("RR_REQUIREMENTS_CHILD") else {
+        return;
+    };
+    let engines: &[&str] = if what == "no-cli" {
+        &["docker", "podman", "auto"]
+    } else {
+        &["docker"]
+    };
+    for engine in engines {
+        let e = Runner::new("docker", Some(&options(engine, ""))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+        let want = if what == "no-cli" {
+            "CLI is not installed"
+        } else {
+            "does not answer"
+        };
+        assert!(e.message().contains(want), "{engine}: {e}");
+    }
+    if what == "no-engine" {
+        // auto falls back to podman, which answers.
+        Runner::new("docker", Some(&options("auto", ""))).unwrap();
+    }
+    println!("checked requirements");
+}
+
+#[test]
+fn write_after_exit_is_epipe_not_a_hang() {
+    let r = runner("podman");
+    let mut p = r.spawn(&Command::new("true")).unwrap();
+    let mut stdin = std::fs::File::from(p.take_stdin().unwrap());
+    assert!(p.wait().unwrap().success());
+    assert_eq!(
+        stdin.write(b"x").unwrap_err().kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
+}

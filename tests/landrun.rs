@@ -1,0 +1,685 @@
+//! The `landrun` runner against the real kernel's Landlock, rlimits and
+//! network namespaces. Every security claim is tested by trying the escape.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use restricted_runner::{Command, ErrorKind, ExitStatus, Output, Params, Runner};
+use serde_json::{json, Value};
+
+/// What a shell and the usual tools need: read and exec of the system
+/// folders, read of /etc.
+fn system() -> Value {
+    json!({
+        "allow_read_exec_folders": ["/usr", "/bin", "/lib", "/lib64"],
+        "allow_read_folders": ["/etc"],
+    })
+}
+
+/// A runner with the system folders plus `extra` (list options are appended).
+fn runner(extra: Value) -> Runner {
+    try_runner(extra).unwrap_or_else(|e| panic!("landrun runner: {e}"))
+}
+
+fn try_runner(extra: Value) -> restricted_runner::Result<Runner> {
+    let mut o = system();
+    let map = o.as_object_mut().unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        match (map.get_mut(k), v) {
+            (Some(Value::Array(have)), Value::Array(more)) => have.extend(more.iter().cloned()),
+            _ => {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Runner::new("landrun", Some(&o.to_string()))
+}
+
+fn sh_run(r: &Runner, script: &str) -> Output {
+    run_with(r, script, &Params::new())
+}
+
+fn run_with(r: &Runner, script: &str, params: &Params) -> Output {
+    r.run(
+        Some(OsStr::new("/bin/sh")),
+        OsStr::new(script),
+        &[],
+        params,
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap_or_else(|e| panic!("run {script:?}: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_denied(o: &Output, what: &str) {
+    assert_ne!(o.status, ExitStatus::Exited(0), "{what} was allowed: {o:?}");
+    assert!(
+        text(&o.stderr).contains("Permission denied"),
+        "{what}: expected EACCES, got stderr {:?}",
+        text(&o.stderr)
+    );
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert_eq!(
+        o.status,
+        ExitStatus::Exited(0),
+        "{what} failed: stdout {:?} stderr {:?}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("rr-landrun-")
+        .tempdir()
+        .unwrap()
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+// The pipe cases every runner passes.
+
+#[test]
+fn echo_through_cat_works() {
+    echo_through_cat(&runner(json!({})));
+}
+
+#[test]
+fn many_writes_get_replies() {
+    many_writes(&runner(json!({})));
+}
+
+#[test]
+fn stderr_is_captured() {
+    stderr_capture(&runner(json!({})));
+}
+
+#[test]
+fn kill_reaches_grandchildren() {
+    kill_tree(&runner(json!({})));
+}
+
+#[test]
+fn missing_command_is_named() {
+    command_not_found(&runner(json!({})));
+}
+
+#[test]
+fn env_vars_reach_the_child() {
+    env_vars(&runner(json!({})));
+}
+
+#[test]
+fn early_exit_gives_epipe() {
+    early_exit_epipe(&runner(json!({})));
+}
+
+#[test]
+fn sixty_four_mib_in_and_out() {
+    bulk_through_cat(&runner(json!({})), 64 << 20);
+}
+
+#[test]
+fn wait_timeout_leaves_process_running() {
+    wait_timeout(&runner(json!({})));
+}
+
+#[test]
+fn run_captures_output_and_codes() {
+    run_output_and_codes(&runner(json!({})));
+}
+
+#[test]
+fn run_does_not_hang_on_background_grandchild() {
+    run_background_grandchild(&runner(json!({})));
+}
+
+#[test]
+fn run_times_out() {
+    run_timeout(&runner(json!({})));
+}
+
+#[test]
+fn the_alias_landlock_works() {
+    let r = Runner::new("landlock", Some(&system().to_string())).unwrap();
+    assert_ok(&sh_run(&r, "true"), "true");
+}
+
+// Process setup.
+
+#[test]
+fn child_has_own_group_default_signals_empty_mask_and_only_stdio() {
+    // A deliberately inheritable fd at a known number.
+    let f = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: dup2 onto a free high fd number, closed below.
+    let leaked = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&f), 201) };
+    assert_eq!(leaked, 201);
+    let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(
+        &r,
+        Command::new("sh")
+            .arg("-c")
+            .arg("cat /proc/self/status /proc/self/stat; ls -l /proc/self/fd"),
+    );
+    let pid = process.pid();
+    drop(stdin);
+    let mut s = String::new();
+    stdout.read_to_string(&mut s).unwrap();
+    drop(stderr);
+    assert!(process.wait().unwrap().success(), "{s}");
+    // SAFETY: closing the fd made above.
+    unsafe { libc::close(leaked) };
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .unwrap()
+    };
+    let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
+    assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored");
+    assert_eq!(field("SigBlk:"), "0000000000000000");
+    assert_eq!(field("NoNewPrivs:"), "1", "no_new_privs is not set");
+    let stat = s.lines().find(|l| l.contains(") ")).unwrap();
+    let pgrp: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // `cat` is a child of the shell, whose group is its own pid.
+    assert_eq!(
+        pgrp, pid,
+        "child is not the leader of its own process group"
+    );
+    // The fds of `ls`, a grandchild: 0, 1, 2 and the one on the listed folder.
+    let fds: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
+        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
+        .collect();
+    assert_eq!(fds, ["0", "1", "2"], "child saw fds:\n{s}");
+}
+
+#[test]
+fn no_new_privs_is_set_in_the_child_only() {
+    let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    let o = sh_run(&r, "grep NoNewPrivs /proc/self/status");
+    assert_ok(&o, "grep");
+    assert_eq!(text(&o.stdout).split_whitespace().nth(1), Some("1"));
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(
+        mine.contains("NoNewPrivs:\t0"),
+        "the test process got no_new_privs"
+    );
+}
+
+// Filesystem escapes and grants.
+
+#[test]
+fn reading_outside_the_allow_lists_is_denied() {
+    let dir = tempdir();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let r = runner(json!({}));
+    let o = sh_run(&r, &format!("cat {}", secret.display()));
+    assert_denied(&o, "reading a secret outside the allow lists");
+    assert!(!text(&o.stdout).contains("s3cret"));
+    // /tmp is not granted either (the reference granted it silently).
+    assert_denied(&sh_run(&r, "ls /tmp"), "listing /tmp");
+    assert_denied(
+        &sh_run(&r, &format!("echo x > {}/new", dir.path().display())),
+        "writing under /tmp",
+    );
+    assert!(!dir.path().join("new").exists());
+    // Nor the rest of /dev.
+    assert_denied(&sh_run(&r, "echo x > /dev/full"), "writing /dev/full");
+    // The caller itself still reads it.
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "s3cret");
+}
+
+#[test]
+fn read_folders_allow_reading_only() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("f"), "data").unwrap();
+    std::fs::copy("/usr/bin/true", dir.path().join("mytrue")).unwrap();
+    let r = runner(json!({"allow_read_folders": [path(dir.path())]}));
+    let d = dir.path().display();
+    let o = sh_run(&r, &format!("cat {d}/f; ls {d}"));
+    assert_ok(&o, "reading a read folder");
+    assert_eq!(text(&o.stdout), "datafmytrue\n".replace("fm", "f\nm"));
+    assert_denied(&sh_run(&r, &format!("echo x > {d}/g")), "creating a file");
+    assert_denied(&sh_run(&r, &format!("echo x >> {d}/f")), "appending");
+    assert_denied(&sh_run(&r, &format!(": > {d}/f")), "truncating");
+    assert_denied(&sh_run(&r, &format!("rm {d}/f")), "removing");
+    assert_denied(&sh_run(&r, &format!("mkdir {d}/sub")), "making a folder");
+    // Read does not mean execute (the reference let read folders execute).
+    assert_denied(&sh_run(&r, &format!("{d}/mytrue")), "executing");
+    let e = r
+        .spawn(&Command::new(dir.path().join("mytrue")))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Spawn, "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+    assert!(e.message().contains("mytrue"), "{e}");
+    assert!(e.message().contains("allow_read_exec_folders"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("f")).unwrap(),
+        "data"
+    );
+}
+
+#[test]
+fn write_folders_allow_writing_but_not_executing() {
+    let dir = tempdir();
+    let r = runner(json!({"allow_write_folders": [path(dir.path())]}));
+    let d = dir.path().display();
+    let o = sh_run(
+        &r,
+        &format!(
+            "mkdir {d}/sub && echo hi > {d}/sub/f && cat {d}/sub/f && mv {d}/sub/f {d}/g && \
+             : > {d}/g && printf '#!/bin/sh\\necho ran\\n' > {d}/s.sh && chmod +x {d}/s.sh"
+        ),
+    );
+    assert_ok(&o, "writing a write folder");
+    assert_eq!(text(&o.stdout), "hi\n");
+    assert!(dir.path().join("g").exists() && dir.path().join("s.sh").exists());
+    assert_denied(
+        &sh_run(&r, &format!("{d}/s.sh")),
+        "executing in a write folder",
+    );
+
+    let rx = runner(json!({"allow_write_exec_folders": [path(dir.path())]}));
+    let o = sh_run(&rx, &format!("{d}/s.sh"));
+    assert_ok(&o, "executing in a write-exec folder");
+    assert_eq!(text(&o.stdout), "ran\n");
+}
+
+#[test]
+fn single_files_are_granted_alone() {
+    let dir = tempdir();
+    let (r_file, w_file, other) = (
+        dir.path().join("r"),
+        dir.path().join("w"),
+        dir.path().join("other"),
+    );
+    for f in [&r_file, &w_file, &other] {
+        std::fs::write(f, "orig").unwrap();
+    }
+    let r = runner(json!({
+        "allow_read_files": [path(&r_file)],
+        "allow_write_files": [path(&w_file)],
+    }));
+    assert_eq!(
+        text(&sh_run(&r, &format!("cat {}", r_file.display())).stdout),
+        "orig"
+    );
+    assert_denied(
+        &sh_run(&r, &format!("echo x > {}", r_file.display())),
+        "writing a read file",
+    );
+    assert_ok(
+        &sh_run(&r, &format!("echo new > {}", w_file.display())),
+        "writing a write file",
+    );
+    assert_eq!(std::fs::read_to_string(&w_file).unwrap(), "new\n");
+    assert_denied(
+        &sh_run(&r, &format!("cat {}", other.display())),
+        "reading a sibling",
+    );
+    assert_denied(
+        &sh_run(&r, &format!("echo x > {}/created", dir.path().display())),
+        "creating a sibling",
+    );
+}
+
+#[test]
+fn dev_null_zero_and_urandom_are_always_allowed() {
+    let r = runner(json!({}));
+    let o = sh_run(
+        &r,
+        "echo x >/dev/null && cat /dev/null && head -c 3 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c",
+    );
+    assert_ok(&o, "the always-allowed devices");
+    assert_eq!(text(&o.stdout), "3\n5\n");
+}
+
+#[test]
+fn unknown_or_wrongly_typed_paths_are_named() {
+    let e = try_runner(json!({"allow_read_folders": ["/no/such/rr-dir"]})).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    assert!(e.message().contains("/no/such/rr-dir"), "{e}");
+    assert!(e.message().contains("allow_read_folders"), "{e}");
+    // best_effort skips it.
+    let r = runner(json!({"allow_read_folders": ["/no/such/rr-dir"], "best_effort": true}));
+    assert_ok(&sh_run(&r, "true"), "best_effort with a missing folder");
+    // A file where a folder is expected, and the reverse.
+    let e = try_runner(json!({"allow_write_folders": ["/etc/hostname"]})).unwrap_err();
+    assert!(e.message().contains("is not a folder"), "{e}");
+    let e = try_runner(json!({"allow_read_files": ["/etc"]})).unwrap_err();
+    assert!(e.message().contains("is a folder"), "{e}");
+    // With params the check happens at spawn (landrun_cycles.rs checks that
+    // it leaves nothing behind).
+    let r = runner(json!({"allow_write_folders": ["{{ .dir }}"]}));
+    let mut params = Params::new();
+    params.insert("dir", "/no/such/rr-param-dir");
+    let e = r
+        .run(None, OsStr::new("true"), &[], &params, None)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    assert!(e.message().contains("/no/such/rr-param-dir"), "{e}");
+    let e = r
+        .run(None, OsStr::new("true"), &[], &Params::new(), None)
+        .unwrap_err();
+    assert!(e.message().contains("dir"), "{e}");
+}
+
+#[test]
+fn a_failure_in_the_child_is_reported() {
+    let dir = tempdir();
+    let script = dir.path().join("bad-interp");
+    std::fs::write(&script, "#!/no/such/rr-interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = runner(json!({"allow_read_exec_folders": [path(dir.path())]}));
+    let e = r.spawn(&Command::new(&script)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    assert!(e.message().contains("bad-interp"), "{e}");
+    assert!(e.message().contains("interpreter"), "{e}");
+}
+
+#[test]
+fn params_fill_paths_per_spawn_across_threads() {
+    let dirs: Vec<_> = (0..2).map(|_| tempdir()).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        std::fs::write(d.path().join("secret"), format!("secret-{i}")).unwrap();
+    }
+    let r = std::sync::Arc::new(runner(json!({"allow_read_folders": ["{{ .mine }}"]})));
+    let paths: Vec<String> = dirs.iter().map(|d| path(d.path())).collect();
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let r = r.clone();
+            let mine = paths[i].clone();
+            let theirs = paths[1 - i].clone();
+            std::thread::spawn(move || {
+                let mut params = Params::new();
+                params.insert("mine", mine.clone());
+                for _ in 0..25 {
+                    let o = run_with(&r, &format!("cat {mine}/secret"), &params);
+                    assert_ok(&o, "reading my own folder");
+                    assert_eq!(text(&o.stdout), format!("secret-{i}"));
+                    let o = run_with(&r, &format!("cat {theirs}/secret"), &params);
+                    assert_denied(&o, "reading the other thread's folder");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn the_caller_is_never_restricted() {
+    let r = runner(json!({}));
+    for _ in 0..3 {
+        assert_denied(&sh_run(&r, "ls /tmp"), "listing /tmp in the child");
+    }
+    let dir = tempdir();
+    std::fs::write(dir.path().join("f"), "w").unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("f")).unwrap(), "w");
+    std::fs::read_dir("/tmp").unwrap();
+    std::fs::read_to_string("/etc/hostname").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let exec = Runner::new("exec", None).unwrap();
+    let o = exec
+        .run(
+            None,
+            OsStr::new("ls /tmp >/dev/null && grep NoNewPrivs /proc/self/status"),
+            &[],
+            &Params::new(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(o.status, ExitStatus::Exited(0));
+    assert!(text(&o.stdout).contains("NoNewPrivs:\t0"), "{o:?}");
+}
+
+#[test]
+fn unrestricted_filesystem_with_ports_keeps_the_filesystem_open() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("secret"), "open").unwrap();
+    let allowed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = Runner::new(
+        "landrun",
+        Some(
+            &json!({"unrestricted_filesystem": true,
+                    "allow_connect_tcp": [allowed.local_addr().unwrap().port()]})
+            .to_string(),
+        ),
+    )
+    .unwrap();
+    let o = sh_run(
+        &r,
+        &format!(
+            "cat {0}/secret && echo w > {0}/new && ls /tmp >/dev/null",
+            dir.path().display()
+        ),
+    );
+    assert_ok(&o, "the filesystem under unrestricted_filesystem");
+    assert_eq!(text(&o.stdout), "open");
+    assert_ok(&connect(&r, &allowed), "connecting to the listed port");
+    assert_denied(&connect(&r, &other), "connecting to an unlisted port");
+}
+
+// Network.
+
+/// `bash` writes a line to the listener's port through /dev/tcp.
+fn connect(r: &Runner, l: &TcpListener) -> Output {
+    let port = l.local_addr().unwrap().port();
+    r.run(
+        Some(OsStr::new("/bin/bash")),
+        OsStr::new(&format!("echo hi > /dev/tcp/127.0.0.1/{port}")),
+        &[],
+        &Params::new(),
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap()
+}
+
+/// Whether someone connected to `l` (it is non-blocking).
+fn accepted(l: &TcpListener) -> bool {
+    l.set_nonblocking(true).unwrap();
+    match l.accept() {
+        Ok((mut s, _)) => {
+            s.set_nonblocking(false).unwrap();
+            let mut buf = String::new();
+            s.read_to_string(&mut buf).unwrap();
+            assert_eq!(buf, "hi\n");
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(e) => panic!("accept: {e}"),
+    }
+}
+
+#[test]
+fn tcp_connect_is_denied_unless_listed() {
+    let listed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let unlisted = TcpListener::bind("127.0.0.1:0").unwrap();
+    // No port listed and networking off: no TCP at all (the reference left
+    // TCP open in that case).
+    let none = runner(json!({}));
+    assert_denied(&connect(&none, &listed), "connecting with no port listed");
+    assert!(!accepted(&listed));
+
+    let r = runner(json!({"allow_connect_tcp": [listed.local_addr().unwrap().port()]}));
+    assert_ok(&connect(&r, &listed), "connecting to a listed port");
+    assert!(accepted(&listed));
+    assert_denied(&connect(&r, &unlisted), "connecting to an unlisted port");
+    assert!(!accepted(&unlisted));
+
+    let open = runner(json!({"allow_networking": true}));
+    assert_ok(
+        &connect(&open, &unlisted),
+        "connecting with allow_networking",
+    );
+    assert!(accepted(&unlisted));
+}
+
+#[test]
+fn tcp_bind_is_denied_unless_listed() {
+    let free = || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (listed, unlisted) = (free(), free());
+    let bind = |r: &Runner, port: u16| {
+        sh_run(
+            r,
+            &format!(
+                "perl -MIO::Socket::INET -e 'IO::Socket::INET->new(LocalAddr => \"127.0.0.1\", \
+                 LocalPort => {port}, Listen => 1, ReuseAddr => 1) or die \"bind: $!\\n\"; print \"bound\\n\"'"
+            ),
+        )
+    };
+    let r = runner(json!({"allow_bind_tcp": [listed]}));
+    let o = bind(&r, listed);
+    assert_ok(&o, "binding a listed port");
+    assert_eq!(text(&o.stdout), "bound\n");
+    assert_denied(&bind(&r, unlisted), "binding an unlisted port");
+}
+
+#[test]
+fn isolate_network_leaves_only_a_down_loopback() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // allow_networking lifts Landlock's TCP rules: the namespace alone cuts.
+    let r = runner(json!({
+        "isolate_network": true,
+        "allow_networking": true,
+        "allow_read_folders": ["/proc"],
+    }));
+    let o = sh_run(
+        &r,
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; /usr/sbin/ip -o link show",
+    );
+    assert_ok(&o, "listing interfaces");
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], "lo");
+    assert!(lines[1].starts_with("1: lo: <LOOPBACK>"), "{out}");
+    assert!(lines[1].contains("state DOWN"), "{out}");
+    let o = connect(&r, &l);
+    assert_ne!(o.status, ExitStatus::Exited(0));
+    assert!(text(&o.stderr).contains("unreachable"), "{o:?}");
+    assert!(!accepted(&l));
+    // The host's own interfaces are untouched.
+    let host = std::fs::read_to_string("/proc/net/dev").unwrap();
+    assert!(host.contains("lo:"));
+    assert_ok(
+        &sh_run(&runner(json!({"allow_networking": true})), "true"),
+        "a plain spawn",
+    );
+}
+
+// Resource limits.
+
+#[test]
+fn max_open_files_is_observed() {
+    let r = runner(json!({"max_open_files": 8}));
+    let open = |n: u32| {
+        sh_run(
+            &r,
+            &format!(
+                "ulimit -n; perl -e 'for (1..{n}) {{ open(my $f, \"<\", \"/dev/null\") \
+                 or die \"open $_: $!\\n\"; push @f, $f }} print \"opened\\n\"'"
+            ),
+        )
+    };
+    let o = open(4);
+    assert_ok(&o, "4 files under a limit of 8");
+    assert_eq!(text(&o.stdout), "8\nopened\n");
+    let o = open(10);
+    assert_ne!(o.status, ExitStatus::Exited(0), "10 files opened: {o:?}");
+    assert!(text(&o.stderr).contains("Too many open files"), "{o:?}");
+}
+
+#[test]
+fn max_memory_bytes_is_observed() {
+    let r = runner(json!({"max_memory_bytes": 256u64 << 20}));
+    let o = sh_run(
+        &r,
+        "dd if=/dev/zero of=/dev/null bs=1M count=1 2>/dev/null && echo small",
+    );
+    assert_ok(&o, "a small allocation");
+    let o = sh_run(&r, "dd if=/dev/zero of=/dev/null bs=512M count=1");
+    assert_ne!(o.status, ExitStatus::Exited(0), "512 MiB allocated: {o:?}");
+    assert!(text(&o.stderr).contains("memory exhausted"), "{o:?}");
+}
+
+#[test]
+fn max_cpu_seconds_is_observed() {
+    let r = runner(json!({"max_cpu_seconds": 1}));
+    let o = sh_run(&r, "ulimit -t; exec sh -c 'while :; do :; done'");
+    assert_eq!(text(&o.stdout), "1\n");
+    assert_eq!(o.status, ExitStatus::Signaled(libc::SIGXCPU), "{o:?}");
+}
+
+#[test]
+fn max_processes_stops_a_fork_bomb() {
+    // RLIMIT_NPROC counts the processes of the child's real uid, and the
+    // kernel does not enforce it for uid 0: the command drops to nobody.
+    let r = runner(json!({"max_processes": 4, "allow_read_folders": ["/proc"]}));
+    let o = sh_run(&r, "grep 'Max processes' /proc/self/limits");
+    assert!(
+        text(&o.stdout)
+            .split_whitespace()
+            .filter(|w| *w == "4")
+            .count()
+            == 2,
+        "{o:?}"
+    );
+    let bomb = "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+                'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & done; echo all started'";
+    let o = sh_run(&r, bomb);
+    assert_ne!(o.status, ExitStatus::Exited(0), "{o:?}");
+    assert!(!text(&o.stdout).contains("all started"), "{o:?}");
+    assert!(text(&o.stderr).contains("fork"), "{o:?}");
+    // The same command under a higher limit starts them all.
+    let r = runner(json!({"max_processes": 50}));
+    let o = sh_run(&r, &bomb.replace("sleep 30", "sleep 0.1"));
+    assert_ok(&o, "ten processes under a limit of 50");
+}
+
+#[test]
+fn a_large_caller_spawns_a_child_with_a_smaller_memory_limit() {
+    // The child shares the caller's 512 MiB address space until exec, and
+    // its RLIMIT_AS is set below that size before exec: the limit must hold
+    // for the new program without disturbing the caller.
+    let big = vec![1u8; 512 << 20];
+    let r = runner(json!({"max_memory_bytes": 64u64 << 20}));
+    assert_ok(&sh_run(&r, "true"), "spawning from a large caller");
+    assert_eq!(big[big.len() - 1], 1);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: sets up the sandboxes the tests need (installs and
+# starts them where missing), then runs lints, the Rust tests, the C tests
+# (also under valgrind) and the Go binding's tests. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suites_passed=0
+suite() {
+    local name=$1
+    shift
+    echo
+    echo "==== $name"
+    "$@"
+    suites_passed=$((suites_passed + 1))
+}
+
+suite "environment (firejail, podman, docker API, test image)" tests/support/setup-env.sh
+suite "rustfmt" cargo fmt --all -- --check
+suite "clippy" cargo clippy --release --all-targets --quiet -- -D warnings
+suite "build (release: .so, .a)" cargo build --release --quiet
+suite "Rust tests" cargo test --release
+# The C tests run under every Linux runner, each with what its commands need.
+LANDRUN_OPTS='{"allow_read_exec_folders":["/usr","/bin","/lib","/lib64"],"allow_read_folders":["/etc","/proc"]}'
+suite "C tests" make -C tests/c test RUNNERS="landrun|$LANDRUN_OPTS"
+suite "C tests under valgrind" make -C tests/c valgrind
+if [ -x bindings/go/test.sh ]; then
+    suite "Go binding tests" bindings/go/test.sh
+fi
+
+echo
+echo "suites: $suites_passed passed, 0 failed"
