@@ -193,6 +193,11 @@ impl TemplatedValue {
         self.key
     }
 
+    /// True when the value holds no placeholder, so it is final as written.
+    pub fn is_literal(&self) -> bool {
+        self.template.is_literal()
+    }
+
     /// The value as written in the options.
     pub fn source(&self) -> &str {
         self.template.source()

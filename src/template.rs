@@ -74,6 +74,11 @@ impl Template {
         &self.source
     }
 
+    /// True when the template has no placeholder.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
     /// Fills in every placeholder from `params`.
     pub fn render(&self, params: &Params) -> std::result::Result<String, TemplateError> {
         let mut out = String::with_capacity(self.source.len());
@@ -182,6 +187,8 @@ mod tests {
     #[test]
     fn literal_text_is_unchanged() {
         let t = Template::parse("/plain/path } { }} x").unwrap();
+        assert!(t.is_literal());
+        assert!(!Template::parse("{{ .x }}").unwrap().is_literal());
         assert_eq!(t.render(&Params::new()).unwrap(), "/plain/path } { }} x");
     }
 

@@ -12,8 +12,11 @@ use crate::spawn::{find_program, merged_env, Program, Stdio};
 
 pub(crate) mod docker;
 pub(crate) mod exec;
+pub(crate) mod firejail;
 #[cfg(target_os = "linux")]
 pub(crate) mod landrun;
+pub(crate) mod profile_file;
+pub(crate) mod sandbox_exec;
 
 /// A runner kind with its options: what `Runner` delegates to.
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
@@ -32,12 +35,15 @@ pub(crate) fn build(kind: Kind, options_json: Option<&str>) -> Result<Box<dyn Ba
     Ok(match kind {
         Kind::Exec => Box::new(exec::Exec::new(options_json)?),
         Kind::Docker => Box::new(docker::Docker::new(options_json)?),
+        Kind::Firejail => Box::new(firejail::Firejail::new(options_json)?),
+        Kind::SandboxExec => Box::new(sandbox_exec::SandboxExec::new(options_json)?),
         #[cfg(target_os = "linux")]
         Kind::Landrun => Box::new(landrun::Landrun::new(options_json)?),
-        other => {
-            return Err(crate::error::Error::requirements(format!(
-                "the {other} runner is not available in this build"
-            )))
+        #[cfg(not(target_os = "linux"))]
+        Kind::Landrun => {
+            return Err(crate::error::Error::requirements(
+                "the landrun runner needs Linux (the Landlock LSM, kernel 5.13 or later)",
+            ))
         }
     })
 }

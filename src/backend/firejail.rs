@@ -1,0 +1,255 @@
+//! The `firejail` runner: each spawn renders a profile from the options, the
+//! params and the host, writes it to a private temporary file, and runs
+//! `firejail --quiet --deterministic-exit-code --deterministic-shutdown
+//! --profile=FILE -- /abs/program args...` with the
+//! caller's pipes as the program's stdio. The file is removed when the
+//! process is reaped.
+
+mod profile;
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use crate::backend::profile_file::{ProfileFile, ProfileOptions};
+use crate::backend::{host_shell, Backend};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::Process;
+use crate::runner::Command;
+use crate::spawn::{find_program, merged_env, Program};
+
+/// Name prefix of the profile files this runner writes in the temp folder.
+pub(crate) const PROFILE_PREFIX: &str = "rr-firejail-";
+
+#[derive(Debug)]
+pub(crate) struct Firejail {
+    options: ProfileOptions,
+    /// Where firejail is, looked up once when the runner is built.
+    firejail: Option<PathBuf>,
+}
+
+impl Firejail {
+    pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
+        let options = ProfileOptions::parse("firejail", options_json, profile::check_path)?;
+        let path = std::env::var_os("PATH");
+        let firejail = find_program(OsStr::new("firejail"), path.as_deref()).ok();
+        Ok(Firejail { options, firejail })
+    }
+
+    fn firejail(&self) -> Result<&Path> {
+        self.firejail.as_deref().ok_or_else(|| {
+            Error::requirements(
+                "the firejail runner needs the firejail program, which is not in PATH; \
+                 install it (Debian/Ubuntu: apt-get install firejail; Fedora: dnf install firejail)",
+            )
+        })
+    }
+
+    fn render(
+        &self,
+        command: &Command,
+        vars: &[(OsString, OsString)],
+        program: &Path,
+    ) -> Result<String> {
+        if let Some(custom) = &self.options.custom_profile {
+            return Ok(custom.clone());
+        }
+        let paths = self
+            .options
+            .render_paths(&command.params, profile::check_path)?;
+        let passwd_home = passwd_home();
+        let env_home = vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| v.to_str().ok_or_else(|| not_utf8("HOME", v)))
+            .transpose()?;
+        let program = program
+            .to_str()
+            .ok_or_else(|| not_utf8("the command", program.as_os_str()))?;
+        let mounts = host_mounts()?;
+        let host = profile::Host {
+            passwd_home: passwd_home.as_deref(),
+            env_home,
+            program: Some(program),
+            mounts: &mounts,
+        };
+        let settings = profile::Settings {
+            allow_networking: self.options.allow_networking,
+            allow_user_folders: self.options.allow_user_folders,
+        };
+        profile::render(settings, &paths, &host)
+    }
+}
+
+fn not_utf8(what: &str, v: &OsStr) -> Error {
+    Error::invalid_options(format!(
+        "{what} {v:?} is not UTF-8; the firejail runner cannot name it in a profile"
+    ))
+}
+
+/// The home folder of the passwd entry, which firejail's `${HOME}` means.
+fn passwd_home() -> Option<String> {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok()??;
+    user.dir.to_str().map(str::to_string)
+}
+
+/// The mount points of this process's mount namespace, which the jail
+/// starts from. A point that is not UTF-8 is cut back to its last UTF-8
+/// ancestor: making that read-only covers it.
+fn host_mounts() -> Result<Vec<String>> {
+    let text = std::fs::read("/proc/self/mountinfo")
+        .map_err(|e| Error::from_io(ErrorKind::Io, "reading /proc/self/mountinfo", &e))?;
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b' ').nth(4))
+        .map(|field| {
+            let raw = unescape_mountinfo(field);
+            match std::str::from_utf8(&raw) {
+                Ok(s) => s.to_string(),
+                Err(e) => {
+                    let valid = &raw[..e.valid_up_to()];
+                    let cut = valid.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                    String::from_utf8_lossy(&valid[..cut.max(1)]).into_owned()
+                }
+            }
+        })
+        .collect())
+}
+
+/// Undoes the kernel's `\ooo` octal escapes (space, tab, newline, backslash).
+fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && i + 3 < field.len()
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|d| (b'0'..=b'7').contains(d))
+        {
+            let v = field[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `path` made absolute against the current folder, so the jail runs
+/// exactly what was found here and a name like `--version` stays a program.
+fn absolute(path: PathBuf) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::from_io(ErrorKind::Spawn, "finding the current folder", &e))?;
+    Ok(cwd.join(path))
+}
+
+impl Backend for Firejail {
+    fn check_requirements(&self) -> Result<()> {
+        if !cfg!(target_os = "linux") {
+            return Err(Error::requirements(format!(
+                "the firejail runner needs Linux; this system is {}",
+                std::env::consts::OS
+            )));
+        }
+        self.firejail().map(|_| ())
+    }
+
+    fn default_shell(&self) -> OsString {
+        host_shell(self.options.shell.as_deref())
+    }
+
+    fn spawn(&self, command: &Command) -> Result<Process> {
+        let firejail = self.firejail()?;
+        let vars = merged_env(&command.env);
+        let search = vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_os_str());
+        let program = absolute(find_program(&command.program, search)?)?;
+        let text = self.render(command, &vars, &program)?;
+        let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
+        let mut profile_arg = OsString::from("--profile=");
+        profile_arg.push(file.path());
+        let mut p = Program::new(firejail, OsStr::new("firejail"))?;
+        // The two deterministic flags make the jail end with the command
+        // (firejail otherwise waits for every process left in it) and exit
+        // with the command's own status.
+        p.arg("--quiet")?
+            .arg("--deterministic-exit-code")?
+            .arg("--deterministic-shutdown")?
+            .arg(&profile_arg)?
+            .arg("--")?
+            .arg(&program)?
+            .args(&command.args)?
+            .env(&vars)?
+            .stdio(command.stdio);
+        // A failure from here on drops `file`, which removes it.
+        let spawned = p.spawn()?;
+        Ok(Process::new(spawned, Box::new(file)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
+        let f = Firejail {
+            options: ProfileOptions::parse("firejail", None, profile::check_path).unwrap(),
+            firejail: None,
+        };
+        let e = f.check_requirements().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+        assert!(e.message().contains("firejail program"), "{e}");
+        assert!(e.message().contains("apt-get install firejail"), "{e}");
+        let e = f.spawn(&Command::new("true")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+    }
+
+    #[test]
+    fn rendering_leaves_the_runner_unchanged() {
+        let f = Firejail::new(Some(r#"{"allow_write_folders": ["/srv/{{ .d }}"]}"#)).unwrap();
+        let render = |d: &str| {
+            let mut p = crate::template::Params::new();
+            p.insert("d", d);
+            f.render(
+                &Command::new("true").params(p),
+                &[],
+                Path::new("/usr/bin/true"),
+            )
+            .unwrap()
+        };
+        assert!(render("a").contains("\nread-write /srv/a\n"));
+        assert!(render("b").contains("\nread-write /srv/b\n"));
+        assert!(render("a").contains("\nread-write /srv/a\n"));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo(br"/mnt/a\040b\134c"), b"/mnt/a b\\c");
+        assert_eq!(unescape_mountinfo(br"/x\04"), br"/x\04");
+        assert_eq!(unescape_mountinfo(br"/plain"), b"/plain");
+    }
+
+    #[test]
+    fn host_mounts_include_root() {
+        assert!(host_mounts().unwrap().iter().any(|m| m == "/"));
+    }
+
+    #[test]
+    fn relative_program_paths_become_absolute() {
+        let p = absolute(PathBuf::from("bin/--version")).unwrap();
+        assert!(p.is_absolute());
+        assert!(p.ends_with("bin/--version"));
+    }
+}

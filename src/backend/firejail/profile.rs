@@ -1,0 +1,647 @@
+//! The firejail profile: a pure function of the options, the spawn's paths
+//! and a few facts about the host.
+//!
+//! firejail reads a profile line by line: it cuts a line at `\n` or `\r`,
+//! drops leading blanks, folds runs of blanks into one, treats `#` as the
+//! start of a comment, expands `${...}` macros and globs (`*`, `?`, `[`), and
+//! rejects some characters outright (0.9.72 refuses `,`, `%`, `"`, `\`, `&`,
+//! `;`, `<`, `!`, `{`, `^` and any `..`). A path that any of this would touch
+//! is refused here instead, so every path reaches firejail exactly as given
+//! and no path can add, drop or change a directive.
+
+use crate::backend::profile_file::{check_common, PathLists};
+use crate::error::{Error, Result};
+
+/// The user folders the profile hides unless `allow_user_folders` is set.
+pub(crate) const USER_FOLDERS: [&str; 6] = [
+    "Documents",
+    "Desktop",
+    "Downloads",
+    "Pictures",
+    "Videos",
+    "Music",
+];
+
+/// Characters a path may not hold, on top of control characters.
+const REJECTED: &[char] = &[
+    '\\', '&', '!', '"', '\'', '<', '>', '%', '^', '(', ')', '{', '}', ';', ',', '*', '?', '[',
+    ']', '$', '#', '`',
+];
+
+/// Why `path` cannot be written into a firejail profile, if it cannot.
+fn unsafe_reason(path: &str) -> Option<String> {
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return Some(format!("contains the control character {c:?}"));
+    }
+    if let Some(c) = path.chars().find(|c| REJECTED.contains(c)) {
+        return Some(format!(
+            "contains {c:?}, which a firejail profile cannot carry as plain text"
+        ));
+    }
+    if path.contains("..") {
+        return Some("contains \"..\", which firejail refuses in paths".into());
+    }
+    if path.contains("  ") || path.ends_with(' ') {
+        return Some("has a run of blanks or a trailing blank, which firejail would fold".into());
+    }
+    None
+}
+
+/// Checks one path given in option `key` and returns it as the profile will
+/// hold it.
+pub(crate) fn check_path(key: &'static str, path: &str) -> Result<String> {
+    let path = check_common(key, path)?;
+    match unsafe_reason(&path) {
+        Some(why) => Err(Error::invalid_options(format!(
+            "option {key:?} of the firejail runner: path {path:?} {why}"
+        ))),
+        None => Ok(path),
+    }
+}
+
+/// The options that are not paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) allow_networking: bool,
+    pub(crate) allow_user_folders: bool,
+}
+
+/// What the profile needs to know about the host, gathered at spawn time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Host<'a> {
+    /// The home folder firejail itself uses (the passwd entry's).
+    pub(crate) passwd_home: Option<&'a str>,
+    /// `HOME` in the command's environment, where its programs look.
+    pub(crate) env_home: Option<&'a str>,
+    /// The absolute path of the program to run.
+    pub(crate) program: Option<&'a str>,
+    /// The mount points of the host, as `/proc/self/mountinfo` lists them.
+    pub(crate) mounts: &'a [String],
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    dir == "/"
+        || path == dir
+        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+/// firejail refuses to whitelist `/` or a top-level folder (nothing would
+/// be hidden anyway: such a path is listed for its read-only or read-write
+/// line).
+fn whitelistable(path: &str) -> bool {
+    path.trim_start_matches('/').contains('/')
+}
+
+/// The folder firejail replaces with a tmpfs when `path` is whitelisted:
+/// the user's home, `/run/user/UID`, `/usr/share`, or the top-level folder.
+fn whitelist_root(path: &str, home: Option<&str>) -> String {
+    if let Some(h) = home.filter(|h| *h != "/" && is_under(path, h)) {
+        return h.to_string();
+    }
+    for deep in ["/run/user", "/usr/share"] {
+        if let Some(rest) = path.strip_prefix(deep).and_then(|r| r.strip_prefix('/')) {
+            return if deep == "/run/user" {
+                format!("{deep}/{}", rest.split('/').next().unwrap_or(""))
+            } else {
+                deep.to_string()
+            };
+        }
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    format!("/{first}")
+}
+
+/// The host mount points to make read-only, each as given or, when it cannot
+/// be written in a profile, its nearest ancestor that can (read-only applies
+/// to everything below a path). `/` is handled on its own, the folders
+/// firejail replaces (`/proc`, `/sys`, `/dev`, `/tmp`) need nothing, and
+/// `/run` is covered as a whole.
+fn read_only_mounts(mounts: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for m in mounts {
+        if ["/proc", "/sys", "/dev", "/tmp", "/run"]
+            .iter()
+            .any(|d| is_under(m, d))
+            || m == "/"
+            || !m.starts_with('/')
+        {
+            continue;
+        }
+        let mut p = m.trim_end_matches('/');
+        while unsafe_reason(p).is_some() {
+            match p.rfind('/') {
+                Some(i) if i > 0 => p = &p[..i],
+                _ => {
+                    return Err(Error::requirements(format!(
+                        "the host mount point {m:?} cannot be made read-only in a firejail profile \
+                         (its top-level folder has characters a profile cannot carry); \
+                         use the custom_profile option"
+                    )))
+                }
+            }
+        }
+        out.push(p.to_string());
+    }
+    out.sort();
+    out.dedup();
+    let mut kept: Vec<String> = Vec::with_capacity(out.len());
+    for p in out {
+        if !kept.iter().any(|k| is_under(&p, k)) {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
+}
+
+fn host_value<'a>(what: &str, value: Option<&'a str>) -> Result<Option<&'a str>> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let why = if v.starts_with('/') {
+        unsafe_reason(v)
+    } else {
+        Some("is not an absolute path".to_string())
+    };
+    match why {
+        None => Ok(Some(v)),
+        Some(why) => Err(Error::invalid_options(format!(
+            "{what} {v:?} {why}; the firejail runner cannot name it in a profile"
+        ))),
+    }
+}
+
+/// Renders the profile for one spawn. `paths` must have passed
+/// [`check_path`]; the host values are checked here.
+pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> Result<String> {
+    for list in [
+        &paths.read_folders,
+        &paths.write_folders,
+        &paths.read_files,
+        &paths.write_files,
+    ] {
+        for p in list {
+            if let Some(why) = unsafe_reason(p)
+                .or_else(|| (!p.starts_with('/')).then(|| "is not an absolute path".to_string()))
+            {
+                return Err(Error::internal(format!(
+                    "path {p:?} reached the firejail profile unchecked: it {why}"
+                )));
+            }
+        }
+    }
+    let env_home = host_value("HOME", host.env_home)?;
+    let program = host_value("the command", host.program)?;
+    let mounts = read_only_mounts(host.mounts)?;
+
+    let read: Vec<&str> = paths
+        .read_folders
+        .iter()
+        .chain(&paths.read_files)
+        .map(String::as_str)
+        .collect();
+    let write: Vec<&str> = paths
+        .write_folders
+        .iter()
+        .chain(&paths.write_files)
+        .map(String::as_str)
+        .collect();
+    let listed: Vec<&str> = read.iter().chain(&write).copied().collect();
+
+    // Whitelisting replaces a folder with a tmpfs holding only what is
+    // listed; the program itself must stay visible when it lives there (or
+    // in /tmp, which is private otherwise).
+    let program_whitelist = program.filter(|p| {
+        !listed.iter().any(|l| is_under(p, l))
+            && (is_under(p, "/tmp")
+                || listed.iter().any(|l| {
+                    whitelist_root(l, host.passwd_home) == whitelist_root(p, host.passwd_home)
+                }))
+    });
+    // Whitelisting anything under /tmp already gives the jail a /tmp of its
+    // own; listing /tmp itself asks for the host's.
+    let tmp_listed = listed
+        .iter()
+        .chain(program_whitelist.iter())
+        .any(|p| is_under(p, "/tmp"));
+
+    let mut out = String::from("# firejail profile rendered by restricted-runner\n");
+    let mut line = |directive: &str, arg: &str| {
+        out.push_str(directive);
+        if !arg.is_empty() {
+            out.push(' ');
+            out.push_str(arg);
+        }
+        out.push('\n');
+    };
+    if !settings.allow_networking {
+        line("net none", "");
+    }
+    if !settings.allow_user_folders {
+        for f in USER_FOLDERS {
+            line("blacklist", &format!("${{HOME}}/{f}"));
+        }
+        if let Some(h) = env_home.filter(|h| Some(*h) != host.passwd_home) {
+            for f in USER_FOLDERS {
+                line("blacklist", &format!("{}/{f}", h.trim_end_matches('/')));
+            }
+        }
+    }
+    for p in listed.iter().chain(program_whitelist.iter()) {
+        if whitelistable(p) {
+            line("whitelist", p);
+        }
+    }
+    if !tmp_listed {
+        line("private-tmp", "");
+    }
+    line("private-dev", "");
+    line("read-only", "/");
+    line("read-only", "/run");
+    // firejail writes its own per-sandbox tmpfs there after the profile is
+    // applied; it is not the host's.
+    line("read-write", "/run/firejail/mnt");
+    for m in &mounts {
+        line("read-only", m);
+    }
+    for p in &write {
+        line("read-write", p);
+    }
+    for p in read.iter().chain(program_whitelist.iter()) {
+        line("read-only", p);
+    }
+    line("seccomp", "");
+    line("caps.drop", "all");
+    line("noroot", "");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn lists(rf: &[&str], wf: &[&str], rfi: &[&str], wfi: &[&str]) -> PathLists {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+        PathLists {
+            read_folders: v(rf),
+            write_folders: v(wf),
+            read_files: v(rfi),
+            write_files: v(wfi),
+        }
+    }
+
+    const HEAD: &str = "# firejail profile rendered by restricted-runner\n";
+    const BLACKLIST: &str = "blacklist ${HOME}/Documents\n\
+        blacklist ${HOME}/Desktop\n\
+        blacklist ${HOME}/Downloads\n\
+        blacklist ${HOME}/Pictures\n\
+        blacklist ${HOME}/Videos\n\
+        blacklist ${HOME}/Music\n";
+    const BASE_RO: &str = "read-only /\nread-only /run\nread-write /run/firejail/mnt\n";
+    const TAIL: &str = "seccomp\ncaps.drop all\nnoroot\n";
+
+    fn render_default(paths: &PathLists) -> String {
+        render(Settings::default(), paths, &Host::default()).unwrap()
+    }
+
+    #[test]
+    fn golden_defaults() {
+        let want = format!("{HEAD}net none\n{BLACKLIST}private-tmp\nprivate-dev\n{BASE_RO}{TAIL}");
+        assert_eq!(render_default(&PathLists::default()), want);
+    }
+
+    #[test]
+    fn golden_networking_and_user_folders_allowed() {
+        let s = Settings {
+            allow_networking: true,
+            allow_user_folders: true,
+        };
+        let want = format!("{HEAD}private-tmp\nprivate-dev\n{BASE_RO}{TAIL}");
+        assert_eq!(
+            render(s, &PathLists::default(), &Host::default()).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn golden_read_folders_and_files() {
+        let p = lists(&["/srv/data"], &[], &["/etc/app.conf"], &[]);
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}whitelist /srv/data\nwhitelist /etc/app.conf\n\
+             private-tmp\nprivate-dev\n{BASE_RO}\
+             read-only /srv/data\nread-only /etc/app.conf\n{TAIL}"
+        );
+        assert_eq!(render_default(&p), want);
+    }
+
+    #[test]
+    fn golden_write_folders_and_files() {
+        let p = lists(&[], &["/srv/out"], &[], &["/var/log/app.log"]);
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}whitelist /srv/out\nwhitelist /var/log/app.log\n\
+             private-tmp\nprivate-dev\n{BASE_RO}\
+             read-write /srv/out\nread-write /var/log/app.log\n{TAIL}"
+        );
+        assert_eq!(render_default(&p), want);
+    }
+
+    #[test]
+    fn golden_tmp_whitelist_replaces_private_tmp() {
+        let p = lists(&[], &["/tmp/work"], &[], &[]);
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}whitelist /tmp/work\nprivate-dev\n{BASE_RO}\
+             read-write /tmp/work\n{TAIL}"
+        );
+        assert_eq!(render_default(&p), want);
+    }
+
+    #[test]
+    fn golden_top_level_folders_are_not_whitelisted() {
+        let p = lists(&["/srv"], &["/tmp"], &[], &[]);
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}private-dev\n{BASE_RO}\
+             read-write /tmp\nread-only /srv\n{TAIL}"
+        );
+        assert_eq!(render_default(&p), want);
+    }
+
+    #[test]
+    fn golden_env_home_blacklisted_too() {
+        let host = Host {
+            passwd_home: Some("/root"),
+            env_home: Some("/home/u/"),
+            ..Host::default()
+        };
+        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}blacklist /home/u/Documents\nblacklist /home/u/Desktop\n\
+             blacklist /home/u/Downloads\nblacklist /home/u/Pictures\nblacklist /home/u/Videos\n\
+             blacklist /home/u/Music\nprivate-tmp\nprivate-dev\n{BASE_RO}{TAIL}"
+        );
+        assert_eq!(out, want);
+        // The same home as firejail's adds nothing.
+        let host = Host {
+            passwd_home: Some("/root"),
+            env_home: Some("/root"),
+            ..Host::default()
+        };
+        assert_eq!(
+            render(Settings::default(), &PathLists::default(), &host).unwrap(),
+            render_default(&PathLists::default())
+        );
+    }
+
+    #[test]
+    fn golden_host_mounts_made_read_only() {
+        let mounts: Vec<String> = [
+            "/",
+            "/proc",
+            "/sys/fs/cgroup",
+            "/dev/shm",
+            "/tmp",
+            "/run/netns",
+            "/home",
+            "/home/u/disk",
+            "/var/lib/x",
+            "/mnt/a,b/c",
+            "/mnt/ok",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let host = Host {
+            mounts: &mounts,
+            ..Host::default()
+        };
+        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}private-tmp\nprivate-dev\n{BASE_RO}\
+             read-only /home\nread-only /mnt\nread-only /var/lib/x\n{TAIL}"
+        );
+        assert_eq!(out, want);
+        let bad = vec!["/a,b".to_string()];
+        let host = Host {
+            mounts: &bad,
+            ..Host::default()
+        };
+        let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
+        assert!(e.message().contains("\"/a,b\""), "{e}");
+    }
+
+    #[test]
+    fn golden_program_kept_visible_next_to_whitelists() {
+        // In /tmp, which is private otherwise.
+        let host = Host {
+            program: Some("/tmp/bin/tool"),
+            ..Host::default()
+        };
+        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+        let want = format!(
+            "{HEAD}net none\n{BLACKLIST}whitelist /tmp/bin/tool\nprivate-dev\n{BASE_RO}\
+             read-only /tmp/bin/tool\n{TAIL}"
+        );
+        assert_eq!(out, want);
+        // Beside a whitelisted folder under the same top-level folder.
+        let host = Host {
+            program: Some("/opt/tool/bin/run"),
+            ..Host::default()
+        };
+        let p = lists(&["/opt/data"], &[], &[], &[]);
+        let out = render(Settings::default(), &p, &host).unwrap();
+        assert!(
+            out.contains("whitelist /opt/data\nwhitelist /opt/tool/bin/run\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("read-only /opt/data\nread-only /opt/tool/bin/run\n"),
+            "{out}"
+        );
+        // Inside a listed folder, or far from any: nothing to add.
+        for prog in ["/opt/data/run", "/usr/bin/cat"] {
+            let host = Host {
+                program: Some(prog),
+                ..Host::default()
+            };
+            assert_eq!(
+                render(Settings::default(), &p, &host).unwrap(),
+                render_default(&p),
+                "{prog}"
+            );
+        }
+    }
+
+    #[test]
+    fn whitelist_roots_follow_firejail() {
+        let home = Some("/home/u");
+        assert_eq!(whitelist_root("/home/u/a/b", home), "/home/u");
+        assert_eq!(whitelist_root("/run/user/1000/x", home), "/run/user/1000");
+        assert_eq!(whitelist_root("/usr/share/doc", home), "/usr/share");
+        assert_eq!(whitelist_root("/usr/bin/cat", home), "/usr");
+        assert_eq!(whitelist_root("/tmp/x", None), "/tmp");
+    }
+
+    #[test]
+    fn unsafe_paths_are_rejected_with_key_and_path() {
+        for bad in [
+            "/a\nnet none",
+            "/a\rb",
+            "/a\0b",
+            "/a,b",
+            "/a..b",
+            "/a/../b",
+            "/a#b",
+            "/${HOME}/x",
+            "/a*",
+            "/a?",
+            "/a[1]",
+            "/a  b",
+            "/a ",
+            "/a\tb",
+            "/a\"b",
+            "/a'b",
+            "/a\\b",
+            "/a;b",
+            "relative/path",
+            "",
+        ] {
+            let e = check_path("allow_write_folders", bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{bad:?}");
+            assert!(e.message().contains("\"allow_write_folders\""), "{e}");
+        }
+        for good in ["/a b", "/é/ü", "/a:b", "/a=b+c@d~e|f-g_h", "/.hidden/x"] {
+            assert_eq!(check_path("k", good).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn bad_host_values_are_named() {
+        let host = Host {
+            env_home: Some("/home/a,b"),
+            ..Host::default()
+        };
+        let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
+        assert!(e.message().contains("HOME \"/home/a,b\""), "{e}");
+        let host = Host {
+            program: Some("/bin/a#b"),
+            ..Host::default()
+        };
+        let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
+        assert!(e.message().contains("the command \"/bin/a#b\""), "{e}");
+    }
+
+    /// firejail's own reading of a profile line: cut at `\n`/`\r`, trim,
+    /// fold blanks; `#` lines and empty lines are no directives.
+    fn firejail_lines(profile: &str) -> Vec<String> {
+        profile
+            .split(['\n', '\r'])
+            .map(|l| {
+                l.split([' ', '\t'])
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_path() -> impl Strategy<Value = String> {
+            prop_oneof![
+                // Anything at all, including separators and macros.
+                any::<String>(),
+                // Mostly plausible paths with a sprinkling of specials.
+                "(/[a-zA-Z0-9 ._,#$*?\\[\\]{}\n\r\t\"'\\\\-]{0,6}){1,4}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever the paths, the profile either is refused or holds
+            /// exactly the directives the list lengths call for, each path
+            /// read back by firejail exactly as given.
+            #[test]
+            fn no_path_adds_or_removes_a_directive(
+                rf in proptest::collection::vec(any_path(), 0..3),
+                wf in proptest::collection::vec(any_path(), 0..3),
+                rfi in proptest::collection::vec(any_path(), 0..2),
+                wfi in proptest::collection::vec(any_path(), 0..2),
+            ) {
+                let checked = |key, v: &Vec<String>| -> Option<Vec<String>> {
+                    v.iter().map(|p| check_path(key, p).ok()).collect()
+                };
+                let (Some(rf), Some(wf), Some(rfi), Some(wfi)) = (
+                    checked("allow_read_folders", &rf),
+                    checked("allow_write_folders", &wf),
+                    checked("allow_read_files", &rfi),
+                    checked("allow_write_files", &wfi),
+                ) else {
+                    return Ok(());
+                };
+                let paths = PathLists {
+                    read_folders: rf.clone(),
+                    write_folders: wf.clone(),
+                    read_files: rfi.clone(),
+                    write_files: wfi.clone(),
+                };
+                let profile = render(Settings::default(), &paths, &Host::default()).unwrap();
+                let got = firejail_lines(&profile);
+
+                // The same shape with harmless names (top-level folders are
+                // never whitelisted, so they keep their depth).
+                let plain = |v: &Vec<String>, tag: &str| -> Vec<String> {
+                    v.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            if whitelistable(p) {
+                                format!("/tmp/{tag}{i}")
+                            } else {
+                                format!("/{tag}{i}")
+                            }
+                        })
+                        .collect()
+                };
+                let shape = PathLists {
+                    read_folders: plain(&rf, "rf"),
+                    write_folders: plain(&wf, "wf"),
+                    read_files: plain(&rfi, "rfi"),
+                    write_files: plain(&wfi, "wfi"),
+                };
+                let reference = firejail_lines(
+                    &render(Settings::default(), &shape, &Host::default()).unwrap(),
+                );
+                let directive = |l: &String| l.split(' ').next().unwrap_or("").to_string();
+                let no_tmp = |v: Vec<String>| -> Vec<String> {
+                    v.into_iter().filter(|l| l != "private-tmp").collect()
+                };
+                prop_assert_eq!(
+                    no_tmp(got.clone()).iter().map(directive).collect::<Vec<_>>(),
+                    no_tmp(reference).iter().map(directive).collect::<Vec<_>>()
+                );
+                // Every path comes back whole, on its own line.
+                let all: Vec<&String> = rf.iter().chain(&wf).chain(&rfi).chain(&wfi).collect();
+                for p in all {
+                    let want = if whitelistable(p) {
+                        format!("whitelist {p}")
+                    } else if wf.contains(p) || wfi.contains(p) {
+                        format!("read-write {p}")
+                    } else {
+                        format!("read-only {p}")
+                    };
+                    prop_assert!(got.contains(&want), "{} missing from {:?}", want, got);
+                }
+                // No path argument holds anything firejail would expand.
+                for l in &got {
+                    if let Some((d, arg)) = l.split_once(' ') {
+                        if d != "blacklist" {
+                            prop_assert!(!arg.contains(['$', '*', '?', '[', '#', ',']), "{}", l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The `sandbox-exec` runner (macOS Seatbelt): each spawn renders a profile
+//! from the options and params, writes it to a private temporary file and
+//! runs `sandbox-exec -f FILE /abs/program args...`; the file is removed when
+//! the process is reaped. Elsewhere the runner reports that it needs macOS.
+
+mod profile;
+
+use std::ffi::OsString;
+
+use crate::backend::profile_file::ProfileOptions;
+use crate::backend::{host_shell, Backend};
+use crate::error::{Error, Result};
+use crate::process::Process;
+use crate::runner::Command;
+
+#[derive(Debug)]
+pub(crate) struct SandboxExec {
+    options: ProfileOptions,
+}
+
+impl SandboxExec {
+    pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
+        Ok(SandboxExec {
+            options: ProfileOptions::parse("sandbox-exec", options_json, profile::check_path)?,
+        })
+    }
+
+    /// The profile text for `command`, whose environment is `vars`.
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    fn render(&self, command: &Command, vars: &[(OsString, OsString)]) -> Result<String> {
+        if let Some(custom) = &self.options.custom_profile {
+            return Ok(custom.clone());
+        }
+        let paths = self
+            .options
+            .render_paths(&command.params, profile::check_path)?;
+        let home = vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOME")
+            .and_then(|(_, v)| v.to_str());
+        let settings = profile::Settings {
+            allow_networking: self.options.allow_networking,
+            allow_user_folders: self.options.allow_user_folders,
+        };
+        profile::render(settings, &paths, home)
+    }
+}
+
+#[cfg(not(target_os = "macos"))]
+fn needs_macos() -> Error {
+    Error::requirements(format!(
+        "the sandbox-exec runner needs macOS (it runs commands under Seatbelt's sandbox-exec); \
+         this system is {}: use the firejail or landrun runner on Linux",
+        std::env::consts::OS
+    ))
+}
+
+#[cfg(not(target_os = "macos"))]
+impl Backend for SandboxExec {
+    fn check_requirements(&self) -> Result<()> {
+        Err(needs_macos())
+    }
+
+    fn default_shell(&self) -> OsString {
+        host_shell(self.options.shell.as_deref())
+    }
+
+    fn spawn(&self, _command: &Command) -> Result<Process> {
+        Err(needs_macos())
+    }
+}
+
+#[cfg(target_os = "macos")]
+mod macos {
+    use std::ffi::{OsStr, OsString};
+    use std::path::PathBuf;
+
+    use super::SandboxExec;
+    use crate::backend::profile_file::ProfileFile;
+    use crate::backend::{host_shell, Backend};
+    use crate::error::{Error, ErrorKind, Result};
+    use crate::process::Process;
+    use crate::runner::Command;
+    use crate::spawn::{find_program, merged_env, Program};
+
+    const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
+
+    impl Backend for SandboxExec {
+        fn check_requirements(&self) -> Result<()> {
+            if std::path::Path::new(SANDBOX_EXEC).exists() {
+                Ok(())
+            } else {
+                Err(Error::requirements(format!(
+                    "the sandbox-exec runner needs {SANDBOX_EXEC}, which this macOS lacks"
+                )))
+            }
+        }
+
+        fn default_shell(&self) -> OsString {
+            host_shell(self.options.shell.as_deref())
+        }
+
+        fn spawn(&self, command: &Command) -> Result<Process> {
+            let vars = merged_env(&command.env);
+            let search = vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.as_os_str());
+            let mut program: PathBuf = find_program(&command.program, search)?;
+            if !program.is_absolute() {
+                let cwd = std::env::current_dir().map_err(|e| {
+                    Error::from_io(ErrorKind::Spawn, "finding the current folder", &e)
+                })?;
+                program = cwd.join(program);
+            }
+            let text = self.render(command, &vars)?;
+            let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
+            let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;
+            p.arg("-f")?
+                .arg(file.path())?
+                .arg(&program)?
+                .args(&command.args)?
+                .env(&vars)?
+                .stdio(command.stdio);
+            let spawned = p.spawn()?;
+            Ok(Process::new(spawned, Box::new(file)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[cfg(not(target_os = "macos"))]
+    #[test]
+    fn needs_macos_elsewhere() {
+        let r = SandboxExec::new(Some(r#"{"allow_networking": true}"#)).unwrap();
+        let e = r.check_requirements().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Requirements);
+        assert!(e.message().contains("needs macOS"), "{e}");
+    }
+
+    #[test]
+    fn renders_per_spawn_with_params_and_custom_profile() {
+        let r = SandboxExec::new(Some(
+            r#"{"allow_write_folders": ["/data/{{ .user }}"], "allow_user_folders": true}"#,
+        ))
+        .unwrap();
+        let mut params = crate::template::Params::new();
+        params.insert("user", "ann");
+        let cmd = Command::new("true").params(params);
+        let out = r.render(&cmd, &[]).unwrap();
+        assert!(
+            out.contains("(allow file-write* (subpath \"/data/ann\"))\n"),
+            "{out}"
+        );
+        let e = r.render(&Command::new("true"), &[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+        assert!(e.message().contains("\"user\""), "{e}");
+
+        let r =
+            SandboxExec::new(Some(r#"{"custom_profile": "(version 1)\n(deny default)"}"#)).unwrap();
+        assert_eq!(
+            r.render(&Command::new("true"), &[]).unwrap(),
+            "(version 1)\n(deny default)"
+        );
+    }
+
+    #[test]
+    fn bad_literal_paths_fail_when_built() {
+        let e = SandboxExec::new(Some(r#"{"allow_read_folders": ["relative"]}"#)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+        assert!(e.message().contains("\"allow_read_folders\""), "{e}");
+        assert!(e.message().contains("\"relative\""), "{e}");
+    }
+}
