@@ -111,6 +111,10 @@ enum rr_status
      * A bug in this library (a caught panic).
      */
     RR_ERR_INTERNAL = 9,
+    /**
+     * The caller cancelled the call (see `rr_run_cancelable`).
+     */
+    RR_ERR_CANCELED = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -332,6 +336,20 @@ int32_t rr_process_pid(const struct rr_process *process);
  * Pointers are NULL or valid as described; `out` must be writable.
  */
 rr_status rr_run(const struct rr_runner *runner, const char *shell, const char *command, const char *const *env, const char *params_json, int64_t timeout_ms, struct rr_output *out, struct rr_error **err);
+
+/**
+ * Like `rr_run`, and also stops early when `cancel_fd` becomes readable or
+ * hung up: another thread writes a byte to, or closes, the other end of a
+ * pipe whose read end is `cancel_fd`. The command's process tree is then
+ * killed, reaped and cleaned up, and the call returns `RR_ERR_CANCELED`
+ * with `*out` not written. `cancel_fd` stays the caller's (it is only
+ * polled, never read or closed); a negative value means no cancellation,
+ * which makes this call `rr_run`.
+ *
+ * # Safety
+ * As `rr_run`; `cancel_fd` is negative or an open fd for the whole call.
+ */
+rr_status rr_run_cancelable(const struct rr_runner *runner, const char *shell, const char *command, const char *const *env, const char *params_json, int64_t timeout_ms, int cancel_fd, struct rr_output *out, struct rr_error **err);
 
 /**
  * Releases the buffers of an `rr_output` filled by `rr_run` and sets its

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Io,
     /// A deadline passed before the process finished.
     Timeout,
+    /// The caller cancelled the call before the process finished.
+    Canceled,
     /// A bug in this library (a caught panic, a broken invariant).
     Internal,
 }
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Spawn => "spawn failed",
             ErrorKind::Io => "i/o error",
             ErrorKind::Timeout => "timed out",
+            ErrorKind::Canceled => "canceled",
             ErrorKind::Internal => "internal error",
         }
     }

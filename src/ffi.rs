@@ -9,7 +9,7 @@
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, CStr, CString, OsStr, OsString};
-use std::os::fd::IntoRawFd;
+use std::os::fd::{BorrowedFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -58,6 +58,8 @@ pub enum rr_status {
     RR_ERR_TIMEOUT = 8,
     /// A bug in this library (a caught panic).
     RR_ERR_INTERNAL = 9,
+    /// The caller cancelled the call (see `rr_run_cancelable`).
+    RR_ERR_CANCELED = 10,
 }
 
 impl From<ErrorKind> for rr_status {
@@ -72,6 +74,7 @@ impl From<ErrorKind> for rr_status {
             ErrorKind::Io => rr_status::RR_ERR_IO,
             ErrorKind::Timeout => rr_status::RR_ERR_TIMEOUT,
             ErrorKind::Internal => rr_status::RR_ERR_INTERNAL,
+            ErrorKind::Canceled => rr_status::RR_ERR_CANCELED,
         }
     }
 }
@@ -562,6 +565,44 @@ pub unsafe extern "C" fn rr_run(
     out: *mut rr_output,
     err: *mut *mut rr_error,
 ) -> rr_status {
+    // SAFETY: same contract; -1 is no cancel fd.
+    unsafe {
+        rr_run_cancelable(
+            runner,
+            shell,
+            command,
+            env,
+            params_json,
+            timeout_ms,
+            -1,
+            out,
+            err,
+        )
+    }
+}
+
+/// Like `rr_run`, and also stops early when `cancel_fd` becomes readable or
+/// hung up: another thread writes a byte to, or closes, the other end of a
+/// pipe whose read end is `cancel_fd`. The command's process tree is then
+/// killed, reaped and cleaned up, and the call returns `RR_ERR_CANCELED`
+/// with `*out` not written. `cancel_fd` stays the caller's (it is only
+/// polled, never read or closed); a negative value means no cancellation,
+/// which makes this call `rr_run`.
+///
+/// # Safety
+/// As `rr_run`; `cancel_fd` is negative or an open fd for the whole call.
+#[no_mangle]
+pub unsafe extern "C" fn rr_run_cancelable(
+    runner: *const rr_runner,
+    shell: *const c_char,
+    command: *const c_char,
+    env: *const *const c_char,
+    params_json: *const c_char,
+    timeout_ms: i64,
+    cancel_fd: c_int,
+    out: *mut rr_output,
+    err: *mut *mut rr_error,
+) -> rr_status {
     guard(err, || {
         // SAFETY: pointer validity is this function's contract.
         let runner = unsafe { handle(runner, "runner") }?;
@@ -580,12 +621,15 @@ pub unsafe extern "C" fn rr_run(
         let env = env_pairs(&unsafe { string_array(env) })?;
         // SAFETY: as above.
         let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
-        let output = runner.inner.run(
+        // SAFETY: open for the whole call per the contract; only borrowed.
+        let cancel = (cancel_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(cancel_fd) });
+        let output = runner.inner.run_cancelable(
             shell,
             OsStr::from_bytes(command),
             &env,
             &params,
             timeout_from_ms(timeout_ms),
+            cancel,
         )?;
         let (stdout_data, stdout_len) = into_c_buffer(output.stdout);
         let (stderr_data, stderr_len) = into_c_buffer(output.stderr);

@@ -81,7 +81,20 @@ impl Stream {
 /// Runs `process` (whose stdin should already be closed or null) to its end.
 /// On timeout the process tree is killed, reaped and cleaned up, and the
 /// error is [`ErrorKind::Timeout`].
-pub fn collect(mut process: Process, timeout: Option<Duration>) -> Result<Output> {
+pub fn collect(process: Process, timeout: Option<Duration>) -> Result<Output> {
+    collect_cancelable(process, timeout, None)
+}
+
+/// Like [`collect`]; besides, when `cancel` becomes readable or hung up
+/// (its owner wrote to or closed the other end of a pipe) before the
+/// process exited, the tree is killed, reaped and cleaned up the same way
+/// and the error is [`ErrorKind::Canceled`]: a caller that cannot interrupt
+/// this thread can still stop the call from another one.
+pub fn collect_cancelable(
+    mut process: Process,
+    timeout: Option<Duration>,
+    cancel: Option<BorrowedFd<'_>>,
+) -> Result<Output> {
     drop(process.take_stdin());
     let mut out = Stream::new(process.take_stdout())?;
     let mut err = Stream::new(process.take_stderr())?;
@@ -107,14 +120,18 @@ pub fn collect(mut process: Process, timeout: Option<Duration>) -> Result<Output
         } else {
             Some(left.map_or(EXIT_CHECK, |l| l.min(EXIT_CHECK)))
         };
-        poll_streams(
+        let ready = poll_streams(
             &[
                 out.fd.as_ref().map(|f| f.as_fd()),
                 err.fd.as_ref().map(|f| f.as_fd()),
                 exit_fd,
+                cancel,
             ],
             wait,
         )?;
+        if ready.is_some_and(|r| r & (1 << 3) != 0) {
+            return Err(cancelled(process));
+        }
         out.read_available()?;
         err.read_available()?;
     }
@@ -134,11 +151,10 @@ pub fn collect(mut process: Process, timeout: Option<Duration>) -> Result<Output
             &[
                 out.fd.as_ref().map(|f| f.as_fd()),
                 err.fd.as_ref().map(|f| f.as_fd()),
-                None,
             ],
             Some(drain_deadline - now),
         )?;
-        if !ready {
+        if ready == Some(0) {
             break;
         }
         out.read_available()?;
@@ -151,11 +167,27 @@ pub fn collect(mut process: Process, timeout: Option<Duration>) -> Result<Output
     })
 }
 
-fn time_out(process: Process, after: Duration) -> Error {
-    let pid = process.pid();
+/// Kills the tree, reaps and cleans up; an error doing so wins over `None`.
+fn kill_and_wait(process: Process) -> Option<Error> {
     let killed = process.kill(libc::SIGKILL);
     let waited = process.wait();
-    if let Err(e) = killed.and(waited.map(|_| ())) {
+    killed.and(waited.map(|_| ())).err()
+}
+
+fn cancelled(process: Process) -> Error {
+    let pid = process.pid();
+    if let Some(e) = kill_and_wait(process) {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Canceled,
+        format!("the command (pid {pid}) was cancelled and killed"),
+    )
+}
+
+fn time_out(process: Process, after: Duration) -> Error {
+    let pid = process.pid();
+    if let Some(e) = kill_and_wait(process) {
         return e;
     }
     Error::new(
@@ -167,7 +199,11 @@ fn time_out(process: Process, after: Duration) -> Error {
     )
 }
 
-fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Result<bool> {
+/// Polls the present fds for input; returns a mask with bit `i` set when
+/// `fds[i]` is ready (readable, hung up or in error), or `None` when a
+/// signal interrupted the wait and nothing is known.
+fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Result<Option<u32>> {
+    let slots: Vec<usize> = (0..fds.len()).filter(|&i| fds[i].is_some()).collect();
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .flatten()
@@ -181,7 +217,7 @@ fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Re
         if let Some(t) = timeout {
             std::thread::sleep(t);
         }
-        return Ok(false);
+        return Ok(Some(0));
     }
     // SAFETY: pfds is a valid array of pollfd of the given length.
     let rc = unsafe {
@@ -194,7 +230,7 @@ fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Re
     if rc < 0 {
         let e = Errno::last();
         if e == Errno::EINTR {
-            return Ok(true);
+            return Ok(None);
         }
         return Err(Error::from_errno(
             ErrorKind::Io,
@@ -202,7 +238,13 @@ fn poll_streams(fds: &[Option<BorrowedFd<'_>>], timeout: Option<Duration>) -> Re
             e,
         ));
     }
-    Ok(rc > 0)
+    Ok(Some(
+        slots
+            .iter()
+            .zip(&pfds)
+            .filter(|(_, p)| p.revents != 0)
+            .fold(0, |mask, (&i, _)| mask | (1 << i)),
+    ))
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {

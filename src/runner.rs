@@ -3,6 +3,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::fd::BorrowedFd;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -219,6 +220,22 @@ impl Runner {
         params: &Params,
         timeout: Option<Duration>,
     ) -> Result<Output> {
+        self.run_cancelable(shell, command, env, params, timeout, None)
+    }
+
+    /// Like [`run`](Runner::run), and also stops early when `cancel` becomes
+    /// readable or hung up (another thread wrote to or closed the other end
+    /// of a pipe): the whole process tree is then killed, reaped and cleaned
+    /// up, and the error is [`ErrorKind::Canceled`].
+    pub fn run_cancelable(
+        &self,
+        shell: Option<&OsStr>,
+        command: &OsStr,
+        env: &[(OsString, OsString)],
+        params: &Params,
+        timeout: Option<Duration>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<Output> {
         let shell = match shell {
             Some(s) if !s.is_empty() => s.to_owned(),
             _ => self.default_shell(),
@@ -230,7 +247,7 @@ impl Runner {
             .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe);
         cmd.env = env.to_vec();
         let process = self.spawn(&cmd)?;
-        output::collect(process, timeout)
+        output::collect_cancelable(process, timeout, cancel)
     }
 }
 

@@ -69,6 +69,42 @@ fn run_does_not_hang_on_background_grandchild() {
 }
 
 #[test]
+fn run_is_cancelable() {
+    run_cancel(&runner());
+}
+
+#[test]
+fn cancel_kills_the_background_grandchild() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!("sleep 100 & echo $! > {}; wait", pid_file.display());
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let closer = std::thread::spawn(move || {
+        while std::fs::read_to_string(&pid_file).map_or(true, |s| !s.ends_with('\n')) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        nix::unistd::write(&write_end, b"x").unwrap();
+        std::fs::read_to_string(&pid_file).unwrap()
+    });
+    let e = runner()
+        .run_cancelable(
+            None,
+            OsStr::new(&script),
+            &[],
+            &Params::new(),
+            None,
+            Some(std::os::fd::AsFd::as_fd(&read_end)),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Canceled, "{e}");
+    let pid: i32 = closer.join().unwrap().trim().parse().unwrap();
+    assert!(
+        wait_gone(pid, std::time::Duration::from_secs(5)),
+        "grandchild {pid} survived"
+    );
+}
+
+#[test]
 fn run_times_out() {
     run_timeout(&runner());
 }

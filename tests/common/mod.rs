@@ -5,6 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{ErrorKind as IoKind, Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -366,4 +367,40 @@ pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `run_cancelable`: closing the other end of the cancel pipe stops a long
+/// command at once; an untouched pipe changes nothing.
+pub fn run_cancel(r: &Runner) {
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let out = r
+        .run_cancelable(
+            None,
+            OsStr::new("echo fine"),
+            &[],
+            &Params::new(),
+            None,
+            Some(read_end.as_fd()),
+        )
+        .unwrap();
+    assert_eq!(out.stdout, b"fine\n");
+
+    let closer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        drop(write_end);
+    });
+    let t = Instant::now();
+    let e = r
+        .run_cancelable(
+            None,
+            OsStr::new("sleep 100"),
+            &[],
+            &Params::new(),
+            None,
+            Some(read_end.as_fd()),
+        )
+        .unwrap_err();
+    closer.join().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Canceled, "{e}");
+    assert!(t.elapsed() < Duration::from_secs(20));
 }

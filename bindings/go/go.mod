@@ -1,0 +1,3 @@
+module github.com/restricted-runner/restricted-runner/bindings/go
+
+go 1.24
