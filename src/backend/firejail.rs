@@ -110,6 +110,7 @@ fn host_mounts() -> Result<Vec<String>> {
         .map_err(|e| Error::from_io(ErrorKind::Io, "reading /proc/self/mountinfo", &e))?;
     Ok(text
         .split(|&b| b == b'\n')
+        .filter(|line| !is_transient_mount(line))
         .filter_map(|line| line.split(|&b| b == b' ').nth(4))
         .map(|field| {
             let raw = unescape_mountinfo(field);
@@ -123,6 +124,24 @@ fn host_mounts() -> Result<Vec<String>> {
             }
         })
         .collect())
+}
+
+/// Mounts the profile must not name: namespace files (a container engine
+/// creates and removes them under /run/netns at any time, and firejail fails
+/// when a mount it was told about vanishes or changes during its set-up), and
+/// /proc and /sys, which firejail mounts for the jail itself.
+fn is_transient_mount(line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(line);
+    let mut fields = text.split(' ');
+    let mount_point = fields.nth(4).unwrap_or("");
+    let fstype = text
+        .split(" - ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next());
+    fstype == Some("nsfs")
+        || ["/proc", "/sys", "/run/netns"]
+            .iter()
+            .any(|p| mount_point == *p || mount_point.starts_with(&format!("{p}/")))
 }
 
 /// Undoes the kernel's `\ooo` octal escapes (space, tab, newline, backslash).
@@ -255,6 +274,17 @@ mod tests {
     #[test]
     fn host_mounts_include_root() {
         assert!(host_mounts().unwrap().iter().any(|m| m == "/"));
+    }
+
+    #[test]
+    fn namespace_proc_and_sys_mounts_are_left_to_firejail() {
+        let nsfs = b"612 29 0:4 net:[4026532651] /run/netns/netns-1 rw shared:289 - nsfs nsfs rw";
+        let proc_sub =
+            b"40 22 0:21 / /proc/sys/fs/binfmt_misc rw,relatime shared:13 - autofs systemd-1 rw";
+        let home = b"30 1 8:2 / /home rw,relatime shared:2 - ext4 /dev/sda2 rw";
+        assert!(is_transient_mount(nsfs));
+        assert!(is_transient_mount(proc_sub));
+        assert!(!is_transient_mount(home));
     }
 
     #[test]
