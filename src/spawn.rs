@@ -15,7 +15,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -103,7 +103,13 @@ impl Program {
 
     /// Starts the program.
     pub fn spawn(&self) -> Result<Spawned> {
-        spawn(self)
+        spawn(self, None)
+    }
+
+    /// Starts the program with `fd3` as its fd 3 (every other fd above 2
+    /// is still closed). The caller keeps `fd3` and should close its copy.
+    pub(crate) fn spawn_with_fd3(&self, fd3: BorrowedFd<'_>) -> Result<Spawned> {
+        spawn(self, Some(fd3))
     }
 }
 
@@ -229,11 +235,16 @@ pub(crate) fn pipe_above_stdio() -> Result<(OwnedFd, OwnedFd)> {
 
 /// `fd` itself when it is 3 or above, else a close-on-exec duplicate that is.
 pub(crate) fn lift_above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
+    lift_above(fd, 3)
+}
+
+/// `fd` itself if it is numbered `min` or above, else a close-on-exec copy that is.
+fn lift_above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we then own.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
     if new < 0 {
         return Err(Error::from_io(
             ErrorKind::Io,
@@ -398,15 +409,28 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
     }
 }
 
-fn spawn(program: &Program) -> Result<Spawned> {
+fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
     let attrs = Attributes::new()?;
 
     let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    // Lifted above 3 so that the dup2s onto 0-3 cannot clobber one another.
+    let fd3 = fd3
+        .map(|fd| {
+            fd.try_clone_to_owned()
+                .map_err(|e| Error::from_io(ErrorKind::Io, "duplicating fd 3", &e))
+                .and_then(|fd| lift_above(fd, 4))
+        })
+        .transpose()?;
     for (target, fd) in child.iter().enumerate() {
         actions.dup2(fd.as_raw_fd(), target as RawFd)?;
     }
-    actions.close_from(3)?;
+    if let Some(fd) = &fd3 {
+        actions.dup2(fd.as_raw_fd(), 3)?;
+        actions.close_from(4)?;
+    } else {
+        actions.close_from(3)?;
+    }
 
     let mut argv: Vec<*mut libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
@@ -428,7 +452,7 @@ fn spawn(program: &Program) -> Result<Spawned> {
             envp.as_ptr(),
         )
     };
-    drop(child);
+    drop((child, fd3));
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
         return Err(match Errno::from_raw(rc) {

@@ -340,6 +340,14 @@ fn no_profile_file_is_left_on_any_path() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
     assert_eq!(profile_files(), before, "after bad input");
+    // A jail whose set-up fails: a clear spawn error with firejail's own
+    // message, no process and no profile left.
+    let bad = runner_with(&serde_json::json!({"custom_profile": "rr-bogus-directive\n"}));
+    let e = bad.spawn(&Command::new("true")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Spawn, "{e}");
+    assert!(e.message().contains("could not set up the sandbox"), "{e}");
+    assert!(e.message().contains("is invalid"), "firejail's message is missing: {e}");
+    assert_eq!(profile_files(), before, "after a failed jail set-up");
 }
 
 #[test]

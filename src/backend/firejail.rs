@@ -1,12 +1,16 @@
 //! The `firejail` runner: each spawn renders a profile from the options, the
 //! params and the host, writes it to a private temporary file, and runs
-//! `firejail --quiet --deterministic-exit-code --profile=FILE -- /bin/sh -c
-//! REAPER rr-firejail /abs/program args...` with the caller's pipes as the
-//! program's stdio. The file is removed when the process is reaped.
+//! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE --
+//! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
+//! pipes as the program's stdio. The spawn returns once the jail is set up
+//! (a failed set-up is retried, then reported with firejail's message). The
+//! file is removed when the process is reaped.
 
 mod profile;
 
 use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
@@ -14,14 +18,20 @@ use crate::backend::{host_shell, Backend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
 use crate::runner::Command;
-use crate::spawn::{find_program, merged_env, Program};
+use crate::spawn::{find_program, merged_env, pipe_above_stdio, Program};
 
-/// Runs the program, then kills whatever it left in the jail's pid
-/// namespace (`kill -1` spares only the shell itself and the namespace's
+/// Tells the runner the jail is set up (a byte on fd 3, which it then
+/// closes), runs the program, kills whatever the program left in the jail's
+/// pid namespace (`kill -1` spares only the shell itself and the namespace's
 /// init) and exits with the program's status. firejail otherwise waits for
 /// every process left in the jail, and its `--deterministic-shutdown`
 /// sleeps a fixed 100 ms on every exit, tripling the cost of a short command.
-const REAPER: &str = "\"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+const REAPER: &str = "printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+
+/// How many times a jail whose set-up failed is started afresh. firejail
+/// 0.9.72 aborts its set-up when another program (a container engine, say)
+/// changes the host's mounts at that moment; a new attempt then succeeds.
+const SETUP_ATTEMPTS: usize = 3;
 
 /// The shell that runs [`REAPER`] inside the jail.
 const REAPER_SHELL: &str = "/bin/sh";
@@ -212,6 +222,7 @@ impl Backend for Firejail {
         // which is the program's own (128+N when a signal ended it).
         p.arg("--quiet")?
             .arg("--deterministic-exit-code")?
+            .arg("--keep-fd=3")?
             .arg(&profile_arg)?
             .arg("--")?
             .arg(REAPER_SHELL)?
@@ -223,8 +234,53 @@ impl Backend for Firejail {
             .env(&vars)?
             .stdio(command.stdio);
         // A failure from here on drops `file`, which removes it.
-        let spawned = p.spawn()?;
-        Ok(Process::new(spawned, Box::new(file)))
+        let mut failure = String::new();
+        for _ in 0..SETUP_ATTEMPTS {
+            let (ready, ready_in_jail) = pipe_above_stdio()?;
+            let mut spawned = p.spawn_with_fd3(ready_in_jail.as_fd())?;
+            drop(ready_in_jail);
+            if jail_is_ready(&ready)? {
+                return Ok(Process::new(spawned, Box::new(file)));
+            }
+            // firejail ended before starting the program; its stderr says why.
+            let status = spawned.child.reap()?;
+            failure = format!("{status}: {}", tail_of(spawned.stderr.take()));
+        }
+        Err(Error::new(
+            ErrorKind::Spawn,
+            format!("firejail could not set up the sandbox ({SETUP_ATTEMPTS} attempts; last: {failure})"),
+        ))
+    }
+}
+
+/// Blocks until the jail reports the program is about to start (true) or
+/// firejail ended without getting that far (false).
+fn jail_is_ready(ready: &OwnedFd) -> Result<bool> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(ready, &mut byte) {
+            Ok(n) => return Ok(n == 1),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::from_errno(ErrorKind::Io, "waiting for firejail", e)),
+        }
+    }
+}
+
+/// The last part of what an ended firejail wrote to its stderr pipe.
+fn tail_of(stderr: Option<OwnedFd>) -> String {
+    let Some(fd) = stderr else {
+        return "(its stderr was not captured)".into();
+    };
+    let mut text = Vec::new();
+    let _ = std::fs::File::from(fd)
+        .take(64 * 1024)
+        .read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    let text = text.trim();
+    match text.char_indices().rev().nth(500) {
+        Some((i, _)) => format!("...{}", &text[i..]),
+        None if text.is_empty() => "(no message)".into(),
+        None => text.to_string(),
     }
 }
 
