@@ -346,7 +346,10 @@ fn no_profile_file_is_left_on_any_path() {
     let e = bad.spawn(&Command::new("true")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Spawn, "{e}");
     assert!(e.message().contains("could not set up the sandbox"), "{e}");
-    assert!(e.message().contains("is invalid"), "firejail's message is missing: {e}");
+    assert!(
+        e.message().contains("is invalid"),
+        "firejail's message is missing: {e}"
+    );
     assert_eq!(profile_files(), before, "after a failed jail set-up");
 }
 
