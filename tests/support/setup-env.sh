@@ -14,14 +14,14 @@ PID_FILE=/tmp/rr-podman-service.pid
 IMAGE=localhost/rr-test:latest
 
 need=()
-for bin in firejail bwrap podman runc busybox valgrind newuidmap; do
+for bin in firejail bwrap podman runc busybox valgrind newuidmap ip perl setpriv; do
     command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 if [ ${#need[@]} -gt 0 ] || [ ! -x /bin/busybox ]; then
     echo "setup-env: installing packages (missing: ${need[*]:-busybox-static})"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq firejail bubblewrap podman runc uidmap busybox-static valgrind >/dev/null
+    apt-get install -y -qq firejail bubblewrap podman runc uidmap busybox-static valgrind iproute2 perl util-linux >/dev/null
 fi
 
 # podman here: no CAP_SYS_RESOURCE and hybrid cgroups, so crun fails; runc
