@@ -55,15 +55,22 @@ if ! podman image exists "$IMAGE"; then
     rm -f "$root.tar"
 fi
 
-# podman's Docker-compatible API, for the docker CLI.
-if ! { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }; then
-    rm -f "$SOCK_PATH"
+# podman's Docker-compatible API, for the docker CLI. A pid file or socket
+# left by an earlier run proves nothing: ask the socket itself.
+api_answers() {
+    DOCKER_HOST="unix://$SOCK_PATH" timeout 20 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+if ! api_answers; then
+    if [ -f "$PID_FILE" ] && grep -q "system" "/proc/$(cat "$PID_FILE")/cmdline" 2>/dev/null; then
+        kill "$(cat "$PID_FILE")" 2>/dev/null || true
+    fi
+    rm -f "$SOCK_PATH" "$PID_FILE"
     nohup podman system service --time=0 "unix://$SOCK_PATH" >/tmp/rr-podman-service.log 2>&1 &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 100); do
-        [ -S "$SOCK_PATH" ] && break
-        sleep 0.1
+        api_answers && break
+        sleep 0.2
     done
 fi
-[ -S "$SOCK_PATH" ] || { echo "setup-env: podman API socket did not come up" >&2; exit 1; }
+api_answers || { echo "setup-env: podman's API socket does not answer (see /tmp/rr-podman-service.log)" >&2; exit 1; }
 echo "setup-env: ready (image $IMAGE, docker socket unix://$SOCK_PATH)"
