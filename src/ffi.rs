@@ -775,3 +775,57 @@ pub unsafe extern "C" fn rr_docker_remove_orphans(
 pub extern "C" fn rr_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_message(f: impl FnOnce() -> Result<()>) -> (rr_status, String) {
+        let mut err: *mut rr_error = ptr::null_mut();
+        let status = guard(&mut err, f);
+        // SAFETY: err is NULL or an error object from guard.
+        let message = unsafe { CStr::from_ptr(rr_error_message(err)) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: as above, freed once.
+        unsafe { rr_error_free(err) };
+        (status, message)
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let (status, message) = status_and_message(|| panic!("boom at the boundary"));
+        assert_eq!(status, rr_status::RR_ERR_INTERNAL);
+        assert!(message.contains("boom at the boundary"), "{message}");
+    }
+
+    #[test]
+    fn errors_keep_their_code_and_success_writes_nothing() {
+        let (status, message) = status_and_message(|| Err(Error::invalid_options("option \"x\"")));
+        assert_eq!(status, rr_status::RR_ERR_INVALID_OPTIONS);
+        assert!(message.contains("option \"x\""), "{message}");
+        let mut err: *mut rr_error = ptr::null_mut();
+        assert_eq!(guard(&mut err, || Ok(())), rr_status::RR_OK);
+        assert!(err.is_null());
+    }
+
+    #[test]
+    fn status_values_are_stable() {
+        let expected = [
+            (rr_status::RR_OK, 0),
+            (rr_status::RR_ERR_INVALID_ARGUMENT, 1),
+            (rr_status::RR_ERR_UNKNOWN_RUNNER, 2),
+            (rr_status::RR_ERR_INVALID_OPTIONS, 3),
+            (rr_status::RR_ERR_REQUIREMENTS, 4),
+            (rr_status::RR_ERR_COMMAND_NOT_FOUND, 5),
+            (rr_status::RR_ERR_SPAWN, 6),
+            (rr_status::RR_ERR_IO, 7),
+            (rr_status::RR_ERR_TIMEOUT, 8),
+            (rr_status::RR_ERR_INTERNAL, 9),
+            (rr_status::RR_ERR_CANCELED, 10),
+        ];
+        for (status, value) in expected {
+            assert_eq!(status as u32, value, "{status:?}");
+        }
+    }
+}
