@@ -7,12 +7,12 @@
 //! [`Child::signal_group`] safe to call from another thread at any time
 //! before the reap, and a no-op after it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use once_cell::sync::OnceCell;
 
@@ -155,14 +155,9 @@ impl Child {
     }
 
     fn peek_exit(&self, block: bool) -> Result<bool> {
-        let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-        if !block {
-            flags |= WaitPidFlag::WNOHANG;
-        }
         loop {
-            match waitid(Id::Pid(self.pid), flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(false),
-                Ok(_) => return Ok(true),
+            match exited_without_reaping(self.pid, block) {
+                Ok(exited) => return Ok(exited),
                 Err(Errno::EINTR) => continue,
                 // Reaped meanwhile by another thread of ours.
                 Err(Errno::ECHILD) if self.reaped_status().is_some() => return Ok(true),
@@ -213,6 +208,35 @@ impl Child {
     }
 }
 
+/// `waitid(WEXITED | WNOWAIT)`: has the child exited? It stays a zombie.
+#[cfg(target_os = "linux")]
+fn exited_without_reaping(pid: Pid, block: bool) -> nix::Result<bool> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+    if !block {
+        flags |= WaitPidFlag::WNOHANG;
+    }
+    waitid(Id::Pid(pid), flags).map(|s| s != WaitStatus::StillAlive)
+}
+
+/// `waitid(WEXITED | WNOWAIT)`: has the child exited? It stays a zombie.
+#[cfg(not(target_os = "linux"))]
+fn exited_without_reaping(pid: Pid, block: bool) -> nix::Result<bool> {
+    let mut flags = libc::WEXITED | libc::WNOWAIT;
+    if !block {
+        flags |= libc::WNOHANG;
+    }
+    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on our own child with a valid out pointer.
+    let rc = unsafe { libc::waitid(libc::P_PID, pid.as_raw() as libc::id_t, &mut info, flags) };
+    if rc != 0 {
+        return Err(Errno::last());
+    }
+    // With WNOHANG and no change, si_pid stays 0.
+    Ok(info.si_pid != 0)
+}
+
 fn killpg(pgid: Pid, signal: i32) -> Result<()> {
     // SAFETY: kill(2) takes plain integers.
     let rc = unsafe { libc::kill(-pgid.as_raw(), signal) };
@@ -236,6 +260,7 @@ fn killpg(pgid: Pid, signal: i32) -> Result<()> {
 
 #[cfg(target_os = "linux")]
 fn open_pidfd(pid: Pid) -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     // The fd is close-on-exec by definition of the syscall.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };

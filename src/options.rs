@@ -138,6 +138,7 @@ impl Options {
     }
 
     /// A list of non-negative integers no larger than `max` (ports, say).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn u64_list(&mut self, key: &str, max: u64) -> Result<Vec<u64>> {
         let expected = format!("a list of integers from 0 to {max}");
         match self.take(key) {

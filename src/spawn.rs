@@ -40,6 +40,7 @@ pub enum Stdio {
 /// is 64 KiB; 1 MiB (the default `pipe-max-size`) moves bulk data about four
 /// times faster. stderr keeps the default: it rarely carries bulk data, and
 /// every enlarged pipe counts against the per-user pipe budget.
+#[cfg(target_os = "linux")]
 pub(crate) const BULK_PIPE_SIZE: i32 = 1 << 20;
 
 /// A fully resolved program to start: path, argv, environment.
@@ -228,9 +229,27 @@ fn not_found(name: &OsStr, search: Option<&OsStr>) -> Error {
 /// the child's dup2 onto 0, 1 and 2 can never clobber another pipe end even
 /// when the caller runs with some of its standard fds closed.
 pub(crate) fn pipe_above_stdio() -> Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| Error::from_errno(ErrorKind::Io, "creating a pipe", e))?;
+    let (r, w) =
+        cloexec_pipe().map_err(|e| Error::from_errno(ErrorKind::Io, "creating a pipe", e))?;
     Ok((lift_above_stdio(r)?, lift_above_stdio(w)?))
+}
+
+#[cfg(not(target_os = "macos"))]
+fn cloexec_pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)
+}
+
+/// macOS has no pipe2: the flag is set right after. Children started by
+/// this library cannot inherit the pipe in between (their spawns close
+/// every fd they are not given), but a fork+exec by another thread of the
+/// host could.
+#[cfg(target_os = "macos")]
+fn cloexec_pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let (r, w) = nix::unistd::pipe()?;
+    fcntl(&r, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    fcntl(&w, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    Ok((r, w))
 }
 
 /// `fd` itself when it is 3 or above, else a close-on-exec duplicate that is.
@@ -256,6 +275,7 @@ fn lift_above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+#[cfg(target_os = "linux")]
 fn enlarge_pipe(fd: &OwnedFd) {
     // Best effort: the kernel refuses past pipe-max-size or the per-user pipe
     // budget, and then the pipe keeps its default size.
@@ -264,6 +284,10 @@ fn enlarge_pipe(fd: &OwnedFd) {
         libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, BULK_PIPE_SIZE);
     }
 }
+
+/// Pipe sizes are the kernel's own elsewhere.
+#[cfg(not(target_os = "linux"))]
+fn enlarge_pipe(_fd: &OwnedFd) {}
 
 /// The caller's ends and the child's ends of the three standard streams, in
 /// fd order 0, 1, 2. A child end is a pipe end or `/dev/null`, always
@@ -332,12 +356,20 @@ impl FileActions {
         )
     }
 
+    #[cfg(not(target_os = "macos"))]
     fn close_from(&mut self, from: RawFd) -> Result<()> {
         // SAFETY: self.0 is initialised.
         check(
             unsafe { libc::posix_spawn_file_actions_addclosefrom_np(&mut self.0, from) },
             "closefrom action",
         )
+    }
+
+    /// On macOS the POSIX_SPAWN_CLOEXEC_DEFAULT attribute closes every fd
+    /// the file actions do not set up (see [`Attributes::new`]).
+    #[cfg(target_os = "macos")]
+    fn close_from(&mut self, _from: RawFd) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -365,6 +397,8 @@ impl Attributes {
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
+            libc::sigdelset(&mut all, libc::SIGKILL);
+            libc::sigdelset(&mut all, libc::SIGSTOP);
             libc::sigemptyset(&mut none);
             check(
                 libc::posix_spawnattr_setsigdefault(&mut attr.0, &all),
@@ -378,9 +412,14 @@ impl Attributes {
                 libc::posix_spawnattr_setpgroup(&mut attr.0, 0),
                 "process group",
             )?;
+            #[cfg(not(target_os = "macos"))]
+            let close_others = 0;
+            #[cfg(target_os = "macos")]
+            let close_others = libc::POSIX_SPAWN_CLOEXEC_DEFAULT;
             let flags = libc::POSIX_SPAWN_SETPGROUP
                 | libc::POSIX_SPAWN_SETSIGDEF
-                | libc::POSIX_SPAWN_SETSIGMASK;
+                | libc::POSIX_SPAWN_SETSIGMASK
+                | close_others;
             check(
                 libc::posix_spawnattr_setflags(&mut attr.0, flags as libc::c_short),
                 "spawn flags",

@@ -8,8 +8,12 @@ mod profile;
 use std::ffi::OsString;
 
 use crate::backend::profile_file::ProfileOptions;
+#[cfg(not(target_os = "macos"))]
 use crate::backend::{host_shell, Backend};
-use crate::error::{Error, Result};
+#[cfg(not(target_os = "macos"))]
+use crate::error::Error;
+use crate::error::Result;
+#[cfg(not(target_os = "macos"))]
 use crate::process::Process;
 use crate::runner::Command;
 
