@@ -118,9 +118,20 @@ impl Cli {
                 first_lines(&out.stderr)
             )));
         }
-        Ok(Probe {
-            image_present: out.stdout.iter().any(|b| !b.is_ascii_whitespace()),
-        })
+        let mut image_present = out.stdout.iter().any(|b| !b.is_ascii_whitespace());
+        if let (false, Some(image)) = (image_present, image) {
+            // The listing filters by reference and has been seen to miss an
+            // image while another client tags or untags at the same moment;
+            // a direct look-up settles it.
+            let what = format!("`{} image inspect {image}`", self.engine.cli());
+            let inspect = self.call(
+                &["image", "inspect", "--format", "{{.Id}}", image],
+                CALL_TIMEOUT,
+                &what,
+            )?;
+            image_present = inspect.status.success();
+        }
+        Ok(Probe { image_present })
     }
 
     /// Sends `signal` to the container's processes through the engine.
