@@ -42,10 +42,20 @@ fn runner() -> Runner {
     runner_with(&serde_json::json!({}))
 }
 
-/// A fresh folder outside /tmp (which is private in the jail), under the
-/// target folder.
+/// A fresh folder the jail sees as on the host: not under /tmp nor
+/// /var/tmp, which firejail replaces with private ones, so not under the
+/// target folder when the checkout itself lives under /tmp (as CI's may).
+/// /srv needs root, as these tests do; elsewhere the target folder.
 fn host_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+    let base = std::path::Path::new("/srv/restricted-runner-tests");
+    let base = match std::fs::create_dir_all(base) {
+        Ok(()) => base,
+        Err(_) => std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+    };
+    tempfile::Builder::new()
+        .prefix("rr-firejail-test-")
+        .tempdir_in(base)
+        .unwrap()
 }
 
 fn sh_run(r: &Runner, script: &str, env: &[(&str, &str)]) -> Output {
