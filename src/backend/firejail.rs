@@ -14,11 +14,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
-use crate::backend::{host_shell, Backend};
+use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
 use crate::runner::Command;
-use crate::spawn::{find_program, merged_env, pipe_above_stdio, Program};
+use crate::spawn::{find_program, pipe_above_stdio, Program};
 
 /// Tells the runner the jail is set up (a byte on fd 3, which it then
 /// closes), runs the program, kills whatever the program left in the jail's
@@ -178,17 +178,6 @@ fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `path` made absolute against the current folder, so the jail runs
-/// exactly what was found here and a name like `--version` stays a program.
-fn absolute(path: PathBuf) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::from_io(ErrorKind::Spawn, "finding the current folder", &e))?;
-    Ok(cwd.join(path))
-}
-
 impl Backend for Firejail {
     fn check_requirements(&self) -> Result<()> {
         if !cfg!(target_os = "linux") {
@@ -206,13 +195,10 @@ impl Backend for Firejail {
 
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
-        let vars = merged_env(&command.env);
-        let search = vars
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.as_os_str());
-        let program = absolute(find_program(&command.program, search)?)?;
+        let HostCommand {
+            path: program,
+            vars,
+        } = resolve_on_host(&command.program, &command.env)?;
         let text = self.render(command, &vars, &program)?;
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
         let mut profile_arg = OsString::from("--profile=");
@@ -341,12 +327,5 @@ mod tests {
         assert!(is_transient_mount(nsfs));
         assert!(is_transient_mount(proc_sub));
         assert!(!is_transient_mount(home));
-    }
-
-    #[test]
-    fn relative_program_paths_become_absolute() {
-        let p = absolute(PathBuf::from("bin/--version")).unwrap();
-        assert!(p.is_absolute());
-        assert!(p.ends_with("bin/--version"));
     }
 }

@@ -4,8 +4,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::path::PathBuf;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::process::{Process, SpawnGuard};
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
@@ -76,6 +77,37 @@ where
     Ok(Process::new(p.spawn()?, guard))
 }
 
+/// A command resolved on the host: the caller's environment plus the
+/// spawn's, and the program as found in that environment's PATH.
+pub(crate) struct HostCommand {
+    /// The program's absolute path, so that a wrapper (firejail,
+    /// sandbox-exec) runs exactly what was found here, and a name like
+    /// `--version` stays a program.
+    pub(crate) path: PathBuf,
+    /// The environment the program gets.
+    pub(crate) vars: Vec<(OsString, OsString)>,
+}
+
+/// Looks `program` up in the PATH of the caller's environment plus `env`.
+pub(crate) fn resolve_on_host(
+    program: &OsStr,
+    env: &[(OsString, OsString)],
+) -> Result<HostCommand> {
+    let vars = merged_env(env);
+    let search = vars
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let mut path = find_program(program, search)?;
+    if !path.is_absolute() {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::from_io(ErrorKind::Spawn, "finding the current folder", &e))?;
+        path = cwd.join(path);
+    }
+    Ok(HostCommand { path, vars })
+}
+
 /// The [`Program`] for `program args...` with the caller's environment plus
 /// `env`, the program looked up in the resulting PATH.
 pub(crate) fn host_program<I, S>(
@@ -88,14 +120,26 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let vars = merged_env(env);
-    let path = vars
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_os_str());
-    let resolved = find_program(program, path)?;
-    let mut p = Program::new(&resolved, program)?;
-    p.args(args)?.env(&vars)?.stdio(stdio);
+    let host = resolve_on_host(program, env)?;
+    let mut p = Program::new(&host.path, program)?;
+    p.args(args)?.env(&host.vars)?.stdio(stdio);
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_program_paths_become_absolute() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let tool = bin.join("--version");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        let relative = tool.strip_prefix(std::env::current_dir().unwrap()).unwrap();
+        let host = resolve_on_host(relative.as_os_str(), &[]).unwrap();
+        assert!(host.path.is_absolute());
+        assert!(host.path.ends_with("bin/--version"));
+    }
 }

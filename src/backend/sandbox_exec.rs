@@ -78,15 +78,14 @@ impl Backend for SandboxExec {
 #[cfg(target_os = "macos")]
 mod macos {
     use std::ffi::{OsStr, OsString};
-    use std::path::PathBuf;
 
     use super::SandboxExec;
     use crate::backend::profile_file::ProfileFile;
-    use crate::backend::{host_shell, Backend};
-    use crate::error::{Error, ErrorKind, Result};
+    use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
+    use crate::error::{Error, Result};
     use crate::process::Process;
     use crate::runner::Command;
-    use crate::spawn::{find_program, merged_env, Program};
+    use crate::spawn::Program;
 
     const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
 
@@ -106,19 +105,10 @@ mod macos {
         }
 
         fn spawn(&self, command: &Command) -> Result<Process> {
-            let vars = merged_env(&command.env);
-            let search = vars
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.as_os_str());
-            let mut program: PathBuf = find_program(&command.program, search)?;
-            if !program.is_absolute() {
-                let cwd = std::env::current_dir().map_err(|e| {
-                    Error::from_io(ErrorKind::Spawn, "finding the current folder", &e)
-                })?;
-                program = cwd.join(program);
-            }
+            let HostCommand {
+                path: program,
+                vars,
+            } = resolve_on_host(&command.program, &command.env)?;
             let text = self.render(command, &vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;
