@@ -283,3 +283,21 @@ fn runner_is_shared_between_threads() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn wait_ends_what_the_command_left_running() {
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(&runner(), sh("sleep 100 & echo $!"));
+    let grandchild: i32 = read_line(&mut stdout).trim().parse().unwrap();
+    assert!(pid_alive(grandchild));
+    assert!(process.wait().unwrap().success());
+    assert!(
+        wait_gone(grandchild, std::time::Duration::from_secs(5)),
+        "a background process outlived rr_wait"
+    );
+    drop((stdin, stdout, stderr));
+}
