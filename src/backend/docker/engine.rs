@@ -114,7 +114,7 @@ impl Cli {
             return Err(Error::requirements(format!(
                 "the {} engine does not answer {cmd} ({}): {}",
                 self.engine.cli(),
-                describe_status(out.status),
+                out.status,
                 first_lines(&out.stderr)
             )));
         }
@@ -142,14 +142,7 @@ impl Cli {
         if out.status.success() {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "{what} ({}): {}",
-                    describe_status(out.status),
-                    first_lines(&out.stderr)
-                ),
-            ))
+            Err(failed(&what, &out))
         }
     }
 
@@ -184,14 +177,7 @@ impl Cli {
         if gone {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "{what} ({}): {}",
-                    describe_status(out.status),
-                    first_lines(&out.stderr)
-                ),
-            ))
+            Err(failed(&what, &out))
         }
     }
 
@@ -211,14 +197,7 @@ impl Cli {
             &what,
         )?;
         if !out.status.success() {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "{what} ({}): {}",
-                    describe_status(out.status),
-                    first_lines(&out.stderr)
-                ),
-            ));
+            return Err(failed(&what, &out));
         }
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -229,11 +208,12 @@ impl Cli {
     }
 }
 
-fn describe_status(s: crate::child::ExitStatus) -> String {
-    match s {
-        crate::child::ExitStatus::Exited(c) => format!("exit code {c}"),
-        crate::child::ExitStatus::Signaled(n) => format!("killed by signal {n}"),
-    }
+/// The error for a CLI call `what` that ran but failed.
+fn failed(what: &str, out: &Output) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("{what} ({}): {}", out.status, first_lines(&out.stderr)),
+    )
 }
 
 /// Who owns a container: the machine, its boot, and a process by pid and
