@@ -146,11 +146,7 @@ fn no_caller_fd_leaks_into_the_child() {
     drop(stderr);
     assert!(process.wait().unwrap().success());
     // `ls` itself holds one fd on the directory it lists.
-    let fds: Vec<&str> = listing
-        .lines()
-        .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
-        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
-        .collect();
+    let fds = listed_fds(&listing);
     assert_eq!(fds, ["0", "1", "2"], "child saw fds:\n{listing}");
     drop(leaked);
 }
@@ -193,29 +189,9 @@ fn child_has_own_group_default_sigpipe_and_empty_mask() {
     stdout.read_to_string(&mut s).unwrap();
     drop(stderr);
     process.wait().unwrap();
-    let field = |name: &str| {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
-            .unwrap()
-    };
-    let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
-    assert_eq!(
-        ignored & (1 << (libc::SIGPIPE - 1)),
-        0,
-        "SIGPIPE is ignored in the child"
-    );
-    assert_eq!(field("SigBlk:"), "0000000000000000");
-    let stat = s.lines().last().unwrap();
-    let pgrp: i32 = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert!(!sigpipe_ignored(&s), "SIGPIPE is ignored in the child");
+    assert_eq!(status_field(&s, "SigBlk:"), "0000000000000000");
+    let pgrp = stat_pgrp(s.lines().last().unwrap());
     assert_eq!(
         pgrp, pid,
         "child is not the leader of its own process group"

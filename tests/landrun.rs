@@ -188,37 +188,21 @@ fn child_has_own_group_default_signals_empty_mask_and_only_stdio() {
     assert!(process.wait().unwrap().success(), "{s}");
     // SAFETY: closing the fd made above.
     unsafe { libc::close(leaked) };
-    let field = |name: &str| {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
-            .unwrap()
-    };
-    let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
-    assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored");
-    assert_eq!(field("SigBlk:"), "0000000000000000");
-    assert_eq!(field("NoNewPrivs:"), "1", "no_new_privs is not set");
-    let stat = s.lines().find(|l| l.contains(") ")).unwrap();
-    let pgrp: i32 = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert!(!sigpipe_ignored(&s), "SIGPIPE ignored");
+    assert_eq!(status_field(&s, "SigBlk:"), "0000000000000000");
+    assert_eq!(
+        status_field(&s, "NoNewPrivs:"),
+        "1",
+        "no_new_privs is not set"
+    );
+    let pgrp = stat_pgrp(s.lines().find(|l| l.contains(") ")).unwrap());
     // `cat` is a child of the shell, whose group is its own pid.
     assert_eq!(
         pgrp, pid,
         "child is not the leader of its own process group"
     );
     // The fds of `ls`, a grandchild: 0, 1, 2 and the one on the listed folder.
-    let fds: Vec<&str> = s
-        .lines()
-        .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
-        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
-        .collect();
+    let fds = listed_fds(&s);
     assert_eq!(fds, ["0", "1", "2"], "child saw fds:\n{s}");
 }
 

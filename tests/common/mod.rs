@@ -404,3 +404,38 @@ pub fn run_cancel(r: &Runner) {
     assert_eq!(e.kind(), ErrorKind::Canceled, "{e}");
     assert!(t.elapsed() < Duration::from_secs(20));
 }
+
+/// The value of `name` (as `"SigBlk:"`) in a /proc/PID/status text.
+pub fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+        .to_string()
+}
+
+/// The process group field of a /proc/PID/stat line.
+pub fn stat_pgrp(stat: &str) -> i32 {
+    stat.rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(2))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no process group in {stat:?}"))
+}
+
+/// Whether SIGPIPE is ignored according to a /proc/PID/status text.
+pub fn sigpipe_ignored(status: &str) -> bool {
+    let ignored = u64::from_str_radix(&status_field(status, "SigIgn:"), 16).unwrap();
+    ignored & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+/// The fd numbers an `ls -l /proc/self/fd` listing shows, leaving out the
+/// one `ls` holds on the folder it lists.
+pub fn listed_fds(listing: &str) -> Vec<&str> {
+    listing
+        .lines()
+        .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
+        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
+        .collect()
+}
