@@ -218,33 +218,8 @@ fn early_exit(engine: &str) {
     // The docker CLI on podman's API exits 1 ("connection reset by peer")
     // instead of the container's code when the container ends while stdin
     // still holds unread data; the caller still gets EPIPE, and no hang.
-    let Pipes {
-        mut stdin,
-        stdout,
-        stderr,
-        process,
-    } = spawn(&runner(engine), Command::new("true"));
-    let chunk = vec![b'x'; 64 * 1024];
-    let mut got_epipe = false;
-    for _ in 0..1000 {
-        match stdin.write(&chunk) {
-            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                got_epipe = true;
-                break;
-            }
-            Err(e) => panic!("unexpected write error {e}"),
-        }
-    }
-    assert!(
-        got_epipe,
-        "writing to an exited container never failed with EPIPE"
-    );
-    drop((stdin, stdout));
-    let mut err = String::new();
-    let mut stderr = stderr;
-    stderr.read_to_string(&mut err).unwrap();
-    match process.wait().unwrap() {
+    let (status, err) = early_exit_epipe_status(&runner(engine));
+    match status {
         ExitStatus::Exited(0) => {}
         ExitStatus::Exited(1) => assert!(err.contains("connection reset"), "{err}"),
         other => panic!("{other:?}: {err}"),

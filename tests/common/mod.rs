@@ -155,10 +155,17 @@ pub fn env_vars(r: &Runner) {
 /// The child exits at once while the caller keeps writing: the caller gets
 /// EPIPE (Rust ignores SIGPIPE), never a crash or a hang.
 pub fn early_exit_epipe(r: &Runner) {
+    let (status, stderr) = early_exit_epipe_status(r);
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// The EPIPE part of [`early_exit_epipe`]; returns how the process ended
+/// and its stderr, for runners whose wrapper reports the end its own way.
+pub fn early_exit_epipe_status(r: &Runner) -> (ExitStatus, String) {
     let Pipes {
         mut stdin,
         stdout,
-        stderr,
+        mut stderr,
         process,
     } = spawn(r, Command::new("true"));
     let chunk = vec![b'x'; 64 * 1024];
@@ -177,8 +184,10 @@ pub fn early_exit_epipe(r: &Runner) {
         got_epipe,
         "writing to an exited child never failed with EPIPE"
     );
-    drop((stdout, stderr));
-    assert!(process.wait().unwrap().success());
+    drop((stdin, stdout));
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    (process.wait().unwrap(), err)
 }
 
 /// `size` bytes in and out at the same time, through cat.
