@@ -412,7 +412,7 @@ void rr_error_free(struct rr_error *err);
  * not answer; `RR_ERR_IO` that listing or removing failed.
  *
  * Typically called once when a host program starts, before it creates
- * runners. Safe to call from several threads and processes at once.
+ * runners.
  *
  * # Safety
  * Pointers are NULL or valid as described.

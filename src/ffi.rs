@@ -748,7 +748,7 @@ pub unsafe extern "C" fn rr_error_free(err: *mut rr_error) {
 /// not answer; `RR_ERR_IO` that listing or removing failed.
 ///
 /// Typically called once when a host program starts, before it creates
-/// runners. Safe to call from several threads and processes at once.
+/// runners.
 ///
 /// # Safety
 /// Pointers are NULL or valid as described.
