@@ -71,6 +71,9 @@ pub struct Child {
     pid: Pid,
     state: Mutex<State>,
     pidfd: OnceCell<Option<OwnedFd>>,
+    /// Where a supervising child (a sandbox's init) writes the wait status
+    /// of the command it runs, which is then the status reported.
+    status_pipe: Option<OwnedFd>,
 }
 
 impl Child {
@@ -79,6 +82,44 @@ impl Child {
             pid: Pid::from_raw(pid),
             state: Mutex::new(State::Running),
             pidfd: OnceCell::new(),
+            status_pipe: None,
+        }
+    }
+
+    /// A child that supervises the command: when it reports the command's
+    /// raw wait status on `status_pipe` before exiting, that status is the
+    /// one [`reap`](Child::reap) returns; when it reports nothing (it was
+    /// killed), its own status is.
+    pub(crate) fn with_status_pipe(pid: libc::pid_t, status_pipe: OwnedFd) -> Self {
+        Child {
+            status_pipe: Some(status_pipe),
+            ..Child::new(pid)
+        }
+    }
+
+    /// The status reported on the status pipe, if any.
+    fn reported_status(&self) -> Option<ExitStatus> {
+        let fd = self.status_pipe.as_ref()?;
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            match nix::unistd::read(fd, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        if got < buf.len() {
+            return None;
+        }
+        let raw = i32::from_ne_bytes(buf);
+        if libc::WIFEXITED(raw) {
+            Some(ExitStatus::Exited(libc::WEXITSTATUS(raw)))
+        } else if libc::WIFSIGNALED(raw) {
+            Some(ExitStatus::Signaled(libc::WTERMSIG(raw)))
+        } else {
+            None
         }
     }
 
@@ -200,6 +241,8 @@ impl Child {
                 }
             }
         };
+        // The supervisor exited: what it wrote is all there will be.
+        let status = self.reported_status().unwrap_or(status);
         *state = State::Reaped(status);
         // Still under the lock, right after the reap: the group id is ours as
         // long as any member lives, and no member means ESRCH.

@@ -30,7 +30,10 @@
 #![warn(missing_docs)]
 
 mod backend;
+#[cfg(target_os = "linux")]
+mod cgroup;
 mod child;
+mod enforcement;
 mod error;
 pub mod ffi;
 mod options;
@@ -46,6 +49,7 @@ pub mod docker {
 }
 
 pub use child::ExitStatus;
+pub use enforcement::Enforcement;
 pub use error::{Error, ErrorKind, Result};
 pub use output::Output;
 pub use process::Process;

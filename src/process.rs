@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use crate::child::{Child, ExitStatus};
+use crate::enforcement::Enforcement;
 use crate::error::Result;
 use crate::spawn::Spawned;
 
@@ -54,6 +55,7 @@ pub struct Process {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     guard: Option<Box<dyn SpawnGuard>>,
+    enforcement: Option<Enforcement>,
 }
 
 impl Process {
@@ -65,7 +67,19 @@ impl Process {
             stdout: spawned.stdout,
             stderr: spawned.stderr,
             guard: Some(guard),
+            enforcement: None,
         }
+    }
+
+    /// Attaches the report of what the spawn enforced.
+    pub fn with_enforcement(mut self, enforcement: Enforcement) -> Self {
+        self.enforcement = Some(enforcement);
+        self
+    }
+
+    /// What the spawn enforced, layer by layer.
+    pub fn enforcement(&self) -> Option<&Enforcement> {
+        self.enforcement.as_ref()
     }
 
     /// The pid of the direct child (for container runners, the engine CLI).

@@ -199,7 +199,12 @@ impl Runner {
 
     /// Starts `command` under this runner.
     pub fn spawn(&self, command: &Command) -> Result<Process> {
-        self.backend.spawn(command)
+        let process = self.backend.spawn(command)?;
+        if process.enforcement().is_some() {
+            return Ok(process);
+        }
+        let report = self.backend.report(self.kind);
+        Ok(process.with_enforcement(report))
     }
 
     /// The shell `run` uses when none is given: the runner's `shell` option,

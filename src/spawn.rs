@@ -34,6 +34,9 @@ pub enum Stdio {
     Pipe,
     /// `/dev/null`.
     Null,
+    /// The caller's own stream of the same number (its fd 0, 1 or 2),
+    /// shared with the child: a terminal stays a terminal.
+    Inherit,
 }
 
 /// Pipe buffer size asked for the stdin and stdout pipes. The kernel default
@@ -316,6 +319,19 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                 )
                 .map_err(|e| Error::from_errno(ErrorKind::Io, "opening /dev/null", e))?;
                 child.push(lift_above_stdio(fd)?);
+            }
+            Stdio::Inherit => {
+                // SAFETY: F_DUPFD_CLOEXEC on one of our fds returns a new fd we own.
+                let fd = unsafe { libc::fcntl(target as RawFd, libc::F_DUPFD_CLOEXEC, 3) };
+                if fd < 0 {
+                    return Err(Error::from_io(
+                        ErrorKind::InvalidArgument,
+                        format!("sharing the caller's fd {target} with the child"),
+                        &io::Error::last_os_error(),
+                    ));
+                }
+                // SAFETY: a new fd that nothing else owns.
+                child.push(unsafe { OwnedFd::from_raw_fd(fd) });
             }
             Stdio::Pipe => {
                 let (r, w) = pipe_above_stdio()?;

@@ -6,6 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::{Process, SpawnGuard};
 use crate::runner::{Command, Kind};
@@ -29,6 +30,14 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 
     /// Starts `command` under this runner.
     fn spawn(&self, command: &Command) -> Result<Process>;
+
+    /// What a spawn of this runner enforces, for a spawn that did not
+    /// attach its own report.
+    fn report(&self, kind: Kind) -> Enforcement {
+        Enforcement::new(kind.name())
+            .layer("containment", true, "process group", serde_json::json!({}))
+            .layer("environment", false, "inherited", serde_json::json!({}))
+    }
 }
 
 /// Builds the backend of `kind` from its JSON options.
