@@ -328,6 +328,35 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Host pids of live processes whose command line contains `needle`, with
+/// `\0` standing for the separator between arguments.
+pub fn host_pids_with_cmdline(needle: &str) -> Vec<i32> {
+    let needle = needle.replace("\\0", "\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+        .filter(|pid| pid_alive(*pid))
+        .collect()
+}
+
+/// [`host_pids_with_cmdline`], waiting up to 5 s for at least `n` to show.
+pub fn wait_for_pids(needle: &str, n: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = host_pids_with_cmdline(needle);
+        if found.len() >= n || Instant::now() >= deadline {
+            return found;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn wait_gone(pid: i32, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {

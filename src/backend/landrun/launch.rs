@@ -214,9 +214,6 @@ struct Args<'a> {
     init_pid_arg: [u8; 16],
     empty_env: [*const libc::c_char; 1],
     command_stack: *mut c_void,
-    /// Set by the command's process when it fails before exec, so that the
-    /// sandbox process (whose vfork wait ends either way) knows.
-    command_failed: std::sync::atomic::AtomicBool,
 }
 
 /// A started sandbox: the caller's pipe ends, the child, and the pipe its
@@ -303,14 +300,16 @@ pub(crate) fn spawn(
         init_pid_arg: [0; 16],
         empty_env: [ptr::null()],
         command_stack: command_stack.top(),
-        command_failed: std::sync::atomic::AtomicBool::new(false),
     };
     args.init_argv[0] = c"rr-init".as_ptr();
     args.init_argv[1] = c"init".as_ptr();
 
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | namespaces.clone_flags();
+    // Signals stay blocked until the report is read: the command's process
+    // may still run in this memory (see `build_sandbox`), and no handler of
+    // ours may interrupt the read meanwhile.
+    let blocked = BlockSignals::new()?;
     let (pid, clone_errno) = {
-        let _blocked = BlockSignals::new()?;
         let entry = if init.is_some() { sandbox_main } else { command_main };
         // SAFETY: the entry points only read `args` (the sandbox process also
         // writes the tree fds of the mount plan and the init's pid argument,
@@ -330,8 +329,6 @@ pub(crate) fn spawn(
     };
     drop(error_write);
     drop(child);
-    drop(sandbox_stack);
-    drop(command_stack);
     let status_read = status.map(|(r, w)| {
         drop(w);
         r
@@ -358,7 +355,13 @@ pub(crate) fn spawn(
         });
     }
 
-    if let Some((stage, errno)) = read_report(&error_read) {
+    // EOF once every child has exec'd (each holds a close-on-exec copy of
+    // the pipe): only then are `args` and the stacks free.
+    let report = read_report(&error_read);
+    drop(blocked);
+    drop(sandbox_stack);
+    drop(command_stack);
+    if let Some((stage, errno)) = report {
         reap(pid);
         return Err(Failure {
             stage: Some(stage),
@@ -576,18 +579,19 @@ unsafe fn build_sandbox(a: &mut Args<'_>) -> std::result::Result<std::convert::I
         }
         enter_cwd(a)?;
 
+        // Without CLONE_VFORK: the command's process and this one go on in
+        // parallel, one execing the program, the other the init. Both only
+        // read `args` (this one writes the init's own fields, which the
+        // other never reads); the caller keeps everything alive until the
+        // error pipe reaches EOF, which waits for both execs.
         let pid = libc::clone(
             command_main,
             a.command_stack,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::SIGCHLD,
             a as *mut Args<'_> as *mut c_void,
         );
         if pid < 0 {
             return Err((Stage::Fork, errno()));
-        }
-        // The command has exec'd, or failed and reported why.
-        if a.command_failed.load(std::sync::atomic::Ordering::SeqCst) {
-            libc::_exit(127);
         }
         start_init(a, pid)
     }
@@ -687,7 +691,6 @@ unsafe fn start_init(a: &mut Args<'_>, command: libc::pid_t) -> std::result::Res
         // The error pipe goes with the others: a failure of the execveat
         // below is reported by the exit status.
         libc::syscall(libc::SYS_close_range, 6u32, u32::MAX, 0u32);
-        libc::sigprocmask(libc::SIG_SETMASK, ptr::null(), ptr::null_mut());
         libc::syscall(
             libc::SYS_execveat,
             5,
@@ -711,8 +714,6 @@ extern "C" fn command_main(arg: *mut c_void) -> libc::c_int {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    a.command_failed
-        .store(true, std::sync::atomic::Ordering::SeqCst);
     // SAFETY: as above.
     unsafe { fail(a, stage, errno) }
 }

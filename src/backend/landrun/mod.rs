@@ -202,7 +202,13 @@ impl Backend for Landrun {
                 ));
             }
         }
+        // Made once per process, now rather than at the first spawn.
         init::helper_fd()?;
+        if s.best_effort {
+            let _ = init::caller_pidfd();
+        } else {
+            init::caller_pidfd()?;
+        }
         // Paths without params can be checked once, here; the others are
         // checked at each spawn.
         if needs_fs && !s.best_effort {

@@ -212,6 +212,10 @@ fn resolve(path: &Path, lookup: &dyn Lookup, links: &mut Vec<(PathBuf, PathBuf)>
     let mut cur = PathBuf::from("/");
     let mut hops = 0;
     while let Some(name) = todo.pop() {
+        if name == ".." {
+            cur.pop();
+            continue;
+        }
         let next = cur.join(&name);
         match lookup.node(&next) {
             Node::Missing => return None,
@@ -236,10 +240,6 @@ fn resolve(path: &Path, lookup: &dyn Lookup, links: &mut Vec<(PathBuf, PathBuf)>
                     }
                 }
             }
-        }
-        if name == ".." {
-            cur.pop();
-            cur.pop();
         }
     }
     Some(cur)
@@ -976,7 +976,6 @@ symlink /lib -> usr/lib
 symlink /lib64 -> usr/lib64
 bind /etc folder ro,nosuid,nodev,noexec (allow_read_folders)
 bind /usr folder ro,nosuid,nodev (allow_read_exec_folders)
-bind /dev/null file rw,nosuid,noexec (always allowed)
 bind /tmp/job folder rw,nosuid,nodev,noexec (allow_write_folders)
 view rule /proc
 read-only proc: false
@@ -1003,7 +1002,8 @@ read-only proc: false
         .unwrap();
         assert_eq!(
             render(&v),
-            "dir /run
+            "dir /etc
+dir /run
 dir /srv
 dir /var
 symlink /var/run -> /run
