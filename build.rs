@@ -20,12 +20,33 @@ fn main() {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let target = env::var("TARGET").expect("TARGET");
     let mut cmd = Command::new(rustc);
-    cmd.args(["--edition", "2021", "--crate-type", "bin", "--crate-name", "restricted_runner_helper"])
-        .args(["--target", &target])
-        .args(["-C", "panic=abort", "-C", "opt-level=s", "-C", "debuginfo=0"])
-        .args(["-C", "relocation-model=static", "-C", "strip=symbols"])
-        .args(["-C", "link-arg=-nostartfiles", "-C", "link-arg=-nostdlib", "-C", "link-arg=-static"])
-        .args(["-C", "link-arg=-Wl,--build-id=none"]);
+    cmd.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "bin",
+        "--crate-name",
+        "restricted_runner_helper",
+    ])
+    .args(["--target", &target])
+    .args([
+        "-C",
+        "panic=abort",
+        "-C",
+        "opt-level=s",
+        "-C",
+        "debuginfo=0",
+    ])
+    .args(["-C", "relocation-model=static", "-C", "strip=symbols"])
+    .args([
+        "-C",
+        "link-arg=-nostartfiles",
+        "-C",
+        "link-arg=-nostdlib",
+        "-C",
+        "link-arg=-static",
+    ])
+    .args(["-C", "link-arg=-Wl,--build-id=none"]);
     if let Some(linker) = env::var_os("RUSTC_LINKER") {
         let mut arg = std::ffi::OsString::from("linker=");
         arg.push(linker);
@@ -34,7 +55,8 @@ fn main() {
     cmd.arg("-o").arg(&exe).arg("src/helper/main.rs");
     // The outer build's flags (a target CPU, a sanitizer) are not the
     // helper's concern.
-    cmd.env_remove("CARGO_ENCODED_RUSTFLAGS").env_remove("RUSTFLAGS");
+    cmd.env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS");
     let status = cmd.status().expect("running rustc for src/helper");
     assert!(status.success(), "building src/helper failed");
     println!("cargo::rustc-cfg=rr_helper");

@@ -35,7 +35,10 @@ fn posix_spawn_wait(argv: &[CString]) {
         assert_eq!(rc, 0, "posix_spawn {:?}", argv[0]);
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{argv:?} failed: {status}");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{argv:?} failed: {status}"
+        );
     }
 }
 
@@ -139,11 +142,32 @@ fn main() {
     let true_argv = vec![CString::new("/bin/true").unwrap()];
     let bwrap = which("bwrap").expect("bwrap is required (apt-get install bubblewrap)");
     let mut bwrap_argv: Vec<CString> = [
-        bwrap.as_str(), "--unshare-all", "--die-with-parent",
-        "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-        "--ro-bind", "/etc", "/etc", "--bind", &w, &w,
-        "--dev", "/dev", "--proc", "/proc", "/bin/true",
+        bwrap.as_str(),
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+        "--bind",
+        &w,
+        &w,
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "/bin/true",
     ]
     .iter()
     .map(|s| CString::new(*s).unwrap())
@@ -160,12 +184,23 @@ fn main() {
     .expect("profile");
     let fj_argv: Vec<CString> = firejail
         .iter()
-        .flat_map(|f| [f.clone(), "--quiet".into(), format!("--profile={}", profile.display()), "/bin/true".into()])
+        .flat_map(|f| {
+            [
+                f.clone(),
+                "--quiet".into(),
+                format!("--profile={}", profile.display()),
+                "/bin/true".into(),
+            ]
+        })
         .map(|s| CString::new(s).unwrap())
         .collect();
 
     // stdio of posix_spawn'd baselines: /dev/null.
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").unwrap();
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
     let saved: Vec<i32> = (0..3).map(|fd| unsafe { libc::dup(fd) }).collect();
     for fd in 0..3 {
         // SAFETY: points our stdio at /dev/null for the run; restored below.
@@ -184,12 +219,22 @@ fn main() {
             cases.push(Case::new("firejail", 2, || posix_spawn_wait(&fj_argv)));
         }
         measure(&mut cases, 9);
-        let title = if big { "caller holding 1 GiB of touched memory:" } else { "small caller:" };
+        let title = if big {
+            "caller holding 1 GiB of touched memory:"
+        } else {
+            "small caller:"
+        };
         let mut out = Vec::new();
         for c in &cases {
             out.push((c.name, c.median()));
         }
-        results.push((title, cases.iter().map(|c| (c.name, c.samples.clone())).collect::<Vec<_>>()));
+        results.push((
+            title,
+            cases
+                .iter()
+                .map(|c| (c.name, c.samples.clone()))
+                .collect::<Vec<_>>(),
+        ));
         if let Some(m) = memory {
             assert_eq!(m[m.len() / 2], 1);
         }
@@ -201,7 +246,12 @@ fn main() {
     for (title, cases) in results {
         let cases: Vec<Case<'_>> = cases
             .into_iter()
-            .map(|(name, samples)| Case { name, run: Box::new(|| {}), per_round: 0, samples })
+            .map(|(name, samples)| Case {
+                name,
+                run: Box::new(|| {}),
+                per_round: 0,
+                samples,
+            })
             .collect();
         report(title, &cases);
     }

@@ -37,8 +37,17 @@ fn unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
-        if field[i] == b'\\' && i + 3 < field.len() && field[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
-            out.push(field[i + 1..i + 4].iter().fold(0u8, |a, d| a.wrapping_mul(8).wrapping_add(d - b'0')));
+        if field[i] == b'\\'
+            && i + 3 < field.len()
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|d| (b'0'..=b'7').contains(d))
+        {
+            out.push(
+                field[i + 1..i + 4]
+                    .iter()
+                    .fold(0u8, |a, d| a.wrapping_mul(8).wrapping_add(d - b'0')),
+            );
             i += 4;
         } else {
             out.push(field[i]);
@@ -57,14 +66,18 @@ pub(crate) fn find_in(mountinfo: &str, cgroups: &str, controller: &str) -> Optio
         let Some(sep) = fields.iter().position(|f| *f == "-") else {
             continue;
         };
-        let (Some(fstype), Some(root), Some(mount)) = (fields.get(sep + 1), fields.get(3), fields.get(4)) else {
+        let (Some(fstype), Some(root), Some(mount)) =
+            (fields.get(sep + 1), fields.get(3), fields.get(4))
+        else {
             continue;
         };
         let opts = fields.get(sep + 3).copied().unwrap_or("");
         let mount = PathBuf::from(OsString::from_vec(unescape(mount.as_bytes())));
         let (version, wanted) = match *fstype {
             "cgroup2" => (Version::V2, true),
-            "cgroup" if !controller.is_empty() => (Version::V1, opts.split(',').any(|o| o == controller)),
+            "cgroup" if !controller.is_empty() => {
+                (Version::V1, opts.split(',').any(|o| o == controller))
+            }
             _ => continue,
         };
         if !wanted {
@@ -123,7 +136,11 @@ impl Leaf {
         );
         let dir = h.dir.join(name);
         std::fs::create_dir(&dir).map_err(|e| {
-            Error::from_io(ErrorKind::Requirements, format!("{what}: creating the cgroup {}", dir.display()), &e)
+            Error::from_io(
+                ErrorKind::Requirements,
+                format!("{what}: creating the cgroup {}", dir.display()),
+                &e,
+            )
         })?;
         Ok(Leaf {
             version: h.version,
@@ -213,7 +230,10 @@ mod tests {
         assert_eq!(pids.dir, Path::new("/sys/fs/cgroup/pids/user.slice"));
         let v2 = find_in(HYBRID, CGROUPS, "").unwrap();
         assert_eq!(v2.version, Version::V2);
-        assert_eq!(v2.dir, Path::new("/sys/fs/cgroup/unified/user.slice/session-1.scope"));
+        assert_eq!(
+            v2.dir,
+            Path::new("/sys/fs/cgroup/unified/user.slice/session-1.scope")
+        );
         assert!(find_in(HYBRID, CGROUPS, "cpu").is_none());
     }
 }

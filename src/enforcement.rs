@@ -58,10 +58,7 @@ impl Enforcement {
     pub fn new(runner: &'static str) -> Self {
         let mut layers = Map::new();
         for l in LAYERS {
-            layers.insert(
-                l.to_string(),
-                json!({"enforced": false, "method": "none"}),
-            );
+            layers.insert(l.to_string(), json!({"enforced": false, "method": "none"}));
         }
         Enforcement {
             runner,
@@ -79,7 +76,13 @@ impl Enforcement {
 
     /// Sets a layer: whether it is enforced, how, and details (an object
     /// whose keys are added to the layer's).
-    pub fn layer(mut self, name: &str, enforced: bool, method: impl Into<String>, details: Value) -> Self {
+    pub fn layer(
+        mut self,
+        name: &str,
+        enforced: bool,
+        method: impl Into<String>,
+        details: Value,
+    ) -> Self {
         let mut obj = Map::new();
         obj.insert("enforced".into(), Value::Bool(enforced));
         obj.insert("method".into(), Value::String(method.into()));

@@ -126,14 +126,21 @@ fn kill_reaches_grandchildren() {
     // on the host by its unique command line.
     let r = runner(json!({}));
     let marker = format!("{}.{}", 100 + std::process::id() % 100, std::process::id());
-    let Pipes { stdin, mut stdout, stderr, process } =
-        spawn(&r, sh(&format!("sleep {marker} & echo started; sleep 100")));
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(&r, sh(&format!("sleep {marker} & echo started; sleep 100")));
     assert_eq!(read_line(&mut stdout), "started");
     let found = wait_for_pids(&format!("sleep\0{marker}"), 1);
     assert_eq!(found.len(), 1, "grandchild not found on the host");
     process.kill(libc::SIGTERM).unwrap();
     assert_eq!(process.wait().unwrap(), ExitStatus::Signaled(libc::SIGTERM));
-    assert!(wait_gone(found[0], Duration::from_secs(5)), "grandchild survived the kill");
+    assert!(
+        wait_gone(found[0], Duration::from_secs(5)),
+        "grandchild survived the kill"
+    );
     drop((stdin, stderr));
 }
 
@@ -222,8 +229,20 @@ fn child_has_own_group_default_signals_empty_mask_and_only_stdio() {
     let stat = s.lines().find(|l| l.contains(") ")).unwrap();
     // `cat` is a child of the shell, which leads its own session and group
     // (pids as the sandbox's PID namespace numbers them).
-    assert_eq!(stat_pgrp(stat), shell, "the shell does not lead its own process group");
-    let session: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(
+        stat_pgrp(stat),
+        shell,
+        "the shell does not lead its own process group"
+    );
+    let session: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(session, shell, "the shell does not lead its own session");
     // The fds of `ls`, a grandchild: 0, 1, 2 and the one on the listed folder.
     let fds = listed_fds(&s);
@@ -600,7 +619,10 @@ fn isolate_network_leaves_only_the_sandbox_loopback() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert_eq!(lines[0], "lo");
-    assert!(lines[1].starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"), "{out}");
+    assert!(
+        lines[1].starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"),
+        "{out}"
+    );
     // The host's listener is not there; the sandbox's own loopback works.
     let o = connect(&r, &l);
     assert_ne!(o.status, ExitStatus::Exited(0));

@@ -224,16 +224,51 @@ static void test_stderr_and_exit_code(void) {
     rr_runner_free(r);
 }
 
+/* The host pid of the live process whose argv is exactly `argv0 arg1`, or
+ * 0: a sandbox with a PID namespace of its own cannot tell its host pids. */
+static int find_pid(const char *argv0, const char *arg1) {
+    char want[128];
+    size_t n = (size_t)snprintf(want, sizeof want, "%s%c%s", argv0, 0, arg1) + 1;
+    DIR *d = opendir("/proc");
+    int found = 0;
+    struct dirent *ent;
+    while (d && !found && (ent = readdir(d)) != NULL) {
+        int pid = atoi(ent->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[128];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t got = read(fd, buf, sizeof buf);
+        close(fd);
+        if (got == (ssize_t)n && memcmp(buf, want, n) == 0 && pid_alive(pid))
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 static void test_kill_reaches_grandchildren(void) {
     rr_runner *r = new_runner();
     rr_error *e = NULL;
     struct spawned s;
-    const char *args[] = {"-c", "sleep 100 & echo $!; sleep 100", NULL};
+    char marker[32], script[96];
+    snprintf(marker, sizeof marker, "100.%d", (int)getpid());
+    snprintf(script, sizeof script, "sleep %s & echo started; sleep 100", marker);
+    const char *args[] = {"-c", script, NULL};
     CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
     char line[32];
     read_line(s.out, line, sizeof line);
-    int grandchild = atoi(line);
-    CHECK(grandchild > 0 && pid_alive(grandchild), "grandchild '%s' not running", line);
+    int grandchild = 0;
+    for (int i = 0; i < 250 && grandchild == 0; i++) {
+        grandchild = find_pid("sleep", marker);
+        if (grandchild == 0)
+            usleep(20000);
+    }
+    CHECK(grandchild > 0 && pid_alive(grandchild), "grandchild 'sleep %s' not running", marker);
     CHECK(rr_process_pid(s.p) > 0, "pid");
     CHECK_OK(rr_process_kill(s.p, SIGTERM, &e), &e);
     rr_exit_status st;

@@ -116,7 +116,12 @@ const VIEW_STEPS: [ViewStep; 10] = [
     ViewStep::Seal,
     ViewStep::Pivot,
 ];
-const LIMITS: [Which; 4] = [Which::Memory, Which::Processes, Which::OpenFiles, Which::Cpu];
+const LIMITS: [Which; 4] = [
+    Which::Memory,
+    Which::Processes,
+    Which::OpenFiles,
+    Which::Cpu,
+];
 const SIMPLE: [Stage; 13] = [
     Stage::ProcessGroup,
     Stage::Session,
@@ -267,8 +272,14 @@ pub(crate) fn spawn(
 
     let seccomp = match confinement.seccomp {
         Some(f) => [
-            (f.clone3.as_ptr() as *const libc::sock_filter, f.clone3.len() as u16),
-            (f.deny.as_ptr() as *const libc::sock_filter, f.deny.len() as u16),
+            (
+                f.clone3.as_ptr() as *const libc::sock_filter,
+                f.clone3.len() as u16,
+            ),
+            (
+                f.deny.as_ptr() as *const libc::sock_filter,
+                f.deny.len() as u16,
+            ),
         ],
         None => [(ptr::null(), 0); 2],
     };
@@ -280,7 +291,11 @@ pub(crate) fn spawn(
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
-        stdio: [child[0].as_raw_fd(), child[1].as_raw_fd(), child[2].as_raw_fd()],
+        stdio: [
+            child[0].as_raw_fd(),
+            child[1].as_raw_fd(),
+            child[2].as_raw_fd(),
+        ],
         error_fd: error_write.as_raw_fd(),
         ruleset_fd: confinement.ruleset.map_or(-1, |fd| fd.as_raw_fd()),
         namespaces,
@@ -290,7 +305,10 @@ pub(crate) fn spawn(
         limits: confinement.limits,
         privileges: confinement.privileges,
         pids_cgroup_fd: confinement.pids_cgroup.map_or(-1, |fd| fd.as_raw_fd()),
-        cwd: confinement.cwd.as_ref().map(|(c, required)| (c.as_ptr(), *required)),
+        cwd: confinement
+            .cwd
+            .as_ref()
+            .map(|(c, required)| (c.as_ptr(), *required)),
         default_action,
         empty_mask,
         init_fd: init.map_or(-1, |(fd, _)| fd),
@@ -310,7 +328,11 @@ pub(crate) fn spawn(
     // ours may interrupt the read meanwhile.
     let blocked = BlockSignals::new()?;
     let (pid, clone_errno) = {
-        let entry = if init.is_some() { sandbox_main } else { command_main };
+        let entry = if init.is_some() {
+            sandbox_main
+        } else {
+            command_main
+        };
         // SAFETY: the entry points only read `args` (the sandbox process also
         // writes the tree fds of the mount plan and the init's pid argument,
         // which nothing else touches) and make async-signal-safe calls; with
@@ -343,8 +365,10 @@ pub(crate) fn spawn(
             )
         };
         let kind = if namespaces != Namespaces::NONE
-            && matches!(clone_errno, Errno::EPERM | Errno::ENOSPC | Errno::EINVAL | Errno::EUSERS)
-        {
+            && matches!(
+                clone_errno,
+                Errno::EPERM | Errno::ENOSPC | Errno::EINVAL | Errno::EUSERS
+            ) {
             ErrorKind::Requirements
         } else {
             ErrorKind::Spawn
@@ -542,7 +566,9 @@ extern "C" fn sandbox_main(arg: *mut c_void) -> libc::c_int {
 
 /// # Safety
 /// In the sandbox process (see `sandbox_main`).
-unsafe fn build_sandbox(a: &mut Args<'_>) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+unsafe fn build_sandbox(
+    a: &mut Args<'_>,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: the function's contract.
     unsafe {
         reset_signal_handlers(a);
@@ -561,15 +587,31 @@ unsafe fn build_sandbox(a: &mut Args<'_>) -> std::result::Result<std::convert::I
             Mounts::Host => {}
             Mounts::ProcOnly => {
                 let null = ptr::null::<libc::c_char>();
-                if libc::mount(null, c"/".as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, ptr::null()) != 0 {
+                if libc::mount(
+                    null,
+                    c"/".as_ptr(),
+                    null,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    ptr::null(),
+                ) != 0
+                {
                     return Err((Stage::View(ViewStep::Private), errno()));
                 }
                 let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                if libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, ptr::null()) != 0 {
+                if libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    flags,
+                    ptr::null(),
+                ) != 0
+                {
                     return Err((Stage::View(ViewStep::Proc), errno()));
                 }
             }
-            Mounts::View(view) => view.apply(a.ruleset_fd).map_err(|(s, e)| (Stage::View(s), e))?,
+            Mounts::View(view) => view
+                .apply(a.ruleset_fd)
+                .map_err(|(s, e)| (Stage::View(s), e))?,
         }
         if a.pids_cgroup_fd >= 0 {
             let me = b"0";
@@ -640,7 +682,10 @@ unsafe fn enter_cwd(a: &Args<'_>) -> std::result::Result<(), (Stage, i32)> {
 ///
 /// # Safety
 /// In the sandbox process, after the command exec'd.
-unsafe fn start_init(a: &mut Args<'_>, command: libc::pid_t) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+unsafe fn start_init(
+    a: &mut Args<'_>,
+    command: libc::pid_t,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: system calls on prepared data.
     unsafe {
         privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
@@ -722,7 +767,9 @@ extern "C" fn command_main(arg: *mut c_void) -> libc::c_int {
 ///
 /// # Safety
 /// In a `CLONE_VM | CLONE_VFORK` child with `a` pointing to live data.
-unsafe fn confine_and_exec(a: &Args<'_>) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+unsafe fn confine_and_exec(
+    a: &Args<'_>,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: see the function's contract.
     unsafe {
         let sandboxed = a.namespaces != Namespaces::NONE;

@@ -67,7 +67,12 @@ static PROBES: Mutex<Vec<(libc::c_int, std::result::Result<(), Errno>)>> = Mutex
 /// Ubuntu's AppArmor restriction, a sysctl) or the kernel too old.
 fn probe(ns: Namespaces) -> std::result::Result<(), Errno> {
     let flags = ns.clone_flags();
-    if let Some((_, r)) = PROBES.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(f, _)| *f == flags) {
+    if let Some((_, r)) = PROBES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(f, _)| *f == flags)
+    {
         return *r;
     }
     extern "C" fn exit_at_once(_: *mut libc::c_void) -> libc::c_int {
@@ -94,7 +99,10 @@ fn probe(ns: Namespaces) -> std::result::Result<(), Errno> {
         while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
         Ok(())
     };
-    PROBES.lock().unwrap_or_else(|p| p.into_inner()).push((flags, result));
+    PROBES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((flags, result));
     result
 }
 
@@ -237,14 +245,23 @@ impl Backend for Landrun {
             Err(e) if best_effort => (Namespaces::NONE, Some(e.message().to_string())),
             Err(e) => return Err(e),
         };
-        let plan_for = |ns: Namespaces| rules::plan(&self.settings, &command.params, self.effective_abi(), ns.network);
+        let plan_for = |ns: Namespaces| {
+            rules::plan(
+                &self.settings,
+                &command.params,
+                self.effective_abi(),
+                ns.network,
+            )
+        };
         let plan = plan_for(namespaces)?;
         match self.start(&program, &plan, namespaces) {
-            Ok((process, view)) => Ok(self.attach_report(process, &plan, namespaces, view, missing_ns)),
+            Ok((process, view)) => {
+                Ok(self.attach_report(process, &plan, namespaces, view, missing_ns))
+            }
             Err(failure)
                 if best_effort
                     && namespaces != Namespaces::NONE
-                    && failure.stage.is_none_or(|s| s.is_namespace_layer()) =>
+                    && failure.stage.map_or(true, |s| s.is_namespace_layer()) =>
             {
                 let why = failure.error.message().to_string();
                 let plan = plan_for(Namespaces::NONE)?;
@@ -336,7 +353,9 @@ impl Landrun {
         };
         let pids_fd: Option<OwnedFd> = pids.as_ref().map(|l| l.procs_fd()).transpose()?;
         let cwd = std::env::current_dir().ok().and_then(|d| {
-            CString::new(d.as_os_str().as_bytes()).ok().map(|c| (c, false))
+            CString::new(d.as_os_str().as_bytes())
+                .ok()
+                .map(|c| (c, false))
         });
         let mut compiled = view.as_ref().map(|(c, _)| c.clone());
         let mounts = match (&mut compiled, ns.mount) {
@@ -353,7 +372,11 @@ impl Landrun {
                 id_maps: id_maps.as_ref(),
                 mounts,
                 ruleset: ruleset.as_ref(),
-                seccomp: Some(if ns.network { &self.filters } else { &self.filters_no_netns }),
+                seccomp: Some(if ns.network {
+                    &self.filters
+                } else {
+                    &self.filters_no_netns
+                }),
                 limits,
                 privileges,
                 pids_cgroup: pids_fd.as_ref(),
@@ -367,13 +390,7 @@ impl Landrun {
                 .map(|b| (namespaces::display(&b.path), mount_mode(b.attrs)))
                 .collect()
         });
-        let process = Process::new(
-            started.spawned,
-            Box::new(Guard {
-                init: ns.pid,
-                pids,
-            }),
-        );
+        let process = Process::new(started.spawned, Box::new(Guard { init: ns.pid, pids }));
         Ok((process, report))
     }
 
@@ -408,10 +425,17 @@ impl Landrun {
         );
         if let Err(errno) = self.abi {
             if !s.unrestricted_filesystem || s.restricts_tcp() {
-                e = e.missing("landlock", format!("not available: {}", std::io::Error::from(errno)));
+                e = e.missing(
+                    "landlock",
+                    format!("not available: {}", std::io::Error::from(errno)),
+                );
             }
         }
-        let fs_method = match (&view, s.unrestricted_filesystem, landlock_on && !plan.handled_fs.is_empty()) {
+        let fs_method = match (
+            &view,
+            s.unrestricted_filesystem,
+            landlock_on && !plan.handled_fs.is_empty(),
+        ) {
             (Some(_), _, true) => "mount namespace view and Landlock",
             (Some(_), _, false) => "mount namespace view",
             (None, true, _) => "unrestricted",
@@ -442,7 +466,11 @@ impl Landrun {
         e = e.layer(
             "namespaces",
             ns != Namespaces::NONE,
-            if ns == Namespaces::NONE { "none" } else { "clone" },
+            if ns == Namespaces::NONE {
+                "none"
+            } else {
+                "clone"
+            },
             json!({"namespaces": ns.names()}),
         );
         if let Some(why) = missing_ns {
@@ -460,7 +488,12 @@ impl Landrun {
             "all sets emptied (effective, permitted, inheritable, ambient, bounding), securebits locked",
             json!({}),
         );
-        e = e.layer("no_new_privs", true, "prctl(PR_SET_NO_NEW_PRIVS)", json!({}));
+        e = e.layer(
+            "no_new_privs",
+            true,
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            json!({}),
+        );
         e = e.layer(
             "terminal",
             true,
@@ -502,7 +535,11 @@ impl Landrun {
 }
 
 fn mount_mode(attrs: u64) -> String {
-    let mut parts = vec![if attrs & namespaces::ATTR_RDONLY != 0 { "ro" } else { "rw" }];
+    let mut parts = vec![if attrs & namespaces::ATTR_RDONLY != 0 {
+        "ro"
+    } else {
+        "rw"
+    }];
     for (bit, name) in [
         (namespaces::ATTR_NOSUID, "nosuid"),
         (namespaces::ATTR_NODEV, "nodev"),

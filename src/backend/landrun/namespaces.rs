@@ -200,7 +200,11 @@ fn attrs_of(grant: Grant) -> u64 {
 /// Resolves `path` on the host the way the kernel would, recording each
 /// symlink met on the way so the view can hold it too. Returns the path
 /// without symlinks, or None when it does not exist.
-fn resolve(path: &Path, lookup: &dyn Lookup, links: &mut Vec<(PathBuf, PathBuf)>) -> Option<PathBuf> {
+fn resolve(
+    path: &Path,
+    lookup: &dyn Lookup,
+    links: &mut Vec<(PathBuf, PathBuf)>,
+) -> Option<PathBuf> {
     let mut todo: Vec<OsString> = path
         .components()
         .rev()
@@ -268,7 +272,10 @@ pub(crate) fn plan_view(
             });
             continue;
         }
-        if DEV_NODES.iter().any(|n| rule.path == Path::new("/dev").join(n)) {
+        if DEV_NODES
+            .iter()
+            .any(|n| rule.path == Path::new("/dev").join(n))
+        {
             // In the minimal /dev already.
             continue;
         }
@@ -298,9 +305,7 @@ pub(crate) fn plan_view(
     // Parents first; a bind already covered by an ancestor that is at least
     // as permissive adds nothing.
     let mut ordered: Vec<(PathBuf, (u64, bool, &'static str))> = binds.into_iter().collect();
-    ordered.sort_by(|a, b| {
-        (a.0.components().count(), &a.0).cmp(&(b.0.components().count(), &b.0))
-    });
+    ordered.sort_by(|a, b| (a.0.components().count(), &a.0).cmp(&(b.0.components().count(), &b.0)));
     for (path, (attrs, dir, origin)) in ordered {
         let covered = view
             .binds
@@ -334,7 +339,11 @@ pub(crate) fn plan_view(
         }
     };
     for b in &view.binds {
-        if !view.binds.iter().any(|o| o.path != b.path && b.path.starts_with(&o.path)) {
+        if !view
+            .binds
+            .iter()
+            .any(|o| o.path != b.path && b.path.starts_with(&o.path))
+        {
             need(&b.path, &view.binds);
         }
     }
@@ -412,10 +421,7 @@ impl View {
         for node in DEV_NODES {
             let host = Path::new("/dev").join(node);
             sources.push((c(&host)?, false));
-            attach.push((
-                c(under(staging, &host))?,
-                attrs_of(Grant::DeviceReadWrite),
-            ));
+            attach.push((c(under(staging, &host))?, attrs_of(Grant::DeviceReadWrite)));
             files.push(c(under(staging, &host))?);
         }
         // Mount points: inside a bound folder they exist already; elsewhere
@@ -447,14 +453,24 @@ impl View {
                 .iter()
                 .filter(|d| !d.starts_with("/dev") && !d.starts_with("/proc"))
                 .map(|d| c(under(staging, d)))
-                .chain(mount_dirs.iter().filter(|(dev, _)| !dev).map(|(_, t)| Ok(t.clone())))
+                .chain(
+                    mount_dirs
+                        .iter()
+                        .filter(|(dev, _)| !dev)
+                        .map(|(_, t)| Ok(t.clone())),
+                )
                 .collect::<Result<_>>()?,
             dev_dirs: self
                 .dirs
                 .iter()
                 .filter(|d| d.starts_with("/dev") && d.as_path() != Path::new("/dev"))
                 .map(|d| c(under(staging, d)))
-                .chain(mount_dirs.iter().filter(|(dev, _)| *dev).map(|(_, t)| Ok(t.clone())))
+                .chain(
+                    mount_dirs
+                        .iter()
+                        .filter(|(dev, _)| *dev)
+                        .map(|(_, t)| Ok(t.clone())),
+                )
                 .collect::<Result<_>>()?,
             files,
             symlinks: self
@@ -555,7 +571,14 @@ impl Compiled {
             let errno = || *libc::__errno_location();
             let fail = |s: ViewStep| Err((s, errno()));
             let null = std::ptr::null::<libc::c_char>();
-            if libc::mount(null, c"/".as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            if libc::mount(
+                null,
+                c"/".as_ptr(),
+                null,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
                 return fail(ViewStep::Private);
             }
             // Clone every tree before the staging tmpfs can hide any of them.
@@ -609,7 +632,11 @@ impl Compiled {
                 }
             }
             for f in &self.files {
-                let fd = libc::open(f.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                let fd = libc::open(
+                    f.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
                 if fd < 0 {
                     if errno() == libc::EEXIST {
                         continue;
@@ -710,13 +737,25 @@ impl Compiled {
                 return fail(ViewStep::Proc);
             }
             for p in &self.proc_read_only {
-                if libc::mount(p.as_ptr(), p.as_ptr(), null, libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+                if libc::mount(
+                    p.as_ptr(),
+                    p.as_ptr(),
+                    null,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+                {
                     if errno() == libc::ENOENT {
                         continue;
                     }
                     return fail(ViewStep::Proc);
                 }
-                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                let flags = libc::MS_BIND
+                    | libc::MS_REMOUNT
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV
+                    | libc::MS_NOEXEC;
                 if libc::mount(null, p.as_ptr(), null, flags, std::ptr::null()) != 0 {
                     return fail(ViewStep::Proc);
                 }
@@ -941,7 +980,14 @@ mod tests {
         }
         for b in &v.binds {
             let kind = if b.dir { "folder" } else { "file" };
-            writeln!(s, "bind {} {kind} {} ({})", b.path.display(), flags(b.attrs), b.origin).unwrap();
+            writeln!(
+                s,
+                "bind {} {kind} {} ({})",
+                b.path.display(),
+                flags(b.attrs),
+                b.origin
+            )
+            .unwrap();
         }
         for r in &v.view_rules {
             writeln!(s, "view rule {}", r.path.display()).unwrap();
@@ -1024,7 +1070,10 @@ read-only proc: true
         let e = plan_view(&r, &debian(), false, true).unwrap_err();
         assert!(e.message().contains("allow_read_folders"), "{e}");
         assert!(e.message().contains("/nope"), "{e}");
-        assert!(plan_view(&r, &debian(), true, true).unwrap().binds.is_empty());
+        assert!(plan_view(&r, &debian(), true, true)
+            .unwrap()
+            .binds
+            .is_empty());
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub(crate) fn prepare() -> Result<Prepared> {
             .map_err(|e| format!("parsing /proc/sys/kernel/cap_last_cap: {e}"))
     });
     match last {
-        Ok(last_cap) => Ok(Prepared { last_cap: (*last_cap).min(63) }),
+        Ok(last_cap) => Ok(Prepared {
+            last_cap: (*last_cap).min(63),
+        }),
         Err(msg) => Err(Error::new(ErrorKind::Spawn, msg.clone())),
     }
 }
@@ -92,7 +94,13 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
         } else {
             return Err(errno());
         }
-        if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) != 0
             && errno() != libc::EINVAL
         {
             return Err(errno());

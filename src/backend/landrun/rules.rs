@@ -438,7 +438,9 @@ path /usr (allow_read_exec_folders): Execute ReadFile ReadDir
             r#"{"allow_networking": true, "unrestricted_filesystem": true}"#,
         ))
         .unwrap();
-        assert!(plan(&settings, &Params::new(), ABI::V7, false).unwrap().is_empty());
+        assert!(plan(&settings, &Params::new(), ABI::V7, false)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

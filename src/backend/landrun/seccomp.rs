@@ -42,7 +42,7 @@ pub(crate) struct Filters {
 fn denied_calls() -> Vec<(&'static str, i64)> {
     macro_rules! calls {
         ($($name:ident),* $(,)?) => {
-            vec![$((stringify!($name), libc::$name as i64)),*]
+            vec![$((stringify!($name), libc::$name)),*]
         };
     }
     let mut v = calls![
@@ -111,7 +111,11 @@ pub(crate) fn denied_names() -> Vec<&'static str> {
         .map(|(n, _)| n.trim_start_matches("SYS_"))
         .collect();
     names.extend(["clone (namespace flags)", "clone3 (ENOSYS)"]);
-    names.extend(["ioctl TIOCSTI", "ioctl TIOCLINUX", "chmod with S_ISUID or S_ISGID"]);
+    names.extend([
+        "ioctl TIOCSTI",
+        "ioctl TIOCLINUX",
+        "chmod with S_ISUID or S_ISGID",
+    ]);
     names.sort_unstable();
     names
 }
@@ -153,12 +157,12 @@ fn seccomp_error(e: impl std::fmt::Display) -> Error {
 }
 
 fn target_arch() -> Result<TargetArch> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|_| Error::requirements(format!(
+    std::env::consts::ARCH.try_into().map_err(|_| {
+        Error::requirements(format!(
             "the seccomp layer does not support the {} architecture",
             std::env::consts::ARCH
-        )))
+        ))
+    })
 }
 
 /// Compiles the filters of a spawn.
@@ -186,13 +190,13 @@ pub(crate) fn build(extra: Extra) -> Result<Filters> {
         let f = f as u64;
         clone_rules.push(rule(vec![cond(0, Qword, MaskedEq(f), f)?])?);
     }
-    rules.insert(libc::SYS_clone as i64, clone_rules);
+    rules.insert(libc::SYS_clone, clone_rules);
 
     let ioctl_rules = vec![
-        rule(vec![cond(1, Dword, Eq, libc::TIOCSTI as u64)?])?,
-        rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX as u64)?])?,
+        rule(vec![cond(1, Dword, Eq, libc::TIOCSTI)?])?,
+        rule(vec![cond(1, Dword, Eq, libc::TIOCLINUX)?])?,
     ];
-    rules.insert(libc::SYS_ioctl as i64, ioctl_rules);
+    rules.insert(libc::SYS_ioctl, ioctl_rules);
 
     let setid = |arg: u8| -> Result<Vec<SeccompRule>> {
         let suid = libc::S_ISUID as u64;
@@ -204,10 +208,10 @@ pub(crate) fn build(extra: Extra) -> Result<Filters> {
     };
     #[cfg(target_arch = "x86_64")]
     {
-        rules.insert(libc::SYS_chmod as i64, setid(1)?);
+        rules.insert(libc::SYS_chmod, setid(1)?);
     }
-    rules.insert(libc::SYS_fchmod as i64, setid(1)?);
-    rules.insert(libc::SYS_fchmodat as i64, setid(2)?);
+    rules.insert(libc::SYS_fchmod, setid(1)?);
+    rules.insert(libc::SYS_fchmodat, setid(2)?);
     rules.insert(SYS_FCHMODAT2, setid(2)?);
 
     if extra.deny_udp_and_raw {
@@ -223,7 +227,7 @@ pub(crate) fn build(extra: Extra) -> Result<Filters> {
             }
         }
         socket_rules.push(rule(vec![cond(0, Dword, Eq, libc::AF_PACKET as u64)?])?);
-        rules.insert(libc::SYS_socket as i64, socket_rules);
+        rules.insert(libc::SYS_socket, socket_rules);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -234,7 +238,7 @@ pub(crate) fn build(extra: Extra) -> Result<Filters> {
             .collect();
         rules.extend(x32);
         // x32's own ioctl entry.
-        let ioctl = rules.get(&(libc::SYS_ioctl as i64)).cloned().unwrap_or_default();
+        let ioctl = rules.get(&(libc::SYS_ioctl)).cloned().unwrap_or_default();
         rules.insert(514 | X32_BIT, ioctl);
     }
 
@@ -249,7 +253,7 @@ pub(crate) fn build(extra: Extra) -> Result<Filters> {
     .map_err(seccomp_error)?;
 
     let mut clone3 = BTreeMap::new();
-    clone3.insert(libc::SYS_clone3 as i64, Vec::new());
+    clone3.insert(libc::SYS_clone3, Vec::new());
     let clone3 = SeccompFilter::new(
         clone3,
         SeccompAction::Allow,
@@ -269,7 +273,10 @@ mod tests {
     fn filters_compile_within_the_kernel_limit() {
         let f = build(Extra::default()).unwrap();
         assert!(f.deny.len() < 4096, "{}", f.deny.len());
-        let g = build(Extra { deny_udp_and_raw: true }).unwrap();
+        let g = build(Extra {
+            deny_udp_and_raw: true,
+        })
+        .unwrap();
         assert!(g.deny.len() > f.deny.len());
         assert!(!f.clone3.is_empty());
     }

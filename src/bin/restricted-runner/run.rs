@@ -54,7 +54,12 @@ pub(crate) fn main(args: Args) -> ExitCode {
     }
     // Terminal and termination signals are ours to forward to the tree.
     let mut signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         signals.add(s);
     }
     if let Err(e) = signals.thread_block() {
@@ -91,12 +96,18 @@ pub(crate) fn main(args: Args) -> ExitCode {
             let _ = process.kill(libc::SIGKILL);
             break;
         }
-        match process.wait_exit(Some(left.unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200)))) {
+        match process.wait_exit(Some(
+            left.unwrap_or(Duration::from_millis(200))
+                .min(Duration::from_millis(200)),
+        )) {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => return fail(&e),
         }
-        let mut fds = [nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds = [nix::poll::PollFd::new(
+            sfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let _ = process.kill(info.ssi_signo as i32);
