@@ -194,6 +194,15 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Frees a string this library returned through an `*_out` parameter
+ * (`rr_process_enforcement`, ...). NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a string from this library not yet freed.
+ */
+void rr_string_free(char *s);
+
+/**
  * The library version, `"MAJOR.MINOR.PATCH"`; a static string.
  */
 const char *rr_version(void);
@@ -340,6 +349,26 @@ rr_status rr_process_kill(struct rr_process *process, int signal, struct rr_erro
  * `process` is NULL or a live handle.
  */
 int32_t rr_process_pid(const struct rr_process *process);
+
+/**
+ * Describes what the spawn of `process` enforced, layer by layer, as a
+ * JSON object of the same shape for every runner:
+ * `{"runner": ..., "best_effort": ..., "layers": {NAME: {"enforced": bool,
+ * "method": string, ...details}}, "missing": [{"layer": ..., "reason": ...}]}`
+ * with the layers `filesystem`, `network`, `namespaces`, `landlock`,
+ * `seccomp`, `capabilities`, `no_new_privs`, `terminal`, `limits`,
+ * `containment`, `die_with_caller` and `environment`, always all present.
+ * `missing` lists the layers that would apply but could not (with
+ * `best_effort`), and why. A host can log it, or refuse to go on with less
+ * than it needs.
+ *
+ * On success `*json_out` receives a NUL-terminated UTF-8 string that the
+ * caller frees with `rr_string_free` (never with `free()`).
+ *
+ * # Safety
+ * `process` is NULL or a live handle; `json_out` is writable.
+ */
+rr_status rr_process_enforcement(const struct rr_process *process, char **json_out, struct rr_error **err);
 
 /**
  * Runs `shell -c command` under `runner` to completion and captures both

@@ -123,6 +123,28 @@ fn timeout_from_ms(ms: i64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms as u64))
 }
 
+/// A copy of `text` as a C string the caller frees with `rr_string_free`.
+fn owned_string(text: String) -> Result<*mut c_char> {
+    std::ffi::CString::new(text)
+        .map(std::ffi::CString::into_raw)
+        .map_err(|_| Error::internal("a returned string held a NUL byte"))
+}
+
+/// Frees a string this library returned through an `*_out` parameter
+/// (`rr_process_enforcement`, ...). NULL is ignored.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn rr_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: made by CString::into_raw in owned_string.
+            drop(unsafe { std::ffi::CString::from_raw(s) });
+        }));
+    }
+}
+
 /// The library version, `"MAJOR.MINOR.PATCH"`; a static string.
 #[no_mangle]
 pub extern "C" fn rr_version() -> *const c_char {

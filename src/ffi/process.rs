@@ -273,3 +273,42 @@ pub unsafe extern "C" fn rr_process_pid(process: *const rr_process) -> i32 {
         None => -1,
     }
 }
+
+/// Describes what the spawn of `process` enforced, layer by layer, as a
+/// JSON object of the same shape for every runner:
+/// `{"runner": ..., "best_effort": ..., "layers": {NAME: {"enforced": bool,
+/// "method": string, ...details}}, "missing": [{"layer": ..., "reason": ...}]}`
+/// with the layers `filesystem`, `network`, `namespaces`, `landlock`,
+/// `seccomp`, `capabilities`, `no_new_privs`, `terminal`, `limits`,
+/// `containment`, `die_with_caller` and `environment`, always all present.
+/// `missing` lists the layers that would apply but could not (with
+/// `best_effort`), and why. A host can log it, or refuse to go on with less
+/// than it needs.
+///
+/// On success `*json_out` receives a NUL-terminated UTF-8 string that the
+/// caller frees with `rr_string_free` (never with `free()`).
+///
+/// # Safety
+/// `process` is NULL or a live handle; `json_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rr_process_enforcement(
+    process: *const rr_process,
+    json_out: *mut *mut c_char,
+    err: *mut *mut rr_error,
+) -> rr_status {
+    guard(err, || {
+        // SAFETY: live handle per the contract.
+        let p = unsafe { handle(process, "process") }?;
+        if json_out.is_null() {
+            return Err(Error::invalid_argument("json_out is NULL"));
+        }
+        let text = match p.inner.enforcement() {
+            Some(e) => e.to_string(),
+            None => return Err(Error::internal("the spawn left no enforcement report")),
+        };
+        let s = super::owned_string(text)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *json_out = s };
+        Ok(())
+    })
+}

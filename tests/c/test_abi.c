@@ -575,6 +575,36 @@ static void test_spawn_wait_cycles(void) {
     rr_runner_free(r);
 }
 
+static void test_enforcement_report(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "exit 0", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    char *json = NULL;
+    CHECK_OK(rr_process_enforcement(s.p, &json, &e), &e);
+    char runner[64];
+    snprintf(runner, sizeof runner, "\"runner\":\"%s\"", strcmp(kind, "landlock") == 0 ? "landrun" : kind);
+    CHECK(json && strstr(json, runner) != NULL, "no %s in %s", runner, json ? json : "(null)");
+    const char *layers[] = {"\"filesystem\"", "\"network\"", "\"namespaces\"", "\"seccomp\"",
+                            "\"capabilities\"", "\"containment\"", "\"die_with_caller\"", "\"missing\""};
+    for (size_t i = 0; json && i < sizeof layers / sizeof layers[0]; i++)
+        CHECK(strstr(json, layers[i]) != NULL, "no %s in the report", layers[i]);
+    rr_string_free(json);
+    rr_string_free(NULL);
+    CHECK(rr_process_enforcement(s.p, NULL, &e) == RR_ERR_INVALID_ARGUMENT, "NULL json_out accepted");
+    rr_error_free(e);
+    e = NULL;
+    CHECK(rr_process_enforcement(NULL, &json, &e) == RR_ERR_INVALID_ARGUMENT, "NULL process accepted");
+    rr_error_free(e);
+    e = NULL;
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    rr_runner_free(r);
+}
+
 static void test_version(void) {
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", RR_VERSION_MAJOR, RR_VERSION_MINOR, RR_VERSION_PATCH);
@@ -609,6 +639,7 @@ int main(int argc, char **argv) {
         {"fd_hygiene", test_fd_hygiene},
         {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
+        {"enforcement_report", test_enforcement_report},
         {"version", test_version},
     };
     const char *only = getenv("RR_C_TEST");

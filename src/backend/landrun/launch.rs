@@ -12,16 +12,18 @@
 //!    privileged), mount, PID, IPC, UTS, cgroup and (when networking is off)
 //!    network namespaces. It is PID 1 of the new PID namespace. It writes
 //!    its id maps, brings the loopback up, builds the mount view and moves
-//!    into it, then clones
+//!    into it, then clones (without CLONE_VFORK, still sharing memory)
 //! 2. the *command* process, which starts its own session, connects stdio,
 //!    closes every other fd, sets the resource limits, drops every
 //!    capability, sets `no_new_privs`, enforces the Landlock ruleset and the
 //!    seccomp filters, and execs the program.
 //!
-//! Once the command execs, the sandbox process drops its own capabilities
-//! and execs the embedded init (see `init`), which stays PID 1 until the
-//! command ends. Without namespaces (the fallback where none can be made)
-//! the first child is the command itself.
+//! Meanwhile the sandbox process drops its own capabilities and execs the
+//! embedded init (see `init`), which stays PID 1 until the command ends.
+//! The caller sleeps until the sandbox process execs, then reads the error
+//! pipe to its end, which comes once the command has exec'd too: only then
+//! is the memory both children use released. Without namespaces (the
+//! fallback where none can be made) the first child is the command itself.
 //!
 //! Sharing memory means the children may only make async-signal-safe system
 //! calls on data prepared before the clone: everything that allocates
