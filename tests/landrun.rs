@@ -714,3 +714,83 @@ fn a_large_caller_spawns_a_child_with_a_smaller_memory_limit() {
     assert_ok(&sh_run(&r, "true"), "spawning from a large caller");
     assert_eq!(big[big.len() - 1], 1);
 }
+
+// The mount view and the init.
+
+#[test]
+fn the_view_holds_only_the_policy_a_minimal_dev_and_its_own_proc() {
+    let dir = tempdir();
+    let r = runner(json!({
+        "allow_read_folders": ["/proc", "/dev"],
+        "allow_write_folders": [path(dir.path())],
+    }));
+    let o = sh_run(&r, "ls -A /dev; echo ---; cat /proc/self/mounts");
+    assert_ok(&o, "listing the view");
+    let out = text(&o.stdout);
+    let (dev, mounts) = out.split_once("---\n").unwrap();
+    assert_eq!(
+        dev.lines().collect::<Vec<_>>(),
+        [
+            "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+            "urandom", "zero"
+        ]
+    );
+    let mode = |point: &str| -> String {
+        mounts
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(point))
+            .unwrap_or_else(|| panic!("{point} not mounted:\n{mounts}"))
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .to_string()
+    };
+    let has = |m: &str, flag: &str| m.split(',').any(|f| f == flag);
+    for (point, ro, noexec) in [
+        ("/", true, false),
+        ("/dev", true, true),
+        ("/usr", true, false),
+        ("/etc", true, true),
+        ("/proc/sys", true, true),
+        (dir.path().to_str().unwrap(), false, true),
+    ] {
+        let m = mode(point);
+        assert_eq!(has(&m, "ro"), ro, "{point}: {m}");
+        assert_eq!(has(&m, "noexec"), noexec, "{point}: {m}");
+        assert!(has(&m, "nosuid"), "{point}: {m}");
+    }
+    // Nothing the policy does not name, not even the caller's /tmp.
+    let mounted: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        !mounted.contains(&"/tmp") && !mounted.contains(&"/home") && !mounted.contains(&"/run"),
+        "{mounts}"
+    );
+    assert_denied(&sh_run(&r, "ls /"), "listing the view's root");
+    assert_denied(&sh_run(&r, "touch /new"), "writing the view's root");
+}
+
+#[test]
+fn the_init_is_pid_1_holds_nothing_and_ignores_the_sandbox() {
+    let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    let o = sh_run(
+        &r,
+        "echo $$; grep -E '^(Name|CapEff|CapBnd|NoNewPrivs):' /proc/1/status; ls /proc/1/fd | wc -l; \
+         kill -TERM 1; kill -KILL 1; echo still here",
+    );
+    let out = text(&o.stdout);
+    assert!(out.starts_with("2\n"), "{out}");
+    assert_eq!(status_field(&out, "CapEff:"), "0000000000000000");
+    assert_eq!(status_field(&out, "CapBnd:"), "0000000000000000");
+    assert_eq!(status_field(&out, "NoNewPrivs:"), "1");
+    assert!(out.contains("still here"), "{o:?}");
+    // Its fds (the caller's pidfd among them) cannot be taken or read.
+    let o = sh_run(
+        &r,
+        "cat /proc/1/fdinfo/3 /proc/1/environ; /usr/bin/python3 -c 'import os; os.open(\"/proc/1/fd/3\", os.O_RDONLY); print(\"TAKEN\")'",
+    );
+    assert!(!text(&o.stdout).contains("TAKEN"), "{o:?}");
+    assert_denied(&o, "reading the init's fds");
+}

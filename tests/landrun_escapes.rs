@@ -774,3 +774,61 @@ fn best_effort_without_user_namespaces_keeps_the_other_layers_and_says_so() {
     let mut sink = String::new();
     let _ = std::io::stdin().take(0).read_to_string(&mut sink);
 }
+
+/// With TCP ports listed the sandbox keeps the host's network namespace:
+/// Landlock allows only those ports, seccomp refuses UDP, raw and packet
+/// sockets, and Landlock's scope keeps the host's abstract unix sockets
+/// out of reach.
+#[test]
+fn listed_tcp_ports_leave_no_other_way_out() {
+    let s = Scene::new(0);
+    let allowed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let name = format!("rr-escape-ports-{}", std::process::id());
+    let abstract_listener = {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        UnixListener::bind_addr(&addr).unwrap()
+    };
+    let (ap, op, up) = (
+        allowed.local_addr().unwrap().port(),
+        other.local_addr().unwrap().port(),
+        udp.local_addr().unwrap().port(),
+    );
+    let policy = s.policy(json!({"allow_connect_tcp": [ap]}));
+    let code = [
+        "import socket".to_string(),
+        format!("socket.create_connection((\"127.0.0.1\", {ap}), timeout=5).close()"),
+        "print(\"listed ok\")".to_string(),
+        "for what, make in [".to_string(),
+        format!("    (\"tcp {op}\", lambda: socket.create_connection((\"127.0.0.1\", {op}), timeout=2)),"),
+        format!("    (\"udp\", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b\"x\", (\"127.0.0.1\", {up}))),"),
+        "    (\"udp6\", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)),".to_string(),
+        "    (\"raw\", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)),".to_string(),
+        "    (\"packet\", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW)),".to_string(),
+        format!("    (\"abstract\", lambda: socket.socket(socket.AF_UNIX).connect(\"\\0{name}\")),"),
+        "]:".to_string(),
+        "    try:".to_string(),
+        "        make()".to_string(),
+        "        print(\"ESCAPED\", what)".to_string(),
+        "    except OSError as e:".to_string(),
+        "        print(\"refused\", what, e.errno)".to_string(),
+    ]
+    .join("\n");
+    let script = python(&code);
+    let o = attempt(&policy, &script, None);
+    let out = text(&o.stdout);
+    assert!(out.contains("listed ok"), "{o:?}");
+    assert_escape_fails(&o, "another way out than the listed port");
+    for what in ["udp", "udp6", "raw", "packet"] {
+        assert!(
+            out.contains(&format!("refused {what} {}", libc::EPERM)),
+            "{what}: {out}"
+        );
+    }
+    other.set_nonblocking(true).unwrap();
+    assert!(other.accept().is_err());
+    abstract_listener.set_nonblocking(true).unwrap();
+    assert!(abstract_listener.accept().is_err());
+}
