@@ -1,4 +1,4 @@
-//! Builds the helper program the library embeds (src/helper): a static,
+//! Builds the helper program the library embeds (src/helper_program): a static,
 //! C-library-free executable that the landrun runner runs as PID 1 of its
 //! sandboxes. It is compiled with the same rustc, for the same target, and
 //! needs nothing but the linker the library itself is linked with.
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo::rerun-if-changed=src/helper");
+    println!("cargo::rerun-if-changed=src/helper_program");
     println!("cargo::rustc-check-cfg=cfg(rr_helper)");
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -52,12 +52,12 @@ fn main() {
         arg.push(linker);
         cmd.arg("-C").arg(arg);
     }
-    cmd.arg("-o").arg(&exe).arg("src/helper/main.rs");
+    cmd.arg("-o").arg(&exe).arg("src/helper_program/main.rs");
     // The outer build's flags (a target CPU, a sanitizer) are not the
     // helper's concern.
     cmd.env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS");
-    let status = cmd.status().expect("running rustc for src/helper");
-    assert!(status.success(), "building src/helper failed");
+    let status = cmd.status().expect("running rustc for src/helper_program");
+    assert!(status.success(), "building src/helper_program failed");
     println!("cargo::rustc-cfg=rr_helper");
 }

@@ -237,3 +237,75 @@ mod tests {
         assert!(find_in(HYBRID, CGROUPS, "cpu").is_none());
     }
 }
+
+/// Where per-spawn leaves can be made to contain a tree: the caller's own
+/// cgroup v2 folder, when it may create children there (root, or a
+/// delegated subtree). Probed once per process by making one.
+pub(crate) fn containment() -> Option<&'static Hierarchy> {
+    static FOUND: std::sync::OnceLock<Option<Hierarchy>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let h = find("")?;
+            let probe = Leaf::create(&h, "probing cgroup containment").ok()?;
+            drop(probe);
+            Some(h)
+        })
+        .as_ref()
+}
+
+/// Empty leaves kept for the next spawns: making and removing a cgroup costs
+/// more than the rest of a spawn's bookkeeping together. Each carries a
+/// record, so a crashed process's idle leaves are removed too.
+static POOL: std::sync::Mutex<Vec<(Leaf, crate::record::Record)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Idle leaves kept at most.
+const POOL_SIZE: usize = 16;
+
+impl Leaf {
+    /// An empty leaf in `h`, from the pool or new.
+    pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
+        let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some((leaf, record)) if leaf.dir.starts_with(&h.dir) => {
+                drop(record);
+                Ok(leaf)
+            }
+            _ => Leaf::create(h, "containing the command's tree"),
+        }
+    }
+
+    /// Whether a process is left in the leaf (`cgroup.events` of v2).
+    pub(crate) fn populated(&self) -> bool {
+        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(events) => events.lines().any(|l| l == "populated 1"),
+            Err(_) => std::fs::read_to_string(self.dir.join("cgroup.procs"))
+                .map(|p| !p.trim().is_empty())
+                .unwrap_or(false),
+        }
+    }
+
+    /// Ends what is left in the leaf, and gives it back to the pool once
+    /// empty (or removes it).
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.populated() {
+            self.kill_all();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while self.populated() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if self.populated() {
+            return self.remove(Duration::from_secs(2));
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_SIZE {
+            let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&self.dir)]);
+            pool.push((self, record));
+            Ok(())
+        } else {
+            drop(pool);
+            self.remove(Duration::from_secs(2))
+        }
+    }
+}

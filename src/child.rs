@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use once_cell::sync::OnceCell;
 
@@ -62,7 +62,37 @@ impl std::fmt::Display for ExitStatus {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Running,
-    Reaped(ExitStatus),
+    Reaped(ExitStatus, Usage),
+}
+
+/// What the reaped child and the descendants it waited for used, as the
+/// kernel's `wait4` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time in user mode.
+    pub user: Duration,
+    /// CPU time in the kernel.
+    pub system: Duration,
+    /// The largest resident set size of any of those processes, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl Usage {
+    fn from_rusage(r: &libc::rusage) -> Usage {
+        let tv = |t: libc::timeval| {
+            Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+        };
+        // ru_maxrss is in KiB on Linux, in bytes on macOS.
+        #[cfg(target_os = "macos")]
+        let rss = r.ru_maxrss.max(0) as u64;
+        #[cfg(not(target_os = "macos"))]
+        let rss = r.ru_maxrss.max(0) as u64 * 1024;
+        Usage {
+            user: tv(r.ru_utime),
+            system: tv(r.ru_stime),
+            peak_rss_bytes: rss,
+        }
+    }
 }
 
 /// A child process started by this library, leader of its own process group.
@@ -136,7 +166,15 @@ impl Child {
     /// The exit status if the child was already reaped.
     pub fn reaped_status(&self) -> Option<ExitStatus> {
         match *self.state() {
-            State::Reaped(s) => Some(s),
+            State::Reaped(s, _) => Some(s),
+            State::Running => None,
+        }
+    }
+
+    /// What the child used, once it was reaped.
+    pub fn usage(&self) -> Option<Usage> {
+        match *self.state() {
+            State::Reaped(_, u) => Some(u),
             State::Running => None,
         }
     }
@@ -145,7 +183,7 @@ impl Child {
     /// already reaped. `signal` 0 only checks that the group exists.
     pub fn signal_group(&self, signal: i32) -> Result<()> {
         let state = self.state();
-        if let State::Reaped(_) = *state {
+        if let State::Reaped(..) = *state {
             return Ok(());
         }
         killpg(self.pid, signal)
@@ -223,27 +261,38 @@ impl Child {
             self.peek_exit(true)?;
         }
         let mut state = self.state();
-        if let State::Reaped(s) = *state {
+        if let State::Reaped(s, _) = *state {
             return Ok(s);
         }
-        let status = loop {
-            match waitpid(self.pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => break ExitStatus::Exited(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => break ExitStatus::Signaled(sig as i32),
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    return Err(Error::from_errno(
-                        ErrorKind::Io,
-                        format!("reaping pid {}", self.pid),
-                        e,
-                    ));
+        let (status, usage) = loop {
+            let mut raw = 0;
+            // SAFETY: a zeroed rusage is valid; wait4 fills it.
+            let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: waits for our own child with valid out pointers.
+            let rc = unsafe { libc::wait4(self.pid.as_raw(), &mut raw, 0, &mut ru) };
+            if rc < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    e => {
+                        return Err(Error::from_errno(
+                            ErrorKind::Io,
+                            format!("reaping pid {}", self.pid),
+                            e,
+                        ))
+                    }
                 }
+            }
+            let usage = Usage::from_rusage(&ru);
+            if libc::WIFEXITED(raw) {
+                break (ExitStatus::Exited(libc::WEXITSTATUS(raw)), usage);
+            }
+            if libc::WIFSIGNALED(raw) {
+                break (ExitStatus::Signaled(libc::WTERMSIG(raw)), usage);
             }
         };
         // The supervisor exited: what it wrote is all there will be.
         let status = self.reported_status().unwrap_or(status);
-        *state = State::Reaped(status);
+        *state = State::Reaped(status, usage);
         // Still under the lock, right after the reap: the group id is ours as
         // long as any member lives, and no member means ESRCH.
         let _ = killpg(self.pid, libc::SIGKILL);

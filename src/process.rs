@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::child::{Child, ExitStatus};
 use crate::enforcement::Enforcement;
 use crate::error::Result;
+use crate::record::Record;
 use crate::spawn::Spawned;
 
 /// What a backend created for one spawn, and how to stop what it started.
@@ -56,6 +57,9 @@ pub struct Process {
     stderr: Option<OwnedFd>,
     guard: Option<Box<dyn SpawnGuard>>,
     enforcement: Option<Enforcement>,
+    /// The crash-safe record of what the spawn made, freed once the guard
+    /// removed it all.
+    record: Option<Record>,
 }
 
 impl Process {
@@ -68,7 +72,14 @@ impl Process {
             stderr: spawned.stderr,
             guard: Some(guard),
             enforcement: None,
+            record: None,
         }
+    }
+
+    /// Attaches the record of what the spawn made.
+    pub(crate) fn with_record(mut self, record: Record) -> Self {
+        self.record = Some(record);
+        self
     }
 
     /// Attaches the report of what the spawn enforced.
@@ -150,6 +161,12 @@ impl Process {
             }
             None => Ok(()),
         };
+        if let Some(record) = self.record.take() {
+            if cleaned.is_err() || reaped.is_err() {
+                // Something may be left: the watchdog or gc will retry.
+                record.keep();
+            }
+        }
         let status = reaped?;
         cleaned?;
         Ok(status)

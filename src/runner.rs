@@ -183,6 +183,9 @@ impl Runner {
         let kind: Kind = kind.parse()?;
         let backend = backend::build(kind, options_json)?;
         backend.check_requirements()?;
+        // The record store and its watchdog, which also reclaims what dead
+        // callers left: made now, so the first spawn does not pay for them.
+        crate::record::ensure();
         Ok(Runner { kind, backend })
     }
 

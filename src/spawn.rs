@@ -52,6 +52,8 @@ pub struct Program {
     pub(crate) path: CString,
     pub(crate) argv: Vec<CString>,
     pub(crate) env: Vec<CString>,
+    /// A session of its own rather than only a process group.
+    pub(crate) new_session: bool,
     pub(crate) stdio: [Stdio; 3],
 }
 
@@ -62,6 +64,7 @@ impl Program {
             path: c_string(path.as_os_str(), "program path")?,
             argv: vec![c_string(arg0, "argument")?],
             env: Vec::new(),
+            new_session: false,
             stdio: [Stdio::Pipe; 3],
         })
     }
@@ -105,15 +108,28 @@ impl Program {
         self
     }
 
+    /// Gives the child a session of its own (and so no controlling
+    /// terminal) instead of only a process group.
+    pub(crate) fn new_session(&mut self) -> &mut Self {
+        self.new_session = true;
+        self
+    }
+
     /// Starts the program.
     pub fn spawn(&self) -> Result<Spawned> {
-        spawn(self, None)
+        spawn(self, &[])
     }
 
     /// Starts the program with `fd3` as its fd 3 (every other fd above 2
     /// is still closed). The caller keeps `fd3` and should close its copy.
     pub(crate) fn spawn_with_fd3(&self, fd3: BorrowedFd<'_>) -> Result<Spawned> {
-        spawn(self, Some(fd3))
+        spawn(self, &[fd3])
+    }
+
+    /// Starts the program with `fds` as its fds 3, 4, ... (every other fd
+    /// above 2 is still closed). The caller keeps its copies.
+    pub(crate) fn spawn_with_fds(&self, fds: &[BorrowedFd<'_>]) -> Result<Spawned> {
+        spawn(self, fds)
     }
 }
 
@@ -399,7 +415,7 @@ impl Drop for FileActions {
 struct Attributes(libc::posix_spawnattr_t);
 
 impl Attributes {
-    fn new() -> Result<Self> {
+    fn new(new_session: bool) -> Result<Self> {
         let mut attr = MaybeUninit::uninit();
         // SAFETY: init writes a valid object into `attr`.
         check(
@@ -432,10 +448,19 @@ impl Attributes {
             let close_others = 0;
             #[cfg(target_os = "macos")]
             let close_others = libc::POSIX_SPAWN_CLOEXEC_DEFAULT;
-            let flags = libc::POSIX_SPAWN_SETPGROUP
-                | libc::POSIX_SPAWN_SETSIGDEF
-                | libc::POSIX_SPAWN_SETSIGMASK
-                | close_others;
+            #[cfg(target_os = "linux")]
+            let group = if new_session {
+                libc::POSIX_SPAWN_SETSID as libc::c_int
+            } else {
+                libc::POSIX_SPAWN_SETPGROUP as libc::c_int
+            };
+            #[cfg(not(target_os = "linux"))]
+            let group = {
+                let _ = new_session;
+                libc::POSIX_SPAWN_SETPGROUP as libc::c_int
+            };
+            let flags =
+                group | libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK | close_others;
             check(
                 libc::posix_spawnattr_setflags(&mut attr.0, flags as libc::c_short),
                 "spawn flags",
@@ -464,28 +489,29 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
     }
 }
 
-fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
+fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
-    let attrs = Attributes::new()?;
+    let attrs = Attributes::new(program.new_session)?;
 
     let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
-    // Lifted above 3 so that the dup2s onto 0-3 cannot clobber one another.
-    let fd3 = fd3
+    // Lifted above the targets so that the dup2s onto 0.. cannot clobber
+    // one another.
+    let first_free = 3 + extra.len() as RawFd;
+    let extra = extra
+        .iter()
         .map(|fd| {
             fd.try_clone_to_owned()
-                .map_err(|e| Error::from_io(ErrorKind::Io, "duplicating fd 3", &e))
-                .and_then(|fd| lift_above(fd, 4))
+                .map_err(|e| Error::from_io(ErrorKind::Io, "duplicating an fd for the child", &e))
+                .and_then(|fd| lift_above(fd, first_free))
         })
-        .transpose()?;
+        .collect::<Result<Vec<OwnedFd>>>()?;
     for (target, fd) in child.iter().enumerate() {
         actions.dup2(fd.as_raw_fd(), target as RawFd)?;
     }
-    if let Some(fd) = &fd3 {
-        actions.dup2(fd.as_raw_fd(), 3)?;
-        actions.close_from(4)?;
-    } else {
-        actions.close_from(3)?;
+    for (i, fd) in extra.iter().enumerate() {
+        actions.dup2(fd.as_raw_fd(), 3 + i as RawFd)?;
     }
+    actions.close_from(first_free)?;
 
     let mut argv: Vec<*mut libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
@@ -507,7 +533,7 @@ fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
             envp.as_ptr(),
         )
     };
-    drop((child, fd3));
+    drop((child, extra));
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
         return Err(match Errno::from_raw(rc) {

@@ -11,16 +11,18 @@
 mod config;
 mod engine;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
-use self::engine::{start_time, Cli, Owner, ME};
+use self::engine::Cli;
 use crate::backend::Backend;
 use crate::child::{Child, ExitStatus};
 use crate::error::{Error, ErrorKind, Result};
+use crate::owner::{now_ticks, start_time, Owner};
 use crate::process::{Process, SpawnGuard};
+use crate::record::{Line, Record};
 use crate::runner::Command;
 
 #[derive(Debug)]
@@ -112,7 +114,7 @@ impl Backend for Docker {
         }
         let workdir = self.config.render_workdir(&command.params)?;
         let name = unique_name();
-        let owner = ME.label();
+        let owner = Owner::current().label();
         let argv = config::run_argv(
             &self.config,
             self.cli.engine,
@@ -128,6 +130,21 @@ impl Backend for Docker {
         )?;
         let mut program = self.cli.program(&argv)?;
         program.stdio(command.stdio);
+        // Should this process die, its watchdog (or a later gc) kills the
+        // CLI and removes the container, with the engine's settings of now.
+        let remove = self.cli.remove_argv(&name);
+        let remove: Vec<&OsStr> = std::iter::once(self.cli.path.as_os_str())
+            .chain(remove.iter().map(OsString::as_os_str))
+            .collect();
+        let env: Vec<(OsString, OsString)> = ENGINE_ENV
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
+            .collect();
+        let mut lines = vec![Line::Spawn("docker")];
+        lines.extend(env.iter().map(|(k, v)| Line::Env(k, v)));
+        lines.push(Line::Run(&remove));
+        let record = Record::begin(&lines);
+        let from = now_ticks();
         let spawned = program.spawn().map_err(|e| {
             let kind = match e.kind() {
                 ErrorKind::CommandNotFound => ErrorKind::Requirements,
@@ -143,6 +160,11 @@ impl Backend for Docker {
                 ),
             )
         })?;
+        record.add(Line::Pid {
+            pid: spawned.child.pid(),
+            from,
+            to: now_ticks(),
+        });
         Ok(Process::new(
             spawned,
             Box::new(ContainerGuard {
@@ -151,9 +173,27 @@ impl Backend for Docker {
                 signalled: AtomicBool::new(false),
                 must_remove: self.cli.engine == Engine::Docker,
             }),
-        ))
+        )
+        .with_record(record))
     }
 }
+
+/// The environment variables that tell an engine CLI where its engine is,
+/// kept in each spawn's record for removing the container later.
+const ENGINE_ENV: [&str; 12] = [
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "CONTAINER_HOST",
+    "CONTAINER_CONNECTION",
+    "CONTAINERS_CONF",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "HOME",
+    "PATH",
+];
 
 /// The container of one spawn: signalled through the engine, removed after
 /// the CLI was reaped whenever it may still exist.
@@ -214,10 +254,11 @@ impl SpawnGuard for ContainerGuard {
 pub fn remove_orphans(options_json: Option<&str>) -> Result<u32> {
     let config = Config::parse(options_json, false)?;
     let cli = connect(config.engine, None, None)?;
+    let me = Owner::current();
     let orphans: Vec<String> = cli
         .list_owned()?
         .into_iter()
-        .filter(|(_, label)| Owner::parse(label).is_some_and(|o| o.is_gone(&ME, start_time)))
+        .filter(|(_, label)| Owner::parse(label).is_some_and(|o| o.is_gone(&me, start_time)))
         .map(|(name, _)| name)
         .collect();
     let names: Vec<&str> = orphans.iter().map(String::as_str).collect();

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
 use crate::error::{Error, ErrorKind, Result};
+use crate::owner::now_ticks;
 use crate::process::Process;
+use crate::record::{Line, Record};
 use crate::runner::Command;
 use crate::spawn::{find_program, pipe_above_stdio, Program};
 
@@ -200,7 +202,9 @@ impl Backend for Firejail {
             vars,
         } = resolve_on_host(&command.program, &command.env)?;
         let text = self.render(command, &vars, &program)?;
+        let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
+        record.add(Line::Unlink(file.path()));
         let mut profile_arg = OsString::from("--profile=");
         profile_arg.push(file.path());
         let mut p = Program::new(firejail, OsStr::new("firejail"))?;
@@ -223,10 +227,17 @@ impl Backend for Firejail {
         let mut failure = String::new();
         for _ in 0..SETUP_ATTEMPTS {
             let (ready, ready_in_jail) = pipe_above_stdio()?;
+            let from = now_ticks();
             let mut spawned = p.spawn_with_fd3(ready_in_jail.as_fd())?;
             drop(ready_in_jail);
             if jail_is_ready(&ready)? {
-                return Ok(Process::new(spawned, Box::new(file)));
+                // Killing firejail ends its jail: its sandbox dies with it.
+                record.add(Line::Pid {
+                    pid: spawned.child.pid(),
+                    from,
+                    to: now_ticks(),
+                });
+                return Ok(Process::new(spawned, Box::new(file)).with_record(record));
             }
             // firejail ended before starting the program; its stderr says why.
             let status = spawned.child.reap()?;

@@ -86,3 +86,29 @@ pub unsafe extern "C" fn rr_check_requirements(
         Runner::check_requirements(&String::from_utf8_lossy(kind), options)
     })
 }
+
+/// Reclaims everything recorded by spawns of callers that are dead (they
+/// crashed, were killed, or exited without waiting, and their watchdog is
+/// gone too): kills their leftover processes, removes their containers,
+/// profile files and cgroups, and the records. Never touches the spawns of
+/// a process that is alive; several processes may run it at once, and it
+/// may run while others spawn. On success `*reclaimed_out` (may be NULL)
+/// receives how many spawns were reclaimed.
+///
+/// Each process already does this once, in the background, when it builds
+/// its first runner; call it to reclaim at a moment of your choosing (a
+/// service's start, a CI job's end).
+///
+/// # Safety
+/// Pointers are NULL or valid as described.
+#[no_mangle]
+pub unsafe extern "C" fn rr_gc(reclaimed_out: *mut u32, err: *mut *mut rr_error) -> rr_status {
+    guard(err, || {
+        let n = crate::gc()?;
+        if !reclaimed_out.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { *reclaimed_out = n };
+        }
+        Ok(())
+    })
+}

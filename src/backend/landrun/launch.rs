@@ -36,7 +36,6 @@
 //! reaps the failed child.
 
 use std::ffi::{c_void, CString, OsStr};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
@@ -48,8 +47,9 @@ use super::namespaces::{Compiled, IdMaps, Namespaces, ViewStep};
 use super::privileges;
 use super::seccomp::Filters;
 use crate::child::Child;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
+use crate::vfork::{self, errno, BlockSignals, Signals, Stack};
 
 /// How the mount namespace is set up.
 #[derive(Debug)]
@@ -79,10 +79,6 @@ pub(crate) struct Confinement<'a> {
     /// an error (it was asked for) or means starting in `/`.
     pub(crate) cwd: Option<(CString, bool)>,
 }
-
-/// The child's stack. It runs a few dozen system calls; 64 KiB leaves room
-/// for debug builds.
-const STACK_SIZE: usize = 64 * 1024;
 
 /// Where a child failed, as reported through the error pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +147,7 @@ impl Stage {
         }
     }
 
-    fn from_code(c: u32) -> Option<Stage> {
+    pub(crate) fn from_code(c: u32) -> Option<Stage> {
         match c {
             100..=199 => VIEW_STEPS.get((c - 100) as usize).map(|s| Stage::View(*s)),
             200..=299 => LIMITS.get((c - 200) as usize).map(|w| Stage::Limit(*w)),
@@ -211,8 +207,7 @@ struct Args<'a> {
     privileges: privileges::Prepared,
     pids_cgroup_fd: RawFd,
     cwd: Option<(*const libc::c_char, bool)>,
-    default_action: libc::sigaction,
-    empty_mask: libc::sigset_t,
+    signals: Signals,
     // For the init.
     init_fd: RawFd,
     caller_pidfd: RawFd,
@@ -262,16 +257,6 @@ pub(crate) fn spawn(
     let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
     envp.push(ptr::null());
 
-    // SAFETY: zeroed sigaction/sigset_t are valid plain C structs;
-    // sigemptyset initialises the set.
-    let (default_action, empty_mask) = unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        (act, set)
-    };
-
     let seccomp = match confinement.seccomp {
         Some(f) => [
             (
@@ -311,8 +296,7 @@ pub(crate) fn spawn(
             .cwd
             .as_ref()
             .map(|(c, required)| (c.as_ptr(), *required)),
-        default_action,
-        empty_mask,
+        signals: Signals::new(),
         init_fd: init.map_or(-1, |(fd, _)| fd),
         caller_pidfd: init.map_or(-1, |(_, fd)| fd),
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
@@ -383,12 +367,12 @@ pub(crate) fn spawn(
 
     // EOF once every child has exec'd (each holds a close-on-exec copy of
     // the pipe): only then are `args` and the stacks free.
-    let report = read_report(&error_read);
+    let report = vfork::read_report(&error_read);
     drop(blocked);
     drop(sandbox_stack);
     drop(command_stack);
-    if let Some((stage, errno)) = report {
-        reap(pid);
+    if let Some((stage, errno)) = report.and_then(|(code, e)| Some((Stage::from_code(code)?, e))) {
+        vfork::reap(pid);
         return Err(Failure {
             stage: Some(stage),
             error: child_error(program, stage, errno),
@@ -407,87 +391,6 @@ pub(crate) fn spawn(
             stderr,
         },
     })
-}
-
-/// A child's stack, aligned as the ABI wants.
-struct Stack(Vec<MaybeUninit<u8>>);
-
-impl Stack {
-    fn new() -> Self {
-        Stack(Vec::with_capacity(STACK_SIZE))
-    }
-
-    fn top(&mut self) -> *mut c_void {
-        // SAFETY: one past the end of the allocation; the stack grows down.
-        let top = unsafe { self.0.as_mut_ptr().add(STACK_SIZE) } as usize;
-        (top & !15) as *mut c_void
-    }
-}
-
-/// Blocks every signal in the calling thread until dropped.
-struct BlockSignals(libc::sigset_t);
-
-impl BlockSignals {
-    fn new() -> Result<Self> {
-        // SAFETY: plain sigset manipulation on local, initialised sets.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-            if rc != 0 {
-                return Err(Error::from_errno(
-                    ErrorKind::Spawn,
-                    "blocking signals",
-                    Errno::from_raw(rc),
-                ));
-            }
-            Ok(BlockSignals(old))
-        }
-    }
-}
-
-impl Drop for BlockSignals {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
-    }
-}
-
-/// Reads a child's failure report: None when the pipe closed empty (every
-/// exec succeeded).
-fn read_report(fd: &OwnedFd) -> Option<(Stage, i32)> {
-    let mut buf = [0u8; 8];
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: reads into the unfilled tail of `buf`.
-        let n = unsafe {
-            libc::read(
-                fd.as_raw_fd(),
-                buf[got..].as_mut_ptr() as *mut c_void,
-                buf.len() - got,
-            )
-        };
-        if n < 0 && Errno::last() == Errno::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
-    }
-    if got < buf.len() {
-        return None;
-    }
-    let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    Some((Stage::from_code(stage)?, errno))
-}
-
-fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waits for our own child, which has exited or is about to.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
 }
 
 fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
@@ -538,19 +441,8 @@ fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
 /// # Safety
 /// For the children: system calls only.
 unsafe fn fail(a: &Args<'_>, stage: Stage, errno: i32) -> ! {
-    let mut report = [0u8; 8];
-    report[..4].copy_from_slice(&stage.code().to_ne_bytes());
-    report[4..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: write and _exit are async-signal-safe; _exit never returns.
-    unsafe {
-        libc::write(a.error_fd, report.as_ptr() as *const c_void, report.len());
-        libc::_exit(127)
-    }
-}
-
-fn errno() -> i32 {
-    // SAFETY: reads this thread's errno.
-    unsafe { *libc::__errno_location() }
+    // SAFETY: forwarded.
+    unsafe { vfork::report_and_exit(a.error_fd, stage.code(), errno) }
 }
 
 /// The first child with namespaces: PID 1 of the sandbox until it execs
@@ -573,7 +465,7 @@ unsafe fn build_sandbox(
 ) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: the function's contract.
     unsafe {
-        reset_signal_handlers(a);
+        a.signals.reset_handlers();
         if let (true, Some(maps)) = (a.namespaces.user, a.id_maps) {
             maps.write().map_err(|e| (Stage::UserNamespace, e))?;
         }
@@ -646,21 +538,6 @@ unsafe fn build_sandbox(
 unsafe fn namespaces_loopback() -> std::result::Result<(), (Stage, i32)> {
     // SAFETY: forwarded.
     unsafe { super::namespaces::loopback_up() }.map_err(|e| (Stage::Loopback, e))
-}
-
-/// # Safety
-/// System calls only.
-unsafe fn reset_signal_handlers(a: &Args<'_>) {
-    // Handlers are the caller's code; none may run here or after exec.
-    // Linux numbers signals 1 to 64.
-    for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // Only glibc's internal signals refuse; glibc sends those to
-            // the caller's threads by thread id, never to this process.
-            // SAFETY: sigaction with a valid, prepared action.
-            unsafe { libc::sigaction(sig, &a.default_action, ptr::null_mut()) };
-        }
-    }
 }
 
 /// # Safety
@@ -776,7 +653,7 @@ unsafe fn confine_and_exec(
     unsafe {
         let sandboxed = a.namespaces != Namespaces::NONE;
         if !sandboxed {
-            reset_signal_handlers(a);
+            a.signals.reset_handlers();
         }
         // Its own session: no controlling terminal to push input into, and
         // a process group of its own that a kill reaches as a whole.
@@ -793,15 +670,7 @@ unsafe fn confine_and_exec(
         }
         // Close-on-exec rather than close: the error pipe and the ruleset are
         // needed until exec, and are close-on-exec already.
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
-            if !matches!(errno(), libc::ENOSYS | libc::EINVAL) {
-                return Err((Stage::CloseFds, errno()));
-            }
-            for fd in 3..a.limits.max_fd {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
+        vfork::cloexec_from_3(a.limits.max_fd).map_err(|e| (Stage::CloseFds, e))?;
         limits::apply(&a.limits).map_err(|(w, e)| (Stage::Limit(w), e))?;
         privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -830,7 +699,7 @@ unsafe fn confine_and_exec(
                 return Err((Stage::Seccomp, errno()));
             }
         }
-        libc::sigprocmask(libc::SIG_SETMASK, &a.empty_mask, ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
         Err((Stage::Exec, errno()))
     }

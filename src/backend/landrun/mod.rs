@@ -38,7 +38,9 @@ use crate::cgroup::{self, Leaf};
 use crate::child::{Child, ExitStatus};
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
+use crate::owner::now_ticks;
 use crate::process::{Process, SpawnGuard};
+use crate::record::{Line, Record};
 use crate::runner::Command;
 use crate::template::Params;
 use launch::{Confinement, Mounts};
@@ -211,11 +213,11 @@ impl Backend for Landrun {
             }
         }
         // Made once per process, now rather than at the first spawn.
-        init::helper_fd()?;
+        crate::helper::helper_fd()?;
         if s.best_effort {
-            let _ = init::caller_pidfd();
+            let _ = crate::helper::caller_pidfd();
         } else {
-            init::caller_pidfd()?;
+            crate::helper::caller_pidfd()?;
         }
         // Paths without params can be checked once, here; the others are
         // checked at each spawn.
@@ -327,8 +329,8 @@ impl Landrun {
         let id_maps = ns.user.then(IdMaps::current);
         let init_fds = if ns.pid {
             Some((
-                std::os::fd::AsRawFd::as_raw_fd(&init::helper_fd()?),
-                init::caller_pidfd()?,
+                std::os::fd::AsRawFd::as_raw_fd(&crate::helper::helper_fd()?),
+                crate::helper::caller_pidfd()?,
             ))
         } else {
             None
@@ -365,6 +367,12 @@ impl Landrun {
         };
         let privileges = privileges::prepare()?;
         let limits = limits::prepare(s.limits, ns.user && ns.pid)?;
+        let mut lines = vec![Line::Spawn("landrun")];
+        if let Some(leaf) = &pids {
+            lines.push(Line::Cgroup(&leaf.dir));
+        }
+        let record = Record::begin(&lines);
+        let from = now_ticks();
         let started = launch::spawn(
             program,
             Confinement {
@@ -384,6 +392,11 @@ impl Landrun {
             },
             init_fds,
         )?;
+        record.add(Line::Pid {
+            pid: started.spawned.child.pid(),
+            from,
+            to: now_ticks(),
+        });
         let report = view.map(|(_, v)| {
             v.binds
                 .iter()

@@ -17,6 +17,16 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 231;
     pub const PPOLL: usize = 271;
     pub const SIGNALFD4: usize = 289;
+    pub const LSEEK: usize = 8;
+    pub const GETPID: usize = 39;
+    pub const CLONE: usize = 56;
+    pub const EXECVE: usize = 59;
+    pub const SETSID: usize = 112;
+    pub const GETDENTS64: usize = 217;
+    pub const CLOCK_NANOSLEEP: usize = 230;
+    pub const OPENAT: usize = 257;
+    pub const UNLINKAT: usize = 263;
+    pub const RENAMEAT2: usize = 316;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -32,6 +42,16 @@ pub mod nr {
     pub const RT_SIGPROCMASK: usize = 135;
     pub const PRCTL: usize = 167;
     pub const WAIT4: usize = 260;
+    pub const UNLINKAT: usize = 35;
+    pub const OPENAT: usize = 56;
+    pub const GETDENTS64: usize = 61;
+    pub const LSEEK: usize = 62;
+    pub const CLOCK_NANOSLEEP: usize = 115;
+    pub const SETSID: usize = 157;
+    pub const GETPID: usize = 172;
+    pub const CLONE: usize = 220;
+    pub const EXECVE: usize = 221;
+    pub const RENAMEAT2: usize = 276;
 }
 
 /// # Safety
@@ -161,4 +181,45 @@ pub struct SignalfdSiginfo {
     pub status: i32,
     pub int: i32,
     pub rest: [u8; 80],
+}
+
+pub const AT_FDCWD: isize = -100;
+pub const AT_REMOVEDIR: usize = 0x200;
+pub const O_RDONLY: usize = 0;
+pub const O_WRONLY: usize = 1;
+pub const O_DIRECTORY: usize = 0o200_000;
+pub const O_CLOEXEC: usize = 0o2_000_000;
+pub const RENAME_NOREPLACE: usize = 1;
+pub const SEEK_END: usize = 2;
+pub const ENOENT: isize = 2;
+pub const EBUSY: isize = 16;
+pub const POLLHUP: i16 = 0x10;
+pub const POLLNVAL: i16 = 0x20;
+pub const CLOCK_MONOTONIC: usize = 1;
+
+#[repr(C)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+/// Sleeps `ms` milliseconds.
+pub fn sleep_ms(ms: u64) {
+    let t = Timespec {
+        sec: (ms / 1000) as i64,
+        nsec: ((ms % 1000) * 1_000_000) as i64,
+    };
+    sys!(nr::CLOCK_NANOSLEEP, CLOCK_MONOTONIC, 0, &t as *const Timespec, 0);
+}
+
+/// The monotonic clock in milliseconds.
+pub fn now_ms() -> u64 {
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // clock_gettime has a vDSO, but the system call works everywhere.
+    #[cfg(target_arch = "x86_64")]
+    const CLOCK_GETTIME: usize = 228;
+    #[cfg(target_arch = "aarch64")]
+    const CLOCK_GETTIME: usize = 113;
+    sys!(CLOCK_GETTIME, CLOCK_MONOTONIC, &mut t as *mut Timespec);
+    t.sec as u64 * 1000 + t.nsec as u64 / 1_000_000
 }

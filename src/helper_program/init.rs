@@ -40,7 +40,7 @@ extern "C" {
 fn restorer() -> (u64, usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        (sys::SA_RESTORER, rr_restore_rt as usize)
+        (sys::SA_RESTORER, rr_restore_rt as *const () as usize)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

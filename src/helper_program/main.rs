@@ -2,8 +2,10 @@
 //! sealed memfd: it links no C library, so it starts in microseconds and
 //! needs nothing on the machine.
 //!
-//! `restricted-runner-helper init PID`: PID 1 of a landrun sandbox (see
-//! `init.rs`).
+//! - `init PID`: PID 1 of a landrun sandbox (see `init.rs`);
+//! - `watch DIR FILE`: the caller's watchdog, and `reclaim DIR FILE`: what
+//!   a dead caller's spawns left behind, ended and removed (see
+//!   `reclaim.rs`).
 //!
 //! Built by `build.rs` with rustc alone (no cargo, no crates): `#![no_std]`,
 //! its own `_start`, raw system calls.
@@ -14,6 +16,7 @@
 #![allow(dead_code)]
 
 mod init;
+mod reclaim;
 mod sys;
 
 #[panic_handler]
@@ -72,10 +75,24 @@ unsafe extern "C" fn rr_helper_main(sp: *const usize) -> ! {
     let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
     // SAFETY: argv holds argc valid pointers.
     let arg = |i: usize| unsafe { c_str(*argv.add(i)) };
-    if argc >= 3 && arg(1) == b"init" {
-        if let Some(pid) = parse_int(arg(2)) {
-            init::run(pid);
+    // SAFETY: the environment's pointers follow argv's terminating NULL.
+    let environ = unsafe {
+        let envp = argv.add(argc + 1);
+        let mut n = 0;
+        while !(*envp.add(n)).is_null() {
+            n += 1;
         }
+        core::slice::from_raw_parts(envp, n + 1)
+    };
+    match (argc, arg(1)) {
+        (3, b"init") => {
+            if let Some(pid) = parse_int(arg(2)) {
+                init::run(pid);
+            }
+        }
+        (4, b"watch") => reclaim::watch(arg(2), arg(3), environ),
+        (4, b"reclaim") => reclaim::reclaim(arg(2), arg(3), environ),
+        _ => {}
     }
     sys::write_all(2, b"restricted-runner-helper: bad arguments\n");
     sys::exit(2)
