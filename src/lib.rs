@@ -29,6 +29,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod attrs;
 mod backend;
 mod child;
 mod error;
@@ -45,6 +46,7 @@ pub mod docker {
     pub use crate::backend::docker::remove_orphans;
 }
 
+pub use attrs::SpawnAttrs;
 pub use child::ExitStatus;
 pub use error::{Error, ErrorKind, Result};
 pub use output::Output;

@@ -50,6 +50,8 @@ pub struct Program {
     pub(crate) argv: Vec<CString>,
     pub(crate) env: Vec<CString>,
     pub(crate) stdio: [Stdio; 3],
+    /// The folder the child changes to before exec; None stays in the caller's.
+    pub(crate) cwd: Option<CString>,
 }
 
 impl Program {
@@ -60,6 +62,7 @@ impl Program {
             argv: vec![c_string(arg0, "argument")?],
             env: Vec::new(),
             stdio: [Stdio::Pipe; 3],
+            cwd: None,
         })
     }
 
@@ -100,6 +103,14 @@ impl Program {
     pub fn stdio(&mut self, stdio: [Stdio; 3]) -> &mut Self {
         self.stdio = stdio;
         self
+    }
+
+    /// Sets the folder the child starts in (None: the caller's current one).
+    pub fn cwd(&mut self, dir: Option<&Path>) -> Result<&mut Self> {
+        self.cwd = dir
+            .map(|d| c_string(d.as_os_str(), "working folder"))
+            .transpose()?;
+        Ok(self)
     }
 
     /// Starts the program.
@@ -356,6 +367,15 @@ impl FileActions {
         )
     }
 
+    fn chdir(&mut self, dir: &CString) -> Result<()> {
+        // SAFETY: self.0 is initialised; `dir` is NUL-terminated and the
+        // action copies it.
+        check(
+            unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut self.0, dir.as_ptr()) },
+            "chdir action",
+        )
+    }
+
     #[cfg(not(target_os = "macos"))]
     fn close_from(&mut self, from: RawFd) -> Result<()> {
         // SAFETY: self.0 is initialised.
@@ -470,6 +490,9 @@ fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
     } else {
         actions.close_from(3)?;
     }
+    if let Some(dir) = &program.cwd {
+        actions.chdir(dir)?;
+    }
 
     let mut argv: Vec<*mut libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
@@ -494,6 +517,10 @@ fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
     drop((child, fd3));
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
+        if let Some(dir) = &program.cwd {
+            // The folder was checked before; it may have gone since.
+            crate::attrs::check_folder(Path::new(OsStr::from_bytes(dir.as_bytes())))?;
+        }
         return Err(match Errno::from_raw(rc) {
             Errno::ENOENT => Error::from_errno(
                 ErrorKind::CommandNotFound,

@@ -2,7 +2,8 @@
 
 use std::ffi::OsString;
 
-use crate::backend::{host_shell, spawn_on_host, Backend};
+use crate::attrs::program_in;
+use crate::backend::{host_program, host_shell, Backend};
 use crate::error::Result;
 use crate::options::Options;
 use crate::process::{PlainGuard, Process};
@@ -35,12 +36,10 @@ impl Backend for Exec {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
-        spawn_on_host(
-            &command.program,
-            &command.args,
-            &command.env,
-            command.stdio,
-            Box::new(PlainGuard),
-        )
+        let cwd = command.attrs.host_cwd()?;
+        let program = program_in(&command.program, cwd.as_deref());
+        let mut p = host_program(&program, &command.args, &command.env, command.stdio)?;
+        p.cwd(cwd.as_deref())?;
+        Ok(Process::new(p.spawn()?, Box::new(PlainGuard)))
     }
 }

@@ -18,6 +18,7 @@ use std::ffi::OsString;
 use landlock::ABI;
 use nix::errno::Errno;
 
+use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
 use crate::error::{Error, Result};
 use crate::process::{PlainGuard, Process};
@@ -96,7 +97,10 @@ impl Backend for Landrun {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
-        let program = host_program(&command.program, &command.args, &command.env, command.stdio)?;
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let mut program = host_program(&name, &command.args, &command.env, command.stdio)?;
+        program.cwd(cwd.as_deref())?;
         let plan = rules::plan(&self.settings, &command.params, self.effective_abi())?;
         let ruleset = ruleset::create(&plan, self.settings.best_effort)?;
         let spawned = launch::spawn(

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::{Process, SpawnGuard};
+use crate::process::Process;
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
 
@@ -58,23 +58,6 @@ pub(crate) fn host_shell(option: Option<&str>) -> OsString {
             _ => "/bin/sh".into(),
         },
     }
-}
-
-/// Starts `program args...` on the host with the caller's environment plus
-/// `env`, the program looked up in the resulting PATH.
-pub(crate) fn spawn_on_host<I, S>(
-    program: &OsStr,
-    args: I,
-    env: &[(OsString, OsString)],
-    stdio: [Stdio; 3],
-    guard: Box<dyn SpawnGuard>,
-) -> Result<Process>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let p = host_program(program, args, env, stdio)?;
-    Ok(Process::new(p.spawn()?, guard))
 }
 
 /// A command resolved on the host: the caller's environment plus the

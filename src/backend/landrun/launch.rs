@@ -59,9 +59,10 @@ enum Stage {
     NoNewPrivs = 9,
     Landlock = 10,
     Exec = 11,
+    WorkingFolder = 12,
 }
 
-const STAGES: [Stage; 11] = [
+const STAGES: [Stage; 12] = [
     Stage::ProcessGroup,
     Stage::Network,
     Stage::Stdio,
@@ -73,6 +74,7 @@ const STAGES: [Stage; 11] = [
     Stage::NoNewPrivs,
     Stage::Landlock,
     Stage::Exec,
+    Stage::WorkingFolder,
 ];
 
 impl Stage {
@@ -89,6 +91,7 @@ impl Stage {
             Stage::NoNewPrivs => "setting no_new_privs (prctl)",
             Stage::Landlock => "enforcing the Landlock ruleset (landlock_restrict_self)",
             Stage::Exec => "executing the program",
+            Stage::WorkingFolder => "changing to the working folder (chdir)",
         }
     }
 }
@@ -102,6 +105,8 @@ struct ChildArgs {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// The working folder, or NULL to stay in the caller's.
+    cwd: *const libc::c_char,
     stdio: [RawFd; 3],
     error_fd: RawFd,
     ruleset_fd: RawFd,
@@ -174,6 +179,7 @@ pub(crate) fn spawn(program: &Program, confinement: &Confinement<'_>) -> Result<
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        cwd: program.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         stdio: [
             child[0].as_raw_fd(),
             child[1].as_raw_fd(),
@@ -336,6 +342,21 @@ fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
             ),
             errno,
         ),
+        (Stage::WorkingFolder, _) => {
+            let dir = program
+                .cwd
+                .as_ref()
+                .map(|c| OsStr::from_bytes(c.as_bytes()))
+                .unwrap_or_default();
+            Error::from_errno(
+                ErrorKind::Spawn,
+                format!(
+                    "starting {name:?}: changing to the working folder {dir:?} (it must be \
+                     reachable under the runner's policy)"
+                ),
+                errno,
+            )
+        }
         (Stage::Exec, _) => {
             Error::from_errno(ErrorKind::Spawn, format!("executing {name:?}"), errno)
         }
@@ -425,6 +446,10 @@ unsafe fn confine_and_exec(a: &ChildArgs) -> (Stage, i32) {
             && libc::syscall(libc::SYS_landlock_restrict_self, a.ruleset_fd, 0u32) != 0
         {
             return (Stage::Landlock, errno());
+        }
+        // Last, so that the folder is looked up under the confinement.
+        if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
+            return (Stage::WorkingFolder, errno());
         }
         libc::sigprocmask(libc::SIG_SETMASK, &a.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
