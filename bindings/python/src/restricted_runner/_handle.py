@@ -12,7 +12,7 @@ from ctypes import byref, c_char_p, c_int, c_void_p
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _ffi
-from ._errors import RestrictedRunnerError
+from ._errors import InvalidArgumentError, Status
 from ._ffi import lib
 
 StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -27,12 +27,19 @@ _POLL_MAX = 0.05
 def argv_of(args: Args) -> list[bytes]:
     """The argv of `args`: a sequence, or one program without arguments."""
     if isinstance(args, (str, bytes, os.PathLike)):
-        items: list[bytes] = [os.fsencode(args)]
+        items: list[bytes] = [no_nul("the program", os.fsencode(args))]
     else:
-        items = [os.fsencode(a) for a in args]
+        items = [no_nul("an argument", os.fsencode(a)) for a in args]
     if not items:
         raise ValueError("args is empty: it must name at least the program")
     return items
+
+
+def no_nul(what: str, value: bytes) -> bytes:
+    """`value`, unless it holds a NUL byte, which C would silently cut at."""
+    if b"\0" in value:
+        raise InvalidArgumentError(f"{what} {value!r} contains a NUL byte", Status.INVALID_ARGUMENT)
+    return value
 
 
 def _strings(items: Sequence[bytes]) -> Any:
@@ -52,7 +59,7 @@ def _env_entries(env: Optional[Env]) -> list[bytes]:
         key = os.fsencode(k)
         if not key or b"=" in key:
             raise ValueError(f"environment variable name {k!r} is empty or holds '='")
-        out.append(key + b"=" + os.fsencode(v))
+        out.append(no_nul("an environment entry", key + b"=" + os.fsencode(v)))
     return out
 
 
@@ -192,7 +199,8 @@ def spawn(
     try:
         if cwd is not None:
             _ffi.check(lib.rr_spawn_attrs_new(byref(attrs), byref(err)), err)
-            _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, os.fsencode(cwd), byref(err)), err)
+            folder = no_nul("the working folder", os.fsencode(cwd))
+            _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
         status = lib.rr_spawn(
             runner_ptr, argv[0], args, envp, params_json, attrs, refs[0], refs[1], refs[2], byref(out), byref(err)
         )
