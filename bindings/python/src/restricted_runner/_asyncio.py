@@ -59,6 +59,14 @@ def _output_sink(target: Any) -> _pump.Sink:
     return sink
 
 
+def _has_fd(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 class Process:
     """A process started by `Runner.create_subprocess_exec`, with the
     interface of `asyncio.subprocess.Process`: `pid`, `returncode`,
@@ -225,7 +233,7 @@ async def create_subprocess_exec(
     plans: List[Tuple[bool, Optional[int]]] = []
     sinks: List[Optional[_pump.Sink]] = [None, None, None]
     for index, spec in enumerate(specs):
-        if index == 2 and spec is not None and not isinstance(spec, int) and not hasattr(spec, "fileno"):
+        if index == 2 and spec is not None and not isinstance(spec, int) and not _has_fd(spec):
             # A text stream without an fd (io.StringIO): written to with write().
             plans.append((True, -1))
             sinks[2] = _output_sink(spec)

@@ -1,0 +1,124 @@
+"""The MCP SDK's ClientSession over our stdio_client, against the real
+reference filesystem server (npm) and a Python MCP server, sandboxed by
+landrun and by firejail: list tools, read an allowed file, fail to read a
+file outside the policy (which the server itself would serve), and leave
+nothing behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import anyio
+import pytest
+from conftest import NODE_DIR, firejail_options, landrun_options, make_runner, pids_running
+
+pytest.importorskip("mcp")
+
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+
+import restricted_runner as rr  # noqa: E402
+from restricted_runner.mcp import stdio_client  # noqa: E402
+
+SERVERS = Path(__file__).resolve().parent / "servers"
+FS_SERVER = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-filesystem" / "dist" / "index.js"
+
+
+def server_params(which: str, base: Path) -> Tuple[StdioServerParameters, str, List[str]]:
+    """The server, its file-reading tool, and the folders it runs from.
+
+    Both are told they may serve all of `base`; the sandbox allows only
+    `base/allowed`. `base` (unique) is also on the command line, to find
+    the server's processes from the host."""
+    if which == "node":
+        if not FS_SERVER.is_file():
+            if os.environ.get("RR_REQUIRE_ALL_RUNNERS") == "1":
+                pytest.fail(f"{FS_SERVER} is missing: run tests/support/setup-python.sh")
+            pytest.skip(f"{FS_SERVER} is missing: run tests/support/setup-python.sh")
+        node = shutil.which("node")
+        assert node is not None
+        return StdioServerParameters(command=node, args=[str(FS_SERVER), str(base)]), "read_text_file", [str(NODE_DIR)]
+    script = SERVERS / "file_server.py"
+    params = StdioServerParameters(command=sys.executable, args=[str(script), str(base)], env={"PYTHONSAFEPATH": "1"})
+    return params, "read_text", [str(SERVERS)]
+
+
+def runner_for(kind: str, allowed: Path, code_dirs: List[str]) -> rr.Runner:
+    if kind == "exec":
+        return make_runner("exec", {})
+    if kind == "landrun":
+        return make_runner("landrun", landrun_options(read=[str(allowed), *code_dirs]))
+    return make_runner("firejail", firejail_options(read=[str(allowed), *code_dirs]))
+
+
+def text_of(result: Any) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def profile_files() -> List[str]:
+    return sorted(n for n in os.listdir(tempfile.gettempdir()) if n.startswith("rr-firejail-"))
+
+
+@pytest.mark.parametrize("which", ["node", "python"])
+@pytest.mark.parametrize("kind", ["landrun", "firejail", "exec"])
+def test_client_session_over_the_sandboxed_server(kind: str, which: str, host_dir: Path) -> None:
+    allowed = host_dir / "allowed"
+    secret_dir = host_dir / "secret"
+    allowed.mkdir()
+    secret_dir.mkdir()
+    (allowed / "hello.txt").write_text("hello from the allowed folder\n")
+    (secret_dir / "secret.txt").write_text("s3cret-token\n")
+    params, read_tool, code_dirs = server_params(which, host_dir)
+    runner = runner_for(kind, allowed, code_dirs)
+    profiles_before = profile_files()
+    seen: Dict[str, Any] = {}
+
+    async def main() -> None:
+        async with stdio_client(params, runner) as (read, write):
+            seen["running"] = pids_running(str(host_dir))
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                seen["tools"] = [t.name for t in tools.tools]
+                ok = await session.call_tool(read_tool, {"path": str(allowed / "hello.txt")})
+                seen["allowed"] = (ok.is_error if hasattr(ok, "is_error") else ok.isError, text_of(ok))
+                denied = await session.call_tool(read_tool, {"path": str(secret_dir / "secret.txt")})
+                seen["secret"] = (denied.is_error if hasattr(denied, "is_error") else denied.isError, text_of(denied))
+
+    anyio.run(main, backend="asyncio")
+    assert read_tool in seen["tools"]
+    assert seen["allowed"] == (False, "hello from the allowed folder\n")
+    is_error, text = seen["secret"]
+    if kind == "exec":
+        # The control: unconfined, the server serves the secret, so the
+        # sandboxes are what denies it.
+        assert (is_error, text) == (False, "s3cret-token\n")
+    else:
+        assert is_error, text
+        assert "s3cret" not in text
+    assert seen["running"], "the server's processes were not found on the host"
+    assert not pids_running(str(host_dir)), "the server outlived the client"
+    assert profile_files() == profiles_before
+
+
+def test_a_server_that_cannot_start_is_an_error(host_dir: Path) -> None:
+    runner = make_runner("landrun", landrun_options())
+
+    async def main() -> None:
+        with pytest.raises(FileNotFoundError):
+            async with stdio_client(StdioServerParameters(command="rr-no-such-server"), runner):
+                pass
+        # A server the policy cannot run (its script is not readable).
+        with pytest.raises(Exception):
+            async with stdio_client(
+                StdioServerParameters(command=sys.executable, args=[str(SERVERS / "file_server.py")]), runner
+            ) as (read, write):
+                async with ClientSession(read, write) as session:
+                    with anyio.fail_after(30):
+                        await session.initialize()
+
+    anyio.run(main, backend="asyncio")
