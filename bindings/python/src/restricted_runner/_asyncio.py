@@ -31,7 +31,7 @@ class _WriteProtocol(asyncio.streams.FlowControlMixin):
         super().__init__(loop=loop)
         self._closed: asyncio.Future[None] = loop.create_future()
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         super().connection_lost(exc)
         if not self._closed.done():
             self._closed.set_result(None)
@@ -132,7 +132,7 @@ class Process:
             return
         self._set_returncode(code)
 
-    def _reaped(self, fut: "asyncio.Future[int]") -> None:
+    def _reaped(self, fut: asyncio.Future[int]) -> None:
         exc = fut.exception()
         if exc is not None:
             self._fail(exc)
@@ -205,7 +205,11 @@ class Process:
         handle = getattr(self, "_handle", None)
         if handle is None or handle.reaped:
             return
-        warnings.warn(f"restricted_runner: process {self.pid} was not waited for; killing its tree", ResourceWarning)
+        warnings.warn(
+            f"restricted_runner: process {self.pid} was not waited for; killing its tree",
+            ResourceWarning,
+            stacklevel=2,
+        )
         try:
             handle.kill(signal.SIGKILL)
             if self._watching is not None and not self._loop.is_closed():
@@ -270,9 +274,7 @@ async def create_subprocess_exec(
                 proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
             else:
                 reader = asyncio.StreamReader(limit=limit, loop=loop)
-                await loop.connect_read_pipe(
-                    lambda: asyncio.StreamReaderProtocol(reader, loop=loop), open(fd, "rb", buffering=0)
-                )
+                await loop.connect_read_pipe(_reader_protocol(reader, loop), open(fd, "rb", buffering=0))
                 if index == 1:
                     proc.stdout = reader
                 else:
@@ -288,6 +290,12 @@ async def create_subprocess_exec(
         raise
     proc._watch_exit()
     return proc
+
+
+def _reader_protocol(
+    reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
+) -> Callable[[], asyncio.StreamReaderProtocol]:
+    return lambda: asyncio.StreamReaderProtocol(reader, loop=loop)
 
 
 def _relay_on_loop(loop: asyncio.AbstractEventLoop, fd: int, sink: _pump.Sink) -> None:

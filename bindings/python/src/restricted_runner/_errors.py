@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import enum
 import subprocess
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 __all__ = [
-    "Status",
-    "RestrictedRunnerError",
+    "CanceledError",
+    "CommandNotFoundError",
+    "InternalError",
     "InvalidArgumentError",
-    "UnknownRunnerError",
     "InvalidOptionsError",
     "RequirementsError",
-    "CommandNotFoundError",
-    "SpawnError",
+    "RestrictedRunnerError",
     "RunnerIOError",
+    "SpawnError",
+    "Status",
     "TimeoutExpired",
-    "InternalError",
-    "CanceledError",
+    "UnknownRunnerError",
 ]
 
 
@@ -127,7 +127,7 @@ class TimeoutExpired(RestrictedRunnerError, subprocess.TimeoutExpired):
 
     def __init__(
         self,
-        cmd: Union[str, Sequence[Any]],
+        cmd: Any,
         timeout: float,
         output: _Output = None,
         stderr: _Output = None,
@@ -157,9 +157,7 @@ _BY_STATUS: dict[int, type[RestrictedRunnerError]] = {
 }
 
 
-def error_from_status(
-    status: int, message: str, os_errno: int, cmd: Optional[str] = None
-) -> RestrictedRunnerError:
+def error_from_status(status: int, message: str, os_errno: int, cmd: Optional[str] = None) -> RestrictedRunnerError:
     """The exception for a failed status of the C library."""
     if status == Status.TIMEOUT:
         return TimeoutExpired(cmd or "", 0.0, message=message)

@@ -3,7 +3,6 @@ by `rr_wait`, and the arguments of a spawn turned into C values."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import threading
@@ -17,7 +16,8 @@ from ._ffi import lib
 
 StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Args = Union[StrOrBytesPath, Sequence[StrOrBytesPath]]
-Env = Mapping[Union[str, bytes], Union[str, bytes]]
+# As typeshed spells subprocess's env.
+Env = Union[Mapping[bytes, StrOrBytesPath], Mapping[str, StrOrBytesPath]]
 
 # How often a process is checked where the system has no exit fd.
 _POLL_START = 0.001
@@ -72,7 +72,7 @@ class Handle:
     signals nothing once the process was reaped).
     """
 
-    __slots__ = ("_ptr", "_lock", "pid", "_exit_fd", "returncode", "_kind")
+    __slots__ = ("_exit_fd", "_kind", "_lock", "_ptr", "pid", "returncode")
 
     def __init__(self, ptr: c_void_p, kind: str) -> None:
         self._ptr: Optional[c_void_p] = ptr
@@ -210,7 +210,3 @@ def spawn(
     if status != _ffi.RR_OK:
         _ffi.raise_error(status, err)
     return Handle(out, kind), (fds[0].value, fds[1].value, fds[2].value)
-
-
-
-

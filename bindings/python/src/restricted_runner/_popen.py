@@ -141,10 +141,10 @@ class Popen:
         if bufsize == 1:
             bufsize = -1
         if index == 0:
-            raw = io.open(fd, "wb", bufsize)
+            raw = open(fd, "wb", bufsize)
             if self.text_mode:
                 self.stdin = io.TextIOWrapper(
-                    raw,  # type: ignore[arg-type]
+                    raw,
                     write_through=True,
                     line_buffering=line_buffering,
                     encoding=self.encoding or _default_encoding(),
@@ -153,9 +153,9 @@ class Popen:
             else:
                 self.stdin = raw
             return
-        f: IO[Any] = io.open(fd, "rb", bufsize)
+        f: IO[Any] = open(fd, "rb", bufsize)
         if self.text_mode:
-            f = io.TextIOWrapper(f, encoding=self.encoding or _default_encoding(), errors=self.errors)  # type: ignore[arg-type]
+            f = io.TextIOWrapper(f, encoding=self.encoding or _default_encoding(), errors=self.errors)
         if index == 1:
             self.stdout = f
         else:
@@ -276,6 +276,7 @@ class Popen:
             f"restricted_runner: process {self.pid} was not waited for; killing its tree",
             ResourceWarning,
             source=self,
+            stacklevel=2,
         )
         try:
             handle.kill(signal.SIGKILL)
@@ -303,7 +304,11 @@ class _Communication:
             except BrokenPipeError:
                 pass
             if input:
-                data = input.encode(popen.encoding or _default_encoding(), popen.errors or "strict") if isinstance(input, str) else bytes(input)
+                data = (
+                    input.encode(popen.encoding or _default_encoding(), popen.errors or "strict")
+                    if isinstance(input, str)
+                    else bytes(input)
+                )
                 fd = stdin.fileno()
                 os.set_blocking(fd, False)
                 self.channels.append(_pump.Writer(fd, data, self._close_stdin))
@@ -345,7 +350,7 @@ def run(
     input: Any,
     timeout: Optional[float],
     check: bool,
-) -> "subprocess.CompletedProcess[Any]":
+) -> subprocess.CompletedProcess[Any]:
     """`subprocess.run`'s body over an already started `Popen`."""
     with popen:
         try:
@@ -365,4 +370,4 @@ def run(
     return subprocess.CompletedProcess(popen.args, retcode, stdout, stderr)
 
 
-__all__ = ["Popen", "PIPE", "DEVNULL", "STDOUT", "StreamSpec", "run", "Sequence"]
+__all__ = ["DEVNULL", "PIPE", "STDOUT", "Popen", "Sequence", "StreamSpec", "run"]

@@ -174,9 +174,9 @@ def pump(channels: List[Channel], deadline: Optional[float] = None, stop_fd: Opt
         for fd, revents in poller.poll(timeout):
             if fd == stop_fd:
                 return False
-            ch = by_fd.get(fd)
-            if ch is not None and not ch.ready(revents):
-                ch.cancelled = True
+            event_ch = by_fd.get(fd)
+            if event_ch is not None and not event_ch.ready(revents):
+                event_ch.cancelled = True
         for ch in [ch for ch in channels if ch.cancelled]:
             poller.unregister(ch.fd)
             del by_fd[ch.fd]

@@ -160,7 +160,7 @@ class Runner:
         text: bool = False,
         encoding: Optional[str] = None,
         errors: Optional[str] = None,
-    ) -> "subprocess.CompletedProcess[Any]":
+    ) -> subprocess.CompletedProcess[Any]:
         """Runs `args` to completion, as `subprocess.run` does, and returns a
         `subprocess.CompletedProcess`. With `timeout`, the whole tree is
         killed when it passes and `TimeoutExpired` (a
@@ -209,7 +209,7 @@ class Runner:
         cwd: Optional[StrOrBytesPath] = None,
         params: Optional[Mapping[str, Any]] = None,
         limit: int = 2**16,
-    ) -> "Process":
+    ) -> Process:
         """Starts `program args...` like `asyncio.create_subprocess_exec`
         and returns a `Process` with its interface (StreamWriter and
         StreamReader streams, `wait`, `communicate`, signals). The exit is

@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, TextIO, Tuple, Union
+from typing import Any, AsyncIterator, TextIO, Tuple, Union, cast
 
 import anyio
 import mcp.types as mcp_types
@@ -29,7 +29,7 @@ from ._asyncio import Process
 from ._popen import PIPE
 from ._runner import Runner
 
-__all__ = ["stdio_client", "StdioServerParameters"]
+__all__ = ["StdioServerParameters", "stdio_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def _parse(line: str) -> Union[SessionMessage, Exception]:
         if adapter is not None:
             message = adapter.validate_json(line, by_name=False)
         else:
-            message = mcp_types.JSONRPCMessage.model_validate_json(line)
+            # mcp 1.x: a root model.
+            message = cast(Any, mcp_types).JSONRPCMessage.model_validate_json(line)
     except ValueError as exc:
         logger.exception("Failed to parse JSONRPC message from server")
         return exc
