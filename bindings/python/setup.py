@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
@@ -48,13 +48,16 @@ class BuildWithCargo(build_py):
         shutil.copy2(target / "release" / LIB, dest / LIB)
 
 
+class NativeDistribution(Distribution):
+    """Holds a native library: installed to platlib, in a platform wheel."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
 class PlatformWheel(bdist_wheel):
     """The wheel holds a native library but no extension module: it fits any
     Python 3 on this platform."""
-
-    def finalize_options(self) -> None:
-        super().finalize_options()
-        self.root_is_pure = False
 
     def get_tag(self) -> tuple[str, str, str]:
         _, _, plat = super().get_tag()
@@ -76,4 +79,4 @@ class SdistWithCrate(sdist):
             shutil.copytree(root / name, dest / name, dirs_exist_ok=True)
 
 
-setup(cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel, "sdist": SdistWithCrate})
+setup(distclass=NativeDistribution, cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel, "sdist": SdistWithCrate})

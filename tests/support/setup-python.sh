@@ -44,4 +44,25 @@ if [ ! -f "$node_dir/node_modules/@modelcontextprotocol/server-filesystem/packag
     mkdir -p "$node_dir"
     (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error "$FS_SERVER" >/dev/null)
 fi
+# The oldest Python the package supports, when this machine has one (pyenv
+# here): the sync and asyncio tests run under it too.
+old_python="$(command -v python3.9 2>/dev/null || true)"
+if ! { [ -n "$old_python" ] && "$old_python" -c '' 2>/dev/null; }; then
+    old_python=""
+    if command -v pyenv >/dev/null; then
+        v="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.9\.[0-9]+$' | tail -1 || true)"
+        [ -n "$v" ] && old_python="$(pyenv root)/versions/$v/bin/python3.9"
+    fi
+fi
+venv39="$root/target/python39-venv"
+if [ -n "$old_python" ] && [ -x "$old_python" ]; then
+    [ -x "$venv39/bin/python" ] || "$old_python" -m venv "$venv39"
+    pip39=("$venv39/bin/python" -m pip --disable-pip-version-check --quiet)
+    "$venv39/bin/python" -c 'import pytest, pytest_timeout, anyio' 2>/dev/null ||
+        "${pip39[@]}" install pytest==8.4.2 pytest-timeout==2.4.0 "anyio>=4.9"
+    "${pip39[@]}" install --force-reinstall --no-deps "$root/bindings/python"
+else
+    rm -rf "$venv39"
+    echo "setup-python: no Python 3.9 on this machine; the package's 3.9 run is skipped"
+fi
 echo "setup-python: ready ($("$venv/bin/python" --version), $venv; $FS_SERVER in $node_dir)"
