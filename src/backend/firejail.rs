@@ -2,7 +2,8 @@
 //! params and the host, writes it to a private temporary file, and runs
 //! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE --
 //! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
-//! pipes as the program's stdio. The spawn returns once the jail is set up
+//! pipes as the program's stdio (with a working folder, the shell changes
+//! there first, see [`REAPER_IN_FOLDER`]). The spawn returns once the jail is set up
 //! (a failed set-up is retried, then reported with firejail's message). The
 //! file is removed when the process is reaped.
 

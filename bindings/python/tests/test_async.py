@@ -142,3 +142,33 @@ def test_inherited_and_text_sink_streams(runner_factory: Factory, capfd: pytest.
     asyncio.run(main())
     assert capfd.readouterr().out == "to-out\n"
     assert log.getvalue() == "to-log\n"
+
+
+def test_without_an_exit_fd_the_loop_polls(runner_factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from restricted_runner import _handle
+
+    monkeypatch.setattr(_handle.Handle, "exit_fd", lambda self: None)
+    r = runner_factory("exec")
+
+    async def main() -> Tuple[Optional[bytes], int]:
+        p = await r.create_subprocess_exec("sh", "-c", "sleep 0.2; echo late", stdout=rr.PIPE)
+        out, _ = await p.communicate()
+        return out, p.returncode or 0
+
+    assert asyncio.run(main()) == (b"late\n", 0)
+
+
+def test_mcp_shutdown_escalates_to_sigkill(runner_factory: Factory) -> None:
+    pytest.importorskip("mcp")
+    from restricted_runner.mcp import _stop
+
+    r = runner_factory("exec")
+
+    async def main() -> int:
+        p = await r.create_subprocess_exec(
+            "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done", stdin=rr.PIPE, stdout=rr.DEVNULL
+        )
+        await _stop(p)
+        return p.returncode or 0
+
+    assert anyio.run(main, backend="asyncio") == -signal.SIGKILL

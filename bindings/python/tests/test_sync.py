@@ -243,3 +243,9 @@ def test_a_forgotten_popen_is_killed_and_reaped(runner_factory: Factory) -> None
 def test_version() -> None:
     assert rr.version() == "0.1.0"
     assert sys.version_info >= (3, 9)
+
+
+def test_an_inherited_dev_null_stays_dev_null(host_runner: rr.Runner) -> None:
+    with open(os.devnull) as null:
+        done = host_runner.run(["sh", "-c", "readlink /proc/self/fd/0"], stdin=null, capture_output=True, text=True)
+    assert done.stdout == "/dev/null\n"

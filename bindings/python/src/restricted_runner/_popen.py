@@ -37,17 +37,37 @@ def stream_plan(spec: StreamSpec, index: int) -> Tuple[bool, Optional[int]]:
             "capture both and join them, or run the command through a shell with 2>&1"
         )
     if spec is None:
-        return True, index
-    if isinstance(spec, int):
+        fd = index
+    elif isinstance(spec, int):
         if spec < 0:
             raise ValueError(f"invalid stream argument {spec}")
-        return True, spec
-    fileno = getattr(spec, "fileno", None)
-    if fileno is None:
-        raise TypeError(f"stream argument {spec!r} is neither PIPE, DEVNULL, None, an fd nor a file")
-    fd = fileno()
-    assert isinstance(fd, int)
+        fd = spec
+    else:
+        fileno = getattr(spec, "fileno", None)
+        if fileno is None:
+            raise TypeError(f"stream argument {spec!r} is neither PIPE, DEVNULL, None, an fd nor a file")
+        fd = fileno()
+        assert isinstance(fd, int)
+    # Copying to or from /dev/null is /dev/null (services and CI often
+    # run with it as stdin).
+    if _is_dev_null(fd):
+        return False, None
     return True, fd
+
+
+_DEV_NULL: Optional[Tuple[int, int]] = None
+
+
+def _is_dev_null(fd: int) -> bool:
+    global _DEV_NULL
+    try:
+        st = os.fstat(fd)
+        if _DEV_NULL is None:
+            null = os.stat(os.devnull)
+            _DEV_NULL = (null.st_rdev, null.st_mode)
+    except OSError:
+        return False
+    return (st.st_rdev, st.st_mode & 0o170000) == (_DEV_NULL[0], _DEV_NULL[1] & 0o170000)
 
 
 def _translate(data: bytes, encoding: Optional[str], errors: Optional[str]) -> str:
@@ -126,10 +146,13 @@ class Popen:
                     continue
                 self._wrap(index, fd, bufsize)
             if self._relay_channels:
-                exit_fd = self._handle.exit_fd() if relay_in_communicate else None
-                if exit_fd is not None:
-                    # `communicate` copies them in its own loop, no thread needed.
-                    self._relay_channels.append(_pump.ExitWatch(exit_fd, self._relay_channels))
+                forwards = any(isinstance(ch, _pump.Forwarder) for ch in self._relay_channels)
+                exit_fd = self._handle.exit_fd() if relay_in_communicate and forwards else None
+                if relay_in_communicate and (exit_fd is not None or not forwards):
+                    # `communicate` copies them in its own loop, no thread
+                    # needed; the exit ends the copy of the caller's stdin.
+                    if exit_fd is not None:
+                        self._relay_channels.append(_pump.ExitWatch(exit_fd, self._relay_channels))
                 else:
                     self._relay = _pump.Relay(self._relay_channels)
         except BaseException:
