@@ -202,6 +202,10 @@ fn docker_folder_is_inside_the_container_and_overrides_workdir() {
     let (status, out, err) = output(&r, sh("pwd").cwd("/tmp"));
     assert!(status.success(), "{status}: {err}");
     assert_eq!(out.trim(), "/tmp");
+    // A folder the container lacks: the engine fails the command, naming it.
+    let (status, _, err) = output(&r, sh("pwd").cwd("/rr-not-in-the-image"));
+    assert_eq!(status, ExitStatus::Exited(126), "{err}");
+    assert!(err.contains("/rr-not-in-the-image"), "{err}");
     let e = r.spawn(&sh("pwd").cwd("tmp")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     assert!(e.message().contains("\"tmp\""), "{e}");

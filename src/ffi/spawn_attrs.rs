@@ -69,7 +69,9 @@ pub unsafe extern "C" fn rr_spawn_attrs_free(attrs: *mut rr_spawn_attrs) {
 /// there (the profile must make the folder visible); under `landrun` the
 /// child changes there just before exec (the folder must be reachable by
 /// the command's rules). Under `docker` it is a path **inside the
-/// container** (absolute, UTF-8) and overrides the `workdir` option.
+/// container** (absolute, UTF-8) and overrides the `workdir` option; one
+/// the container lacks fails the command with the engine's message (exit
+/// status 126 with podman), not the spawn.
 ///
 /// # Safety
 /// `attrs` is NULL or a live object used by no other thread; `cwd` is NULL
