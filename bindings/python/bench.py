@@ -83,6 +83,10 @@ def round_trip(popen: Callable[[], Any]) -> Callable[[], None]:
     return go
 
 
+def cat_in(r: rr.Runner) -> Callable[[], Any]:
+    return lambda: r.popen(["cat"])
+
+
 def timed(fn: Callable[[], None], n: int) -> float:
     t = time.perf_counter()
     for _ in range(n):
@@ -101,7 +105,9 @@ def timed_async(fn: Callable[[], None], n: int) -> float:
     return asyncio.run(go())
 
 
-def compare(name: str, ours: Callable[[], None], base: Callable[[], None], n: int, rounds: int, asynchronous: bool = False) -> Tuple[float, float]:
+def compare(
+    name: str, ours: Callable[[], None], base: Callable[[], None], n: int, rounds: int, asynchronous: bool = False
+) -> Tuple[float, float]:
     measure = timed_async if asynchronous else timed
     measure(ours, max(1, n // 10))
     measure(base, max(1, n // 10))
@@ -136,7 +142,7 @@ def main() -> None:
         )
         results[f"rt-{label}"] = compare(
             f"1,000-line round trip through cat [{label}] vs Popen",
-            round_trip(lambda r=r: r.popen(["cat"])),
+            round_trip(cat_in(r)),
             round_trip(lambda: subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)),
             3,
             rounds,

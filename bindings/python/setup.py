@@ -79,4 +79,7 @@ class SdistWithCrate(sdist):
             shutil.copytree(root / name, dest / name, dirs_exist_ok=True)
 
 
-setup(distclass=NativeDistribution, cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel, "sdist": SdistWithCrate})
+setup(
+    distclass=NativeDistribution,
+    cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel, "sdist": SdistWithCrate},
+)

@@ -37,7 +37,9 @@ def test_wheel_from_the_sdist_works_without_the_checkout(tmp_path: Path) -> None
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheels[0])], check=True, env=env)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheels[0])], check=True, env=env
+    )
     check = (
         "import restricted_runner as rr, os, sys; "
         "assert rr.__file__.startswith(sys.prefix), rr.__file__; "

@@ -7,6 +7,7 @@ import locale
 import os
 import signal
 import subprocess
+import threading
 import time
 import warnings
 from types import TracebackType
@@ -120,6 +121,7 @@ class Popen:
         self._relay: Optional[_pump.Relay] = None
         self._relay_channels: List[_pump.Channel] = []
         self._comm: Optional[_Communication] = None
+        self._finishing = threading.Lock()
 
         plans = [stream_plan(s, i) for i, s in enumerate((stdin, stdout, stderr))]
         self._handle: Handle
@@ -218,12 +220,14 @@ class Popen:
         return self._finish()
 
     def _finish(self) -> int:
-        if self.returncode is None:
-            self.returncode = self._handle.reap()
-            if self._relay is not None:
-                self._relay.finish()
-                self._relay = None
-        return self.returncode
+        with self._finishing:
+            if self.returncode is None:
+                code = self._handle.reap()
+                if self._relay is not None:
+                    self._relay.finish()
+                    self._relay = None
+                self.returncode = code
+            return self.returncode
 
     def communicate(self, input: Any = None, timeout: Optional[float] = None) -> Tuple[Any, Any]:
         """Sends `input` to stdin (then closes it), reads stdout and stderr
