@@ -8,6 +8,9 @@ faster).
   against `asyncio.create_subprocess_exec`;
 - an interactive round trip: 1,000 lines through `cat`, one at a time.
 
+The two sides alternate in small batches and the median batch is kept, so
+that load from other programs weighs on both alike.
+
 Each under the exec runner, and under landrun (read and execute the system
 and interpreter folders, read /etc) with its ratio to exec.
 
@@ -111,11 +114,14 @@ def compare(
     measure = timed_async if asynchronous else timed
     measure(ours, max(1, n // 10))
     measure(base, max(1, n // 10))
+    # Small batches, alternated, and the median batch: a noisy machine
+    # slows both sides alike at any moment.
+    batch = max(1, min(n, 10))
     a: List[float] = []
     b: List[float] = []
-    for _ in range(rounds):
-        b.append(measure(base, n))
-        a.append(measure(ours, n))
+    for _ in range(rounds * max(1, n // batch)):
+        b.append(measure(base, batch))
+        a.append(measure(ours, batch))
     ours_t, base_t = statistics.median(a), statistics.median(b)
     print(f"{name:<58} {ours_t * 1e6:10.0f} us {base_t * 1e6:10.0f} us {ours_t / base_t:7.2f}x", flush=True)
     return ours_t, base_t

@@ -119,6 +119,9 @@ class Handle:
     def wait_exit(self, timeout: Optional[float]) -> bool:
         """Waits until the process exited, without reaping; False when
         `timeout` passed first. Interruptible by signals (KeyboardInterrupt)."""
+        # Often exited already (its pipes ended): no exit fd needed then.
+        if self.exited():
+            return True
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.exit_fd()
         if fd is not None:
