@@ -186,3 +186,16 @@ def wait_for_pids(arg: str, within: float = 10.0) -> List[int]:
             return pids
         time.sleep(0.02)
     return []
+
+
+def still_running(arg: str, within: float = 5.0) -> List[int]:
+    """The processes with `arg` still alive after waiting up to `within`
+    seconds for them to go (a kill takes the kernel a moment)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        pids = pids_running(arg)
+        if not pids or time.monotonic() >= deadline:
+            return pids
+        time.sleep(0.02)

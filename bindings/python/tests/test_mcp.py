@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Tuple
 
 import anyio
 import pytest
-from conftest import NODE_DIR, firejail_options, landrun_options, make_runner, pids_running
+from conftest import NODE_DIR, firejail_options, landrun_options, make_runner, still_running, wait_for_pids
 
 pytest.importorskip("mcp")
 
@@ -43,7 +43,9 @@ def server_params(which: str, base: Path) -> Tuple[StdioServerParameters, str, L
         assert node is not None
         return StdioServerParameters(command=node, args=[str(FS_SERVER), str(base)]), "read_text_file", [str(NODE_DIR)]
     script = SERVERS / "file_server.py"
-    params = StdioServerParameters(command=sys.executable, args=[str(script), str(base)], env={"PYTHONSAFEPATH": "1"})
+    # The venv's own python (not the file it links to), with no ".." in it.
+    python = os.path.abspath(sys.executable)
+    params = StdioServerParameters(command=python, args=[str(script), str(base)], env={"PYTHONSAFEPATH": "1"})
     return params, "read_text", [str(SERVERS)]
 
 
@@ -92,7 +94,7 @@ def test_client_session_over_the_sandboxed_server(kind: str, which: str, host_di
 
     async def main() -> None:
         async with stdio_client(params, runner) as (read, write):
-            seen["running"] = pids_running(str(host_dir))
+            seen["running"] = await anyio.to_thread.run_sync(wait_for_pids, str(host_dir))
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 tools = await session.list_tools()
@@ -114,7 +116,8 @@ def test_client_session_over_the_sandboxed_server(kind: str, which: str, host_di
         assert failed, text
         assert "s3cret" not in text
     assert seen["running"], "the server's processes were not found on the host"
-    assert not pids_running(str(host_dir)), "the server outlived the client"
+    # Gone once the client is (allowing the kernel a moment to finish a kill).
+    assert not still_running(str(host_dir)), "the server outlived the client"
     assert profile_files() == profiles_before
 
 
