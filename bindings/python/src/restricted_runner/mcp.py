@@ -19,11 +19,16 @@ import sys
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, TextIO, Tuple, Union, cast
 
-import anyio
-import mcp.types as mcp_types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.client.stdio import StdioServerParameters
-from mcp.shared.message import SessionMessage
+try:
+    import anyio
+    import mcp.types as mcp_types
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from mcp.client.stdio import StdioServerParameters
+    from mcp.shared.message import SessionMessage
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f"restricted_runner.mcp needs the MCP SDK ({e}): pip install 'restricted-runner[mcp]' (Python 3.10+)"
+    ) from e
 
 from ._asyncio import Process
 from ._popen import PIPE
