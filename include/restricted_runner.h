@@ -7,6 +7,9 @@
  * Lifecycle
  *   rr_runner_new      build a runner from a kind and JSON options (checked)
  *   rr_run_with_pipes  spawn; get three fds (yours to close) and a handle
+ *   rr_spawn           the same with spawn attributes (rr_spawn_attrs_new,
+ *                      rr_spawn_attrs_set_cwd: the folder it starts in)
+ *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
  *   rr_runner_free     free the runner
  *   rr_run             one-shot: shell -c command, both streams captured
@@ -142,6 +145,16 @@ typedef struct rr_process rr_process;
 typedef struct rr_runner rr_runner;
 
 /**
+ * Settings of one spawn that are neither the command nor the runner's
+ * options (its working folder), in the spirit of `posix_spawnattr_t`:
+ * created with `rr_spawn_attrs_new`, changed with `rr_spawn_attrs_set_*`,
+ * passed to `rr_spawn`, freed with `rr_spawn_attrs_free`. `rr_spawn` only
+ * reads it, so one object may serve many spawns, from many threads at
+ * once as long as none changes it meanwhile.
+ */
+typedef struct rr_spawn_attrs rr_spawn_attrs;
+
+/**
  * How a process ended.
  */
 typedef struct rr_exit_status {
@@ -267,7 +280,7 @@ void rr_error_free(struct rr_error *err);
 
 /**
  * Starts `cmd` with `args` under `runner` and hands back pipe fds to its
- * standard streams.
+ * standard streams: `rr_spawn` with NULL attributes.
  *
  * `cmd` is a program name (looked up in PATH) or path. `args` is a
  * NULL-terminated array of arguments not repeating `cmd`, or NULL. `env`
@@ -292,6 +305,23 @@ void rr_error_free(struct rr_error *err);
  * Pointers are NULL or valid as described; `out` must be writable.
  */
 rr_status rr_run_with_pipes(const struct rr_runner *runner, const char *cmd, const char *const *args, const char *const *env, const char *params_json, int *stdin_fd, int *stdout_fd, int *stderr_fd, struct rr_process **out, struct rr_error **err);
+
+/**
+ * Starts `cmd` with `args` under `runner` with the spawn attributes
+ * `attrs` (NULL: the defaults), and hands back pipe fds to its standard
+ * streams.
+ *
+ * Everything but `attrs` is as for `rr_run_with_pipes`. `attrs` is only
+ * read during the call: the caller may free or change it afterwards.
+ * An attribute that cannot be applied fails the spawn with an error naming
+ * it (a working folder that does not exist is `RR_ERR_SPAWN` naming the
+ * folder), leaving no process and no fd behind.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described; `attrs` is NULL or a live
+ * object that no thread changes during the call; `out` must be writable.
+ */
+rr_status rr_spawn(const struct rr_runner *runner, const char *cmd, const char *const *args, const char *const *env, const char *params_json, const struct rr_spawn_attrs *attrs, int *stdin_fd, int *stdout_fd, int *stderr_fd, struct rr_process **out, struct rr_error **err);
 
 /**
  * Consumes `process`: waits for it to exit, reaps it, kills whatever is
@@ -340,6 +370,26 @@ rr_status rr_process_wait_exit(const struct rr_process *process, int64_t timeout
  * `process` is NULL or a live handle.
  */
 rr_status rr_process_kill(struct rr_process *process, int signal, struct rr_error **err);
+
+/**
+ * Gives a pollable fd that becomes readable (POLLIN) once `process` has
+ * exited: a pidfd on Linux. An event loop waits on it for many processes
+ * without a thread each, then calls `rr_wait`, which no longer blocks on
+ * the exit.
+ *
+ * The fd is owned by the handle: valid until the handle is consumed
+ * (`rr_wait`, a completing `rr_wait_timeout`), close-on-exec, and the
+ * caller must not close it, read it or change its flags. Every call gives
+ * the same fd. `*fd_out` is written only on success.
+ *
+ * `RR_ERR_REQUIREMENTS` where the system has no such fd (Linux before 5.3,
+ * macOS): wait there with `rr_process_wait_exit` and a timeout (0 only
+ * checks), polling at an interval.
+ *
+ * # Safety
+ * `process` is NULL or a live handle; `fd_out` is NULL or writable.
+ */
+rr_status rr_process_exit_fd(const struct rr_process *process, int *fd_out, struct rr_error **err);
 
 /**
  * The pid of the process's direct child (for container runners, the
@@ -452,6 +502,66 @@ void rr_runner_free(struct rr_runner *runner);
  * Pointers are NULL or valid NUL-terminated strings.
  */
 rr_status rr_check_requirements(const char *kind, const char *options_json, struct rr_error **err);
+
+/**
+ * Reclaims everything recorded by spawns of callers that are dead (they
+ * crashed, were killed, or exited without waiting, and their watchdog is
+ * gone too): kills their leftover processes, removes their containers,
+ * profile files and cgroups, and the records. Never touches the spawns of
+ * a process that is alive; several processes may run it at once, and it
+ * may run while others spawn. On success `*reclaimed_out` (may be NULL)
+ * receives how many spawns were reclaimed.
+ *
+ * Each process already does this once, in the background, when it builds
+ * its first runner; call it to reclaim at a moment of your choosing (a
+ * service's start, a CI job's end).
+ *
+ * # Safety
+ * Pointers are NULL or valid as described.
+ */
+rr_status rr_gc(uint32_t *reclaimed_out, struct rr_error **err);
+
+/**
+ * Creates spawn attributes with every setting at its default (what
+ * `rr_spawn` does with NULL attributes). `*out` receives an object the
+ * caller frees with `rr_spawn_attrs_free`.
+ *
+ * # Safety
+ * `out` is NULL or writable; `err` as for every call.
+ */
+rr_status rr_spawn_attrs_new(struct rr_spawn_attrs **out, struct rr_error **err);
+
+/**
+ * Frees spawn attributes. NULL is ignored. Processes spawned with them are
+ * not affected.
+ *
+ * # Safety
+ * `attrs` is NULL or an object from `rr_spawn_attrs_new` not yet freed,
+ * and no other thread is using it.
+ */
+void rr_spawn_attrs_free(struct rr_spawn_attrs *attrs);
+
+/**
+ * Sets the folder the command starts in; NULL clears it (the command then
+ * starts in the caller's current folder).
+ *
+ * The path is bytes (no UTF-8 demanded). A relative path is resolved
+ * against the caller's current folder when `rr_spawn` runs, and a folder
+ * that does not exist then is `RR_ERR_SPAWN` naming it (errno ENOENT or
+ * ENOTDIR). Every runner honours it: `exec` and `sandbox-exec` change
+ * there between spawn and exec; under `firejail` the jail's program starts
+ * there (the profile must make the folder visible); under `landrun` the
+ * child changes there just before exec (the folder must be reachable by
+ * the command's rules). Under `docker` it is a path **inside the
+ * container** (absolute, UTF-8) and overrides the `workdir` option; one
+ * the container lacks fails the command with the engine's message (exit
+ * status 126 with podman), not the spawn.
+ *
+ * # Safety
+ * `attrs` is NULL or a live object used by no other thread; `cwd` is NULL
+ * or a NUL-terminated string.
+ */
+rr_status rr_spawn_attrs_set_cwd(struct rr_spawn_attrs *attrs, const char *cwd, struct rr_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -211,33 +211,6 @@ impl Drop for Leaf {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HYBRID: &str = "\
-29 22 0:25 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
-30 29 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
-38 29 0:34 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:19 - cgroup cgroup rw,pids
-39 29 0:35 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:20 - cgroup cgroup rw,memory
-";
-    const CGROUPS: &str = "8:pids:/user.slice\n4:memory:/a/b\n0::/user.slice/session-1.scope\n";
-
-    #[test]
-    fn hybrid_hierarchies_are_found_from_mountinfo() {
-        let pids = find_in(HYBRID, CGROUPS, "pids").unwrap();
-        assert_eq!(pids.version, Version::V1);
-        assert_eq!(pids.dir, Path::new("/sys/fs/cgroup/pids/user.slice"));
-        let v2 = find_in(HYBRID, CGROUPS, "").unwrap();
-        assert_eq!(v2.version, Version::V2);
-        assert_eq!(
-            v2.dir,
-            Path::new("/sys/fs/cgroup/unified/user.slice/session-1.scope")
-        );
-        assert!(find_in(HYBRID, CGROUPS, "cpu").is_none());
-    }
-}
-
 /// Where per-spawn leaves can be made to contain a tree: the caller's own
 /// cgroup v2 folder, when it may create children there (root, or a
 /// delegated subtree). Probed once per process by making one.
@@ -307,5 +280,32 @@ impl Leaf {
             drop(pool);
             self.remove(Duration::from_secs(2))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+29 22 0:25 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+30 29 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+38 29 0:34 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:19 - cgroup cgroup rw,pids
+39 29 0:35 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:20 - cgroup cgroup rw,memory
+";
+    const CGROUPS: &str = "8:pids:/user.slice\n4:memory:/a/b\n0::/user.slice/session-1.scope\n";
+
+    #[test]
+    fn hybrid_hierarchies_are_found_from_mountinfo() {
+        let pids = find_in(HYBRID, CGROUPS, "pids").unwrap();
+        assert_eq!(pids.version, Version::V1);
+        assert_eq!(pids.dir, Path::new("/sys/fs/cgroup/pids/user.slice"));
+        let v2 = find_in(HYBRID, CGROUPS, "").unwrap();
+        assert_eq!(v2.version, Version::V2);
+        assert_eq!(
+            v2.dir,
+            Path::new("/sys/fs/cgroup/unified/user.slice/session-1.scope")
+        );
+        assert!(find_in(HYBRID, CGROUPS, "cpu").is_none());
     }
 }

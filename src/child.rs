@@ -190,10 +190,19 @@ impl Child {
     }
 
     /// A pidfd for the child, opened on first use; None where the kernel
-    /// lacks `pidfd_open` (before Linux 5.3) or on other systems.
+    /// lacks `pidfd_open` (before Linux 5.3), on other systems, and when the
+    /// child was reaped before the first use (its pid may name another
+    /// process by then).
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.pidfd
-            .get_or_init(|| open_pidfd(self.pid))
+            .get_or_init(|| {
+                // Under the lock: no reap can run between the check and the open.
+                let state = self.state();
+                match *state {
+                    State::Running => open_pidfd(self.pid),
+                    State::Reaped(..) => None,
+                }
+            })
             .as_ref()
             .map(|fd| fd.as_fd())
     }

@@ -29,6 +29,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod attrs;
 mod backend;
 #[cfg(target_os = "linux")]
 mod cgroup;
@@ -65,6 +66,7 @@ pub mod docker {
     pub use crate::backend::docker::remove_orphans;
 }
 
+pub use attrs::SpawnAttrs;
 pub use child::ExitStatus;
 pub use enforcement::Enforcement;
 pub use error::{Error, ErrorKind, Result};

@@ -2,12 +2,12 @@
 //! spawn created (profile files, containers), removed when it is waited for.
 
 use std::fmt;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use crate::child::{Child, ExitStatus};
 use crate::enforcement::Enforcement;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::spawn::Spawned;
 
@@ -125,6 +125,30 @@ impl Process {
             Some(g) => g.kill(&self.child, signal),
             None => Ok(()),
         }
+    }
+
+    /// A pollable fd that becomes readable once the process has exited (a
+    /// pidfd), owned by this handle: valid as long as it lives, not to be
+    /// closed. An event loop waits on it instead of a thread per process.
+    ///
+    /// [`ErrorKind::Requirements`](crate::ErrorKind::Requirements) where the
+    /// system has none (before Linux 5.3, other systems): wait with
+    /// [`wait_exit`](Process::wait_exit) and a timeout instead.
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+    /// once the process was reaped.
+    pub fn exit_fd(&self) -> Result<BorrowedFd<'_>> {
+        if self.child.reaped_status().is_some() {
+            return Err(Error::invalid_argument(format!(
+                "pid {} was already reaped",
+                self.child.pid()
+            )));
+        }
+        self.child.pidfd().ok_or_else(|| {
+            Error::requirements(
+                "this system has no process fd (pidfd_open needs Linux 5.3 or later); \
+                 wait with a timeout instead",
+            )
+        })
     }
 
     /// Waits until the process has exited without reaping it or cleaning up;

@@ -4,9 +4,11 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::attrs::SpawnAttrs;
 use crate::backend::{self, Backend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Output};
@@ -76,7 +78,8 @@ impl FromStr for Kind {
 }
 
 /// What to run: a program, its arguments, extra environment, params for the
-/// runner's `{{ .name }}` placeholders, and where its stdio goes.
+/// runner's `{{ .name }}` placeholders, where its stdio goes, and the
+/// spawn's attributes (its working folder).
 #[derive(Debug, Clone)]
 pub struct Command {
     pub(crate) program: OsString,
@@ -84,6 +87,7 @@ pub struct Command {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) params: Params,
     pub(crate) stdio: [Stdio; 3],
+    pub(crate) attrs: SpawnAttrs,
 }
 
 impl Command {
@@ -95,6 +99,7 @@ impl Command {
             env: Vec::new(),
             params: Params::new(),
             stdio: [Stdio::Pipe; 3],
+            attrs: SpawnAttrs::new(),
         }
     }
 
@@ -138,6 +143,23 @@ impl Command {
     pub fn stdio(mut self, stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Self {
         self.stdio = [stdin, stdout, stderr];
         self
+    }
+
+    /// Sets the folder the command starts in (see [`SpawnAttrs::set_cwd`]).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.attrs.set_cwd(Some(dir));
+        self
+    }
+
+    /// Sets every spawn attribute at once.
+    pub fn attrs(mut self, attrs: SpawnAttrs) -> Self {
+        self.attrs = attrs;
+        self
+    }
+
+    /// The spawn attributes.
+    pub fn attrs_ref(&self) -> &SpawnAttrs {
+        &self.attrs
     }
 
     /// The program to run.

@@ -55,6 +55,8 @@ pub struct Program {
     /// A session of its own rather than only a process group.
     pub(crate) new_session: bool,
     pub(crate) stdio: [Stdio; 3],
+    /// The folder the child changes to before exec; None stays in the caller's.
+    pub(crate) cwd: Option<CString>,
 }
 
 impl Program {
@@ -66,6 +68,7 @@ impl Program {
             env: Vec::new(),
             new_session: false,
             stdio: [Stdio::Pipe; 3],
+            cwd: None,
         })
     }
 
@@ -113,6 +116,14 @@ impl Program {
     pub(crate) fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
         self
+    }
+
+    /// Sets the folder the child starts in (None: the caller's current one).
+    pub fn cwd(&mut self, dir: Option<&Path>) -> Result<&mut Self> {
+        self.cwd = dir
+            .map(|d| c_string(d.as_os_str(), "working folder"))
+            .transpose()?;
+        Ok(self)
     }
 
     /// Starts the program.
@@ -388,6 +399,15 @@ impl FileActions {
         )
     }
 
+    fn chdir(&mut self, dir: &CString) -> Result<()> {
+        // SAFETY: self.0 is initialised; `dir` is NUL-terminated and the
+        // action copies it.
+        check(
+            unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut self.0, dir.as_ptr()) },
+            "chdir action",
+        )
+    }
+
     #[cfg(not(target_os = "macos"))]
     fn close_from(&mut self, from: RawFd) -> Result<()> {
         // SAFETY: self.0 is initialised.
@@ -512,6 +532,9 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
         actions.dup2(fd.as_raw_fd(), 3 + i as RawFd)?;
     }
     actions.close_from(first_free)?;
+    if let Some(dir) = &program.cwd {
+        actions.chdir(dir)?;
+    }
 
     let mut argv: Vec<*mut libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
@@ -536,6 +559,10 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     drop((child, extra));
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
+        if let Some(dir) = &program.cwd {
+            // The folder was checked before; it may have gone since.
+            crate::attrs::check_folder(Path::new(OsStr::from_bytes(dir.as_bytes())))?;
+        }
         return Err(match Errno::from_raw(rc) {
             Errno::ENOENT => Error::from_errno(
                 ErrorKind::CommandNotFound,

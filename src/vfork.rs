@@ -209,11 +209,14 @@ const STAGE_CGROUP: u32 = 2;
 const STAGE_STDIO: u32 = 3;
 const STAGE_CLOSE: u32 = 4;
 const STAGE_EXEC: u32 = 5;
+const STAGE_CWD: u32 = 6;
 
 struct PlainArgs {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// The working folder, or NULL to stay in the caller's.
+    cwd: *const libc::c_char,
     stdio: [RawFd; 3],
     error_fd: RawFd,
     cgroup_fd: RawFd,
@@ -244,6 +247,9 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
         if let Err(e) = cloexec_from_3(a.max_fd) {
             report_and_exit(a.error_fd, STAGE_CLOSE, e);
         }
+        if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
+            report_and_exit(a.error_fd, STAGE_CWD, errno());
+        }
         libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
         report_and_exit(a.error_fd, STAGE_EXEC, errno())
@@ -264,6 +270,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        cwd: program.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         stdio: [
             child[0].as_raw_fd(),
             child[1].as_raw_fd(),
@@ -311,6 +318,14 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
                 errno,
             ),
             STAGE_EXEC => Error::from_errno(ErrorKind::Spawn, format!("starting {name:?}"), errno),
+            STAGE_CWD => {
+                let dir = program
+                    .cwd
+                    .as_ref()
+                    .map(|c| OsStr::from_bytes(c.as_bytes()))
+                    .unwrap_or_default();
+                Error::from_errno(ErrorKind::Spawn, format!("working folder {dir:?}"), errno)
+            }
             STAGE_CGROUP => Error::from_errno(
                 ErrorKind::Spawn,
                 format!("starting {name:?}: joining its cgroup"),

@@ -112,7 +112,12 @@ impl Backend for Docker {
                 )));
             }
         }
-        let workdir = self.config.render_workdir(&command.params)?;
+        // A working folder for this spawn is a path inside the container,
+        // overriding the `workdir` option.
+        let workdir = match container_cwd(command)? {
+            Some(dir) => Some(dir),
+            None => self.config.render_workdir(&command.params)?,
+        };
         let name = unique_name();
         let owner = Owner::current().label();
         let argv = config::run_argv(
@@ -194,6 +199,25 @@ const ENGINE_ENV: [&str; 12] = [
     "HOME",
     "PATH",
 ];
+
+/// The spawn's working folder inside the container: absolute, and UTF-8
+/// (the engines' API is JSON).
+fn container_cwd(command: &Command) -> Result<Option<String>> {
+    let Some(dir) = command.attrs.cwd() else {
+        return Ok(None);
+    };
+    let text = dir.to_str().ok_or_else(|| {
+        Error::invalid_argument(format!(
+            "working folder {dir:?} is not UTF-8; the docker runner cannot pass it to the engine"
+        ))
+    })?;
+    if !dir.is_absolute() {
+        return Err(Error::invalid_argument(format!(
+            "working folder {text:?}: the docker runner takes a path inside the container, which must be absolute"
+        )));
+    }
+    Ok(Some(text.to_string()))
+}
 
 /// The container of one spawn: signalled through the engine, removed after
 /// the CLI was reaped whenever it may still exist.

@@ -12,6 +12,7 @@ use std::os::fd::AsFd;
 
 use serde_json::json;
 
+use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
 use crate::child::Child;
 use crate::enforcement::Enforcement;
@@ -85,7 +86,10 @@ impl Backend for Exec {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
-        let program = host_program(&command.program, &command.args, &command.env, command.stdio)?;
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let mut program = host_program(&name, &command.args, &command.env, command.stdio)?;
+        program.cwd(cwd.as_deref())?;
         #[cfg(target_os = "linux")]
         if let Some(h) = cgroup::containment() {
             let leaf = Leaf::take(h)?;

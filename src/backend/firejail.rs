@@ -2,7 +2,8 @@
 //! params and the host, writes it to a private temporary file, and runs
 //! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE --
 //! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
-//! pipes as the program's stdio. The spawn returns once the jail is set up
+//! pipes as the program's stdio (with a working folder, the shell changes
+//! there first, see [`REAPER_IN_FOLDER`]). The spawn returns once the jail is set up
 //! (a failed set-up is retried, then reported with firejail's message). The
 //! file is removed when the process is reaped.
 
@@ -13,6 +14,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
 use crate::error::{Error, ErrorKind, Result};
@@ -29,6 +31,12 @@ use crate::spawn::{find_program, pipe_above_stdio, Program};
 /// every process left in the jail, and its `--deterministic-shutdown`
 /// sleeps a fixed 100 ms on every exit, tripling the cost of a short command.
 const REAPER: &str = "printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+
+/// [`REAPER`] for a spawn with a working folder, given as the first
+/// argument: the jail's shell changes there first, and reports `c` on fd 3
+/// instead when the folder is not reachable inside the jail.
+const REAPER_IN_FOLDER: &str = "cd \"$1\" || { printf c >&3; exit 126; }; shift; \
+     printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
 
 /// How many times a jail whose set-up failed is started afresh. firejail
 /// 0.9.72 aborts its set-up when another program (a container engine, say)
@@ -197,10 +205,11 @@ impl Backend for Firejail {
 
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
+        let cwd = command.attrs.host_cwd()?;
         let HostCommand {
             path: program,
             vars,
-        } = resolve_on_host(&command.program, &command.env)?;
+        } = resolve_on_host(&program_in(&command.program, cwd.as_deref()), &command.env)?;
         let text = self.render(command, &vars, &program)?;
         let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
@@ -217,8 +226,13 @@ impl Backend for Firejail {
             .arg("--")?
             .arg(REAPER_SHELL)?
             .arg("-c")?
-            .arg(REAPER)?
+            .arg(if cwd.is_some() {
+                REAPER_IN_FOLDER
+            } else {
+                REAPER
+            })?
             .arg("rr-firejail")?
+            .args(&cwd)?
             .arg(&program)?
             .args(&command.args)?
             .env(&vars)?
@@ -230,7 +244,8 @@ impl Backend for Firejail {
             let from = now_ticks();
             let mut spawned = p.spawn_with_fd3(ready_in_jail.as_fd())?;
             drop(ready_in_jail);
-            if jail_is_ready(&ready)? {
+            let report = jail_report(&ready)?;
+            if report == Some(b'x') {
                 // Killing firejail ends its jail: its sandbox dies with it.
                 record.add(Line::Pid {
                     pid: spawned.child.pid(),
@@ -242,6 +257,17 @@ impl Backend for Firejail {
             // firejail ended before starting the program; its stderr says why.
             let status = spawned.child.reap()?;
             failure = format!("{status}: {}", tail_of(spawned.stderr.take()));
+            if report == Some(b'c') {
+                return Err(Error::from_errno(
+                    ErrorKind::Spawn,
+                    format!(
+                        "the working folder {:?} is not reachable inside the jail; the profile \
+                         must make it visible ({failure})",
+                        cwd.unwrap_or_default()
+                    ),
+                    nix::errno::Errno::ENOENT,
+                ));
+            }
         }
         Err(Error::new(
             ErrorKind::Spawn,
@@ -250,13 +276,14 @@ impl Backend for Firejail {
     }
 }
 
-/// Blocks until the jail reports the program is about to start (true) or
-/// firejail ended without getting that far (false).
-fn jail_is_ready(ready: &OwnedFd) -> Result<bool> {
+/// Blocks until the jail reports: `x` when the program is about to start,
+/// `c` when its working folder is not reachable; None when firejail ended
+/// without getting that far.
+fn jail_report(ready: &OwnedFd) -> Result<Option<u8>> {
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(ready, &mut byte) {
-            Ok(n) => return Ok(n == 1),
+            Ok(n) => return Ok((n == 1).then_some(byte[0])),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::from_errno(ErrorKind::Io, "waiting for firejail", e)),
         }

@@ -1,5 +1,6 @@
 //! The C ABI: thin wrappers over the Rust API, one file per object as
-//! rustls-ffi does (`runner`, `process`, `run`, `error`, `docker`). This is
+//! rustls-ffi does (`runner`, `process`, `spawn_attrs`, `run`, `error`,
+//! `docker`). This is
 //! the only module with `extern "C"` functions; every one of them runs inside
 //! [`guard`], which turns errors into an `rr_error` object and a caught panic
 //! into `RR_ERR_INTERNAL`, so nothing unwinds into the host.
@@ -22,12 +23,14 @@ mod error;
 mod process;
 mod run;
 mod runner;
+mod spawn_attrs;
 
 pub use docker::*;
 pub use error::*;
 pub use process::*;
 pub use run::*;
 pub use runner::*;
+pub use spawn_attrs::*;
 
 /// Major version of this library; matches `rr_version()`.
 pub const RR_VERSION_MAJOR: u32 = 0;

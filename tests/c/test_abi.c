@@ -556,6 +556,169 @@ static void test_null_fd_pointers_mean_dev_null(void) {
     rr_runner_free(r);
 }
 
+static void test_spawn_attrs_cwd(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_spawn_attrs *a = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&a, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/etc", &e), &e);
+    const char *args[] = {"-c", "pwd -P", NULL};
+    int out = -1;
+    rr_process *p = NULL;
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e), &e);
+    char *got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/etc\n") == 0, "started in '%s'", got);
+    free(got);
+
+    /* A relative folder is taken from the caller's current folder at spawn time. */
+    char here[4096];
+    CHECK(getcwd(here, sizeof here) != NULL, "getcwd");
+    CHECK(chdir("/") == 0, "chdir /");
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "etc", &e), &e);
+    rr_status rc = rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e);
+    CHECK(chdir(here) == 0, "chdir back");
+    CHECK_OK(rc, &e);
+    got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/etc\n") == 0, "relative folder: started in '%s'", got);
+    free(got);
+
+    /* One attributes object serves many spawns; clearing it restores the
+     * default, the caller's current folder (one every runner's policy here
+     * allows). */
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, NULL, &e), &e);
+    CHECK(chdir("/usr") == 0, "chdir /usr");
+    rc = rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e);
+    CHECK(chdir(here) == 0, "chdir back");
+    CHECK_OK(rc, &e);
+    got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/usr\n") == 0, "cleared: started in '%s'", got);
+    free(got);
+    rr_spawn_attrs_free(a);
+    rr_runner_free(r);
+}
+
+static void test_spawn_attrs_missing_folder(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_spawn_attrs *a = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&a, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/rr-no-such-folder/x", &e), &e);
+    int in = -1, out = -1, er = -1;
+    rr_process *p = NULL;
+    int fds_before = count_fds(), zombies_before = count_zombie_children();
+    rr_status rc = rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e);
+    CHECK(rc == RR_ERR_SPAWN, "status %u: %s", (unsigned)rc, rr_error_message(e));
+    CHECK(strstr(rr_error_message(e), "/rr-no-such-folder/x") != NULL, "message '%s'", rr_error_message(e));
+    CHECK(rr_error_os_code(e) == ENOENT, "errno %d", rr_error_os_code(e));
+    CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+    CHECK(count_fds() == fds_before, "fds leaked by a failed spawn");
+    CHECK(count_zombie_children() == zombies_before, "a failed spawn left a zombie");
+    rr_error_free(e);
+    e = NULL;
+    /* A file is not a folder. */
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/etc/passwd", &e), &e);
+    rc = rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e);
+    CHECK(rc == RR_ERR_SPAWN && rr_error_os_code(e) == ENOTDIR, "status %u errno %d", (unsigned)rc,
+          rr_error_os_code(e));
+    rr_error_free(e);
+    e = NULL;
+
+    /* Bad arguments. */
+    rr_spawn_attrs *none = NULL;
+    expect_status(rr_spawn_attrs_new(NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "attrs_new NULL out");
+    expect_status(rr_spawn_attrs_set_cwd(NULL, "/", &e), RR_ERR_INVALID_ARGUMENT, &e, "set_cwd NULL attrs");
+    expect_status(rr_spawn_attrs_set_cwd(a, "", &e), RR_ERR_INVALID_ARGUMENT, &e, "set_cwd empty");
+    expect_status(rr_spawn(r, NULL, NULL, NULL, NULL, a, &in, &out, &er, &p, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "spawn NULL cmd");
+    expect_status(rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "spawn NULL out");
+    CHECK(p == NULL && in == -1, "outputs written on failure");
+    rr_spawn_attrs_free(none);
+    rr_spawn_attrs_free(a);
+
+    /* NULL attributes are the defaults. */
+    CHECK_OK(rr_spawn(r, "true", NULL, NULL, NULL, NULL, NULL, NULL, NULL, &p, &e), &e);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    rr_runner_free(r);
+}
+
+static int readable_within(int fd, int ms) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pfd, 1, ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (pfd.revents & POLLIN);
+}
+
+static void test_exit_fd(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    int fds_before = count_fds();
+    struct spawned s;
+    const char *args[] = {"0.3", NULL};
+    CHECK_OK(spawn(r, "sleep", args, NULL, &s, &e), &e);
+    int fd = -1, again = -1;
+    rr_status rc = rr_process_exit_fd(s.p, &fd, &e);
+    if (rc == RR_ERR_REQUIREMENTS) {
+        /* No pidfd here: the documented fallback still works. */
+        rr_error_free(e);
+        e = NULL;
+        CHECK_OK(rr_process_wait_exit(s.p, -1, &e), &e);
+    } else {
+        CHECK_OK(rc, &e);
+        CHECK(fd > 2, "exit fd %d", fd);
+        CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "exit fd is not close-on-exec");
+        CHECK_OK(rr_process_exit_fd(s.p, &again, &e), &e);
+        CHECK(again == fd, "a second call gave fd %d, not %d", again, fd);
+        CHECK(!readable_within(fd, 0), "readable while the process runs");
+        CHECK(readable_within(fd, 30000), "not readable after the process exited");
+        /* Exited but not reaped: the status is there at once. */
+        CHECK_OK(rr_process_wait_exit(s.p, 0, &e), &e);
+    }
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK(count_fds() == fds_before, "fds %d -> %d: the exit fd outlived its handle", fds_before, count_fds());
+
+    /* A kill makes it readable too. */
+    const char *long_args[] = {"100", NULL};
+    CHECK_OK(spawn(r, "sleep", long_args, NULL, &s, &e), &e);
+    if (rr_process_exit_fd(s.p, &fd, &e) == RR_OK) {
+        CHECK_OK(rr_process_kill(s.p, SIGKILL, &e), &e);
+        CHECK(readable_within(fd, 30000), "not readable after a kill");
+    } else {
+        rr_error_free(e);
+        e = NULL;
+        CHECK_OK(rr_process_kill(s.p, SIGKILL, &e), &e);
+    }
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 0 && st.signal == SIGKILL, "status %d/%d", st.exited, st.signal);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    expect_status(rr_process_exit_fd(NULL, &fd, &e), RR_ERR_INVALID_ARGUMENT, &e, "exit_fd NULL process");
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    expect_status(rr_process_exit_fd(s.p, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "exit_fd NULL fd_out");
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_runner_free(r);
+}
+
 static void test_spawn_wait_cycles(void) {
     const char *env_cycles = getenv("RR_C_CYCLES");
     int cycles = env_cycles ? atoi(env_cycles) : 10000;
@@ -638,6 +801,9 @@ int main(int argc, char **argv) {
         {"bad_inputs", test_bad_inputs},
         {"fd_hygiene", test_fd_hygiene},
         {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
+        {"spawn_attrs_cwd", test_spawn_attrs_cwd},
+        {"spawn_attrs_missing_folder", test_spawn_attrs_missing_folder},
+        {"exit_fd", test_exit_fd},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
         {"enforcement_report", test_enforcement_report},
         {"version", test_version},

@@ -274,6 +274,10 @@ pub(crate) fn spawn(
     let mut command_stack = Stack::new();
     let mut sandbox_stack = Stack::new();
     let namespaces = confinement.namespaces;
+    let cwd_shown: Option<std::ffi::OsString> = confinement
+        .cwd
+        .as_ref()
+        .map(|(c, _)| OsStr::from_bytes(c.as_bytes()).to_os_string());
     let mut args = Args {
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
@@ -375,7 +379,7 @@ pub(crate) fn spawn(
         vfork::reap(pid);
         return Err(Failure {
             stage: Some(stage),
-            error: child_error(program, stage, errno),
+            error: child_error(program, stage, errno, cwd_shown.as_deref()),
         });
     }
     let [stdin, stdout, stderr] = parent;
@@ -393,7 +397,7 @@ pub(crate) fn spawn(
     })
 }
 
-fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
+fn child_error(program: &Program, stage: Stage, errno: i32, cwd: Option<&OsStr>) -> Error {
     let errno = Errno::from_raw(errno);
     let name = OsStr::from_bytes(program.path.as_bytes());
     match (stage, errno) {
@@ -416,8 +420,9 @@ fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
         (Stage::Cwd, _) => Error::from_errno(
             ErrorKind::Spawn,
             format!(
-                "starting {name:?}: the working folder is not reachable in the sandbox \
-                 (it must be under an allowed folder)"
+                "starting {name:?}: changing to the working folder {:?}: it must be reachable in \
+                 the sandbox, under a folder the policy names",
+                cwd.unwrap_or_default()
             ),
             errno,
         ),

@@ -33,6 +33,7 @@ use landlock::{AccessFs, AccessNet, BitFlags, Scope, ABI};
 use nix::errno::Errno;
 use serde_json::json;
 
+use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
 use crate::cgroup::{self, Leaf};
 use crate::child::{Child, ExitStatus};
@@ -240,7 +241,9 @@ impl Backend for Landrun {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
-        let program = host_program(&command.program, &command.args, &command.env, command.stdio)?;
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let program = host_program(&name, &command.args, &command.env, command.stdio)?;
         let best_effort = self.settings.best_effort;
         let (namespaces, missing_ns) = match self.namespaces() {
             Ok(ns) => (ns, None),
@@ -256,7 +259,8 @@ impl Backend for Landrun {
             )
         };
         let plan = plan_for(namespaces)?;
-        match self.start(&program, &plan, namespaces) {
+        let start = |plan: &Plan, ns| self.start(&program, plan, ns, cwd.as_deref());
+        match start(&plan, namespaces) {
             Ok((process, view)) => {
                 Ok(self.attach_report(process, &plan, namespaces, view, missing_ns))
             }
@@ -267,9 +271,7 @@ impl Backend for Landrun {
             {
                 let why = failure.error.message().to_string();
                 let plan = plan_for(Namespaces::NONE)?;
-                let (process, view) = self
-                    .start(&program, &plan, Namespaces::NONE)
-                    .map_err(|f| f.error)?;
+                let (process, view) = start(&plan, Namespaces::NONE).map_err(|f| f.error)?;
                 Ok(self.attach_report(process, &plan, Namespaces::NONE, view, Some(why)))
             }
             Err(failure) => Err(failure.error),
@@ -313,6 +315,7 @@ impl Landrun {
         program: &crate::spawn::Program,
         plan: &Plan,
         ns: Namespaces,
+        cwd: Option<&std::path::Path>,
     ) -> std::result::Result<(Process, ViewReport), launch::Failure> {
         let s = &self.settings;
         let best_effort = s.best_effort;
@@ -354,11 +357,21 @@ impl Landrun {
             _ => None,
         };
         let pids_fd: Option<OwnedFd> = pids.as_ref().map(|l| l.procs_fd()).transpose()?;
-        let cwd = std::env::current_dir().ok().and_then(|d| {
-            CString::new(d.as_os_str().as_bytes())
-                .ok()
-                .map(|c| (c, false))
-        });
+        // A working folder asked for must be there; the caller's own is
+        // entered when the sandbox has it, else the command starts in /.
+        let cwd = match cwd {
+            Some(dir) => Some((
+                CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+                    Error::invalid_argument(format!("working folder {dir:?} holds a NUL byte"))
+                })?,
+                true,
+            )),
+            None => std::env::current_dir().ok().and_then(|d| {
+                CString::new(d.as_os_str().as_bytes())
+                    .ok()
+                    .map(|c| (c, false))
+            }),
+        };
         let mut compiled = view.as_ref().map(|(c, _)| c.clone());
         let mounts = match (&mut compiled, ns.mount) {
             (Some(c), _) => Mounts::View(c),
