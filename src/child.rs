@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+#[cfg(target_os = "linux")]
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use once_cell::sync::OnceCell;
@@ -120,6 +121,7 @@ impl Child {
     /// raw wait status on `status_pipe` before exiting, that status is the
     /// one [`reap`](Child::reap) returns; when it reports nothing (it was
     /// killed), its own status is.
+    #[cfg(target_os = "linux")]
     pub(crate) fn with_status_pipe(pid: libc::pid_t, status_pipe: OwnedFd) -> Self {
         Child {
             status_pipe: Some(status_pipe),

@@ -103,8 +103,13 @@ fn private_dir(dir: &Path, euid: u32) -> Result<()> {
 /// One line of a record.
 pub(crate) enum Line<'a> {
     Spawn(&'a str),
+    #[cfg(target_os = "linux")]
     Cgroup(&'a Path),
-    Pid { pid: i32, from: u64, to: u64 },
+    Pid {
+        pid: i32,
+        from: u64,
+        to: u64,
+    },
     Env(&'a OsStr, &'a OsStr),
     Run(&'a [&'a OsStr]),
     Unlink(&'a Path),
@@ -127,6 +132,7 @@ impl Line<'_> {
                 out.extend_from_slice(b"spawn ");
                 escape(out, kind.as_bytes());
             }
+            #[cfg(target_os = "linux")]
             Line::Cgroup(p) => {
                 out.extend_from_slice(b"cgroup ");
                 escape(out, p.as_os_str().as_bytes());
@@ -517,7 +523,7 @@ pub(crate) fn gc() -> Result<u32> {
         })
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -113,6 +113,7 @@ impl Program {
 
     /// Gives the child a session of its own (and so no controlling
     /// terminal) instead of only a process group.
+    #[cfg(target_os = "linux")]
     pub(crate) fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
         self
@@ -139,6 +140,7 @@ impl Program {
 
     /// Starts the program with `fds` as its fds 3, 4, ... (every other fd
     /// above 2 is still closed). The caller keeps its copies.
+    #[cfg(target_os = "linux")]
     pub(crate) fn spawn_with_fds(&self, fds: &[BorrowedFd<'_>]) -> Result<Spawned> {
         spawn(self, fds)
     }

@@ -8,6 +8,8 @@
 //! The policy is the careful user's: read+exec on the system folders, read
 //! on /etc, one write folder, networking off, a secret elsewhere.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::OsStr;

@@ -8,18 +8,22 @@
 //! is what is killed.
 
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
 use std::os::fd::AsFd;
 
 use serde_json::json;
 
 use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
+#[cfg(target_os = "linux")]
 use crate::child::Child;
 use crate::enforcement::Enforcement;
 use crate::error::Result;
 use crate::options::Options;
 use crate::owner::now_ticks;
-use crate::process::{PlainGuard, Process, SpawnGuard};
+#[cfg(target_os = "linux")]
+use crate::process::SpawnGuard;
+use crate::process::{PlainGuard, Process};
 use crate::record::{Line, Record};
 use crate::runner::Command;
 

@@ -1,12 +1,11 @@
 //! `restricted-runner run`.
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use restricted_runner::{Command, ExitStatus, Params, Runner, Stdio};
 
 use crate::{fail, inline_or_file, key_value, EXIT_LIBRARY, EXIT_TIMEOUT};
@@ -52,15 +51,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
     for (k, v) in args.env {
         cmd = cmd.env(k, v);
     }
-    // Terminal and termination signals are ours to forward to the tree.
+    // Terminal and termination signals are ours to forward to the tree: a
+    // thread waits for them (sigwait) while this one waits for the command.
     let mut signals = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        signals.add(s);
+    for sig in FORWARDED.iter().chain([&Signal::SIGUSR2]) {
+        signals.add(*sig);
     }
     if let Err(e) = signals.thread_block() {
         eprintln!("restricted-runner: blocking signals: {e}");
@@ -75,45 +70,36 @@ pub(crate) fn main(args: Args) -> ExitCode {
             eprintln!("{e}");
         }
     }
-    let sfd = match SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("restricted-runner: signalfd: {e}");
-            let _ = process.kill(libc::SIGKILL);
-            let _ = process.wait();
-            return ExitCode::from(EXIT_LIBRARY);
-        }
-    };
     let deadline = args
         .timeout
         .filter(|t| *t > 0.0)
         .map(|t| Instant::now() + Duration::from_secs_f64(t));
-    let mut timed_out = false;
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left == Some(Duration::ZERO) {
-            timed_out = true;
-            let _ = process.kill(libc::SIGKILL);
-            break;
-        }
-        match process.wait_exit(Some(
-            left.unwrap_or(Duration::from_millis(200))
-                .min(Duration::from_millis(200)),
-        )) {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return fail(&e),
-        }
-        let mut fds = [nix::poll::PollFd::new(
-            sfd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
-            if let Ok(Some(info)) = sfd.read_signal() {
-                let _ = process.kill(info.ssi_signo as i32);
+    let done = AtomicBool::new(false);
+    let waited = std::thread::scope(|scope| {
+        scope.spawn(|| loop {
+            match signals.wait() {
+                Ok(Signal::SIGUSR2) if done.load(Ordering::SeqCst) => return,
+                Ok(sig) if FORWARDED.contains(&sig) => {
+                    let _ = process.kill(sig as i32);
+                }
+                _ => {}
             }
+        });
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let exited = process.wait_exit(left);
+        let timed_out = matches!(exited, Ok(false));
+        if timed_out {
+            let _ = process.kill(libc::SIGKILL);
         }
-    }
+        done.store(true, Ordering::SeqCst);
+        // Wakes the signal thread, which then ends.
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGUSR2);
+        exited.map(|_| timed_out)
+    });
+    let timed_out = match waited {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
     match process.wait() {
         Ok(_) if timed_out => ExitCode::from(EXIT_TIMEOUT),
         Ok(ExitStatus::Exited(c)) => ExitCode::from(c as u8),
@@ -121,3 +107,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// The signals a shell would send the command: passed on to its tree.
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
