@@ -132,7 +132,15 @@ fn tool() -> &'static Path {
             .keep();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let to = dir.join("restricted-runner");
-        std::fs::copy(env!("CARGO_BIN_EXE_restricted-runner"), &to).unwrap();
+        // Copied by another process: a copy written from this one could be
+        // held open for writing by another test thread's fork until its
+        // exec, and the kernel refuses to run a file open for writing.
+        let copied = std::process::Command::new("cp")
+            .arg(env!("CARGO_BIN_EXE_restricted-runner"))
+            .arg(&to)
+            .status()
+            .unwrap();
+        assert!(copied.success());
         to
     })
 }
