@@ -190,7 +190,7 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-func newExec(t *testing.T) *runner.Native {
+func newExec(t *testing.T) *runner.Exec {
 	t.Helper()
 	r, err := runner.NewExec(runner.Options{}, nil)
 	if err != nil {
