@@ -104,6 +104,23 @@ func TestGuideLoggerParameter(t *testing.T) {
 			t.Errorf("%T: %v", l, err)
 		}
 	}
+	// A nil logger is common.GetLogger(), as set with SetLogger.
+	var buf strings.Builder
+	global, _ := common.NewLogger("global: ", "", common.LogLevelDebug, false)
+	global.SetOutput(&buf)
+	common.SetLogger(global)
+	defer common.SetLogger(nil)
+	for _, l := range []runner.Logger{nil, nilLogger} {
+		r, err := runner.NewExec(runner.Options{}, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Reset()
+		r.RunWithPipes(context.Background(), "rr-guide-no-such-command", nil, nil, nil)
+		if !strings.Contains(buf.String(), "global: ") || !strings.Contains(buf.String(), "[DEBUG]") {
+			t.Errorf("%T logger: the global logger got %q", l, buf.String())
+		}
+	}
 }
 
 // "The landrun check asks the kernel, not /sys/kernel/security/landlock."
@@ -309,6 +326,16 @@ func TestGuideLandrunNetworkingOff(t *testing.T) {
 	if out, err := on.Run(context.Background(), "bash", cmd, nil, nil, false); err != nil || out != "hello" {
 		t.Fatalf("networking on: %q, %v", out, err)
 	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3 to try a bind")
+	}
+	bind := `/usr/bin/python3 -c 'import socket; socket.socket().bind(("127.0.0.1", 0)); print("bound")'`
+	if out, err := off.Run(context.Background(), "", bind, nil, nil, false); err == nil {
+		t.Errorf("bound with networking off: %q", out)
+	}
+	if got := mustRun(t, on, bind, nil); got != "bound" {
+		t.Errorf("bind with networking on: %q", got)
+	}
 }
 
 // "firejail: the host is read-only, /tmp is private to the spawn and the
@@ -324,6 +351,11 @@ func TestGuideFirejailTmpAndHome(t *testing.T) {
 	defer os.Remove(hostFile.Name())
 	if got := mustRun(t, r, "test -e "+hostFile.Name()+" && echo visible || echo hidden", nil); got != "hidden" {
 		t.Errorf("host /tmp in the jail: %q", got)
+	}
+	if _, err := os.Stat("/dev/kmsg"); err == nil {
+		if got := mustRun(t, r, "test -e /dev/kmsg && echo visible || echo hidden", nil); got != "hidden" {
+			t.Errorf("host /dev in the jail: %q", got)
+		}
 	}
 	jailFile := hostFile.Name() + "-jail"
 	defer os.Remove(jailFile)
@@ -354,6 +386,45 @@ func TestGuideFirejailTmpAndHome(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(sub + "/f"); string(b) != "h\n" {
 		t.Errorf("home subfolder: %q", b)
+	}
+}
+
+// "docker: the check asks the engine for the image; with pull never a
+// missing image fails it."
+func TestGuideDockerCheck(t *testing.T) {
+	k := needKind(t, runner.TypeDocker)
+	r, err := runner.NewDocker(with(k.opts, runner.Options{"image": "localhost/rr-guide-no-such-image:latest"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.CheckImplicitRequirements(); !errors.Is(err, runner.ErrRequirements) || !strings.Contains(err.Error(), "rr-guide-no-such-image") {
+		t.Errorf("%v", err)
+	}
+}
+
+// "docker: flags of docker_run_opts that would break the attached
+// container per run are rejected; a container gets only the run's env."
+func TestGuideDockerModel(t *testing.T) {
+	for _, opt := range []string{"-d", "-t", "--name x", "--rm"} {
+		_, err := runner.NewDocker(runner.Options{"image": "alpine:latest", "docker_run_opts": opt}, nil)
+		if !errors.Is(err, runner.ErrInvalidOptions) || !strings.Contains(err.Error(), "docker_run_opts") {
+			t.Errorf("%q: %v", opt, err)
+		}
+	}
+	k := needKind(t, runner.TypeDocker)
+	r, err := runner.NewDocker(k.opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Setenv("RR_GUIDE_HOST", "host")
+	if got := mustRun(t, r, `echo "[$RR_GUIDE_HOST]"`, nil); got != "[]" {
+		t.Errorf("the container saw the caller's variable: %q", got)
+	}
+	out, err := r.Run(context.Background(), "", `echo "$RR_GUIDE_RUN"`, []string{"RR_GUIDE_RUN=run"}, nil, false)
+	if err != nil || out != "run" {
+		t.Errorf("the run's entry: %q, %v", out, err)
 	}
 }
 
@@ -476,6 +547,31 @@ func TestGuideWaitEndsLeftovers(t *testing.T) {
 	}
 	if !waitFor(5*time.Second, func() bool { return len(pidsWithArg(secs)) == 0 }) {
 		t.Errorf("the background sleep outlived wait: %v", pidsWithArg(secs))
+	}
+}
+
+// "The streams of RunWithPipes are *os.File served by Go's poller:
+// deadlines work."
+func TestGuideStreamsAreFiles(t *testing.T) {
+	r := newExec(t)
+	stdin, stdout, stderr, wait, err := r.RunWithPipes(context.Background(), "cat", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ok := stdout.(*os.File)
+	if _, okIn := stdin.(*os.File); !ok || !okIn {
+		t.Fatalf("streams are %T and %T", stdin, stdout)
+	}
+	out.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := out.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read past the deadline: %v", err)
+	}
+	stdin.Close()
+	io.Copy(io.Discard, stderr)
+	stdout.Close()
+	stderr.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
