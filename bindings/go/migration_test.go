@@ -426,6 +426,27 @@ func TestGuideDockerModel(t *testing.T) {
 	if err != nil || out != "run" {
 		t.Errorf("the run's entry: %q, %v", out, err)
 	}
+
+	// Each run's container is gone after it: a normal exit, a failure, a
+	// cancellation.
+	label := "rr-guide=" + uniqueSeconds()
+	tagged, err := runner.NewDocker(with(k.opts, runner.Options{"docker_run_opts": "--label " + label}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tagged.Close()
+	mustRun(t, tagged, "true", nil)
+	tagged.Run(context.Background(), "", "exit 3", nil, nil, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := tagged.Run(ctx, "", "sleep 60", nil, nil, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled run: %v", err)
+	}
+	engine, _ := k.opts["engine"].(string)
+	left, err := exec.Command(engine, "ps", "--all", "--quiet", "--filter", "label="+label).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(left)) != "" {
+		t.Errorf("containers left: %q, %v", left, err)
+	}
 }
 
 // "docker: a failed Run's error is the command's stderr, without
