@@ -252,8 +252,8 @@ func TestCloseAndWaitTwice(t *testing.T) {
 	if err := wait(); !errors.Is(err, runner.ErrWaitCalled) {
 		t.Errorf("second wait: %v", err)
 	}
-	if err := r.CheckImplicitRequirements(); err != nil {
-		t.Errorf("CheckImplicitRequirements: %v", err)
+	if err := r.CheckImplicitRequirements(); !errors.Is(err, runner.ErrClosed) {
+		t.Errorf("CheckImplicitRequirements after Close: %v", err)
 	}
 }
 
