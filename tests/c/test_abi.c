@@ -566,6 +566,44 @@ static void test_unchecked_runner_that_meets_its_requirements(void) {
     }
 }
 
+static char proc_state(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    char *paren = strrchr(buf, ')');
+    return paren ? paren[2] : 0;
+}
+
+/* The child stays a zombie with its pid until rr_wait: a caller may wait
+ * for the exit itself (waitid with WNOWAIT here) before rr_wait reaps. */
+static void test_pid_kept_until_wait(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    int pid = rr_process_pid(s.p);
+    CHECK(pid > 0, "pid %d", pid);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    CHECK(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) == 0 && info.si_pid == pid, "waitid: %s",
+          strerror(errno));
+    CHECK(proc_state(pid) == 'Z', "state '%c' after exit, want a zombie", proc_state(pid));
+    CHECK(rr_process_pid(s.p) == pid, "pid changed");
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    CHECK(proc_state(pid) == 0, "pid %d still there after rr_wait", pid);
+    rr_runner_free(r);
+}
+
 static void test_fd_hygiene(void) {
     /* An inheritable fd at a known number must not reach the child. */
     int leak = dup2(STDERR_FILENO, 100);
@@ -658,6 +696,7 @@ int main(int argc, char **argv) {
         {"bad_inputs", test_bad_inputs},
         {"unchecked_runner_reports_requirements_later", test_unchecked_runner_reports_requirements_later},
         {"unchecked_runner_that_meets_its_requirements", test_unchecked_runner_that_meets_its_requirements},
+        {"pid_kept_until_wait", test_pid_kept_until_wait},
         {"fd_hygiene", test_fd_hygiene},
         {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
