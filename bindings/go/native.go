@@ -341,6 +341,7 @@ func (n *Native) RunWithPipes(ctx context.Context, cmd string, args []string, en
 // pipeFile wraps a pipe fd from the library in an *os.File using Go's
 // poller: non-blocking, so Read parks the goroutine rather than an OS thread.
 func pipeFile(fd C.int, name string) *os.File {
-	_ = syscall.SetNonblock(int(fd), true)
+	// A pipe has no other status flag to keep: one fcntl sets O_NONBLOCK.
+	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFL, syscall.O_NONBLOCK)
 	return os.NewFile(uintptr(fd), name)
 }
