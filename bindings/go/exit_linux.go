@@ -13,6 +13,8 @@ const (
 	pPID         = 1
 	pPIDFD       = 3
 	wNoWait      = 0x1000000
+	// How many times awaitExit yields before it parks on a pidfd.
+	exitYields = 2
 )
 
 // awaitExit parks the calling goroutine until pid, a child of this process
@@ -25,8 +27,18 @@ func awaitExit(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	if exited, err := exitedWithoutReaping(pPID, pid); err != nil || exited {
-		return err == nil
+	// A child whose pipes just reached EOF is usually finishing its exit:
+	// yielding the CPU once or twice lets it become waitable, cheaper than
+	// a pidfd in the poller.
+	for try := 0; ; try++ {
+		exited, err := exitedWithoutReaping(pPID, pid)
+		if err != nil || exited {
+			return err == nil
+		}
+		if try == exitYields {
+			break
+		}
+		_, _, _ = syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 	}
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), syscall.O_NONBLOCK, 0)
 	if errno != 0 {
