@@ -1,13 +1,16 @@
 // Package runner runs commands in restricted environments through the
-// restricted-runner C library. It mirrors the API of go-restricted-runner's
-// runner package (the same Type names, option keys, New, Run and
-// RunWithPipes), so a program switches by changing its import path.
+// restricted-runner C library. It is go-restricted-runner's runner package
+// over that library: the same Type names, option keys, Runner interface,
+// New and NewXxx constructors, runner types and typed options, so a
+// program switches by changing its import path (and that of the common
+// package, this module's common subpackage).
 //
-// What differs from the pure-Go package: option keys are checked strictly
-// (an unknown key or a wrong type is an error naming the key, matching
-// ErrInvalidOptions), cancelling the context kills the whole process tree
-// (grandchildren and containers included), and wait removes every profile
-// file and container the spawn created.
+// What differs (docs/migrating-from-go-restricted-runner.md has the whole
+// list): option keys are checked strictly (an unknown key or a wrong type
+// is an error naming the key, matching ErrInvalidOptions), cancelling the
+// context kills the whole process tree (grandchildren and containers
+// included), wait removes every profile file and container the spawn
+// created, and errors are *Error, *ExitError and *RunError values.
 package runner
 
 import (
