@@ -6,6 +6,7 @@
  *
  * Lifecycle
  *   rr_runner_new      build a runner from a kind and JSON options (checked)
+ *                      (rr_runner_new_unchecked + rr_runner_check: check later)
  *   rr_run_with_pipes  spawn; get three fds (yours to close) and a handle
  *   rr_spawn           the same with spawn attributes (rr_spawn_attrs_new,
  *                      rr_spawn_attrs_set_cwd: the folder it starts in)
@@ -139,8 +140,10 @@ typedef struct rr_error rr_error;
 typedef struct rr_process rr_process;
 
 /**
- * A runner: a kind with its options, checked when it was built. Immutable;
- * may be used from many threads at once.
+ * A runner: a kind with its options. Immutable; may be used from many
+ * threads at once. Its requirements are checked when it is built by
+ * `rr_runner_new`; one built by `rr_runner_new_unchecked` is checked by
+ * `rr_runner_check` and at its first spawn instead.
  */
 typedef struct rr_runner rr_runner;
 
@@ -393,7 +396,11 @@ rr_status rr_process_exit_fd(const struct rr_process *process, int *fd_out, stru
 
 /**
  * The pid of the process's direct child (for container runners, the
- * engine CLI), or -1 for NULL.
+ * engine CLI), or -1 for NULL. Until `rr_wait` reaps it the child stays
+ * this process's child, a zombie once it exited, so the pid cannot be
+ * reused meanwhile: a caller may wait for the exit itself without reaping
+ * (`waitid` with `WNOWAIT`, or a pidfd from `pidfd_open`), then call
+ * `rr_wait`.
  *
  * # Safety
  * `process` is NULL or a live handle.
@@ -471,7 +478,8 @@ void rr_output_free(struct rr_output *out);
  * `"landrun"` (alias `"landlock"`). `options_json` is a UTF-8 JSON object
  * with that runner's option keys, or NULL for `{}`. Options are strict: an
  * unknown key or a wrong type is `RR_ERR_INVALID_OPTIONS` naming the key.
- * The runner's requirements are checked here (`RR_ERR_REQUIREMENTS`).
+ * The runner's requirements are checked here (`RR_ERR_REQUIREMENTS` says
+ * what is missing); `rr_runner_new_unchecked` leaves that for later.
  *
  * On success `*out` receives a runner that the caller frees with
  * `rr_runner_free`. On failure `*out` is not written and, if `err` is not
@@ -485,11 +493,45 @@ void rr_output_free(struct rr_output *out);
 rr_status rr_runner_new(const char *kind, const char *options_json, struct rr_runner **out, struct rr_error **err);
 
 /**
+ * Creates a runner of `kind` configured by `options_json`, like
+ * `rr_runner_new`, without checking the runner's requirements.
+ *
+ * The kind and options are checked as strictly as by `rr_runner_new`
+ * (`RR_ERR_UNKNOWN_RUNNER`, `RR_ERR_INVALID_OPTIONS`), but what the runner
+ * needs on this machine (its OS, a program such as firejail, Landlock, an
+ * engine that answers) is not looked at here: this succeeds wherever the
+ * options are valid. The requirements are checked by `rr_runner_check`,
+ * and by the first spawn (`rr_run_with_pipes`, `rr_run`,
+ * `rr_run_cancelable`), which fails with `RR_ERR_REQUIREMENTS` while
+ * something is missing. Once a check passed, spawns do not check again.
+ *
+ * Use it to build a runner first and decide afterwards, with
+ * `rr_runner_check`, whether to use it or fall back to another.
+ * Ownership and errors are as for `rr_runner_new`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described; `out` must be writable.
+ */
+rr_status rr_runner_new_unchecked(const char *kind, const char *options_json, struct rr_runner **out, struct rr_error **err);
+
+/**
+ * Checks now that what `runner` needs is on this machine: `RR_OK`, or
+ * `RR_ERR_REQUIREMENTS` saying what is missing. Each call checks afresh
+ * (for the docker runner this asks the engine, a few tens of ms). After a
+ * check passed, spawns from `runner` no longer check. Thread-safe, like
+ * every call taking a `const rr_runner *`.
+ *
+ * # Safety
+ * `runner` is NULL (`RR_ERR_INVALID_ARGUMENT`) or a live runner.
+ */
+rr_status rr_runner_check(const struct rr_runner *runner, struct rr_error **err);
+
+/**
  * Frees a runner. NULL is ignored. Processes spawned from it stay valid.
  *
  * # Safety
- * `runner` is NULL or a runner from `rr_runner_new` not yet freed, and no
- * other thread is using it.
+ * `runner` is NULL or a runner from `rr_runner_new` or
+ * `rr_runner_new_unchecked` not yet freed, and no other thread is using it.
  */
 void rr_runner_free(struct rr_runner *runner);
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::attrs::SpawnAttrs;
@@ -188,27 +189,56 @@ impl Command {
     }
 }
 
-/// A runner of one kind with its options, checked and ready to spawn.
+/// A runner of one kind with its options, ready to spawn.
 ///
 /// Immutable: it can be shared between threads (`Send + Sync`), and a spawn
-/// never changes it.
+/// never changes what it does. Its requirements (an OS, a program, a kernel
+/// feature, an answering engine) are checked by [`Runner::new`], or, for a
+/// runner from [`Runner::new_unchecked`], by [`Runner::check`] and at the
+/// first spawn; once a check passed, spawns do not check again.
 #[derive(Debug)]
 pub struct Runner {
     kind: Kind,
     backend: Box<dyn Backend>,
+    /// Set once a requirements check passed.
+    checked: AtomicBool,
 }
 
 impl Runner {
     /// Builds a runner of `kind` (a name such as `"firejail"`) from its JSON
     /// options, and checks that what it needs is on this machine.
     pub fn new(kind: &str, options_json: Option<&str>) -> Result<Runner> {
+        let runner = Runner::new_unchecked(kind, options_json)?;
+        runner.check()?;
+        Ok(runner)
+    }
+
+    /// Builds a runner of `kind` from its JSON options without checking its
+    /// requirements. The options are read as strictly as by
+    /// [`Runner::new`] (an unknown key or a wrong type is an error); what
+    /// the runner needs on this machine is checked by [`Runner::check`] and
+    /// by the first spawn, which fails with [`ErrorKind::Requirements`] while
+    /// something is missing.
+    pub fn new_unchecked(kind: &str, options_json: Option<&str>) -> Result<Runner> {
         let kind: Kind = kind.parse()?;
         let backend = backend::build(kind, options_json)?;
-        backend.check_requirements()?;
         // The record store and its watchdog, which also reclaims what dead
         // callers left: made now, so the first spawn does not pay for them.
         crate::record::ensure();
-        Ok(Runner { kind, backend })
+        Ok(Runner {
+            kind,
+            backend,
+            checked: AtomicBool::new(false),
+        })
+    }
+
+    /// Checks now that what the runner needs is on this machine (each call
+    /// checks afresh); an error is [`ErrorKind::Requirements`] saying what
+    /// is missing. Once a check passed, spawns no longer check.
+    pub fn check(&self) -> Result<()> {
+        self.backend.check_requirements()?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Checks that the options are valid and that what the runner needs is
@@ -222,8 +252,12 @@ impl Runner {
         self.kind
     }
 
-    /// Starts `command` under this runner.
+    /// Starts `command` under this runner; a runner whose requirements
+    /// were not checked yet checks them first.
     pub fn spawn(&self, command: &Command) -> Result<Process> {
+        if !self.checked.load(Ordering::Acquire) {
+            self.check()?;
+        }
         let process = self.backend.spawn(command)?;
         if process.enforcement().is_some() {
             return Ok(process);

@@ -15,6 +15,8 @@ use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use once_cell::sync::OnceCell;
+
 use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
 use self::engine::Cli;
 use crate::backend::Backend;
@@ -29,7 +31,9 @@ use crate::runner::Command;
 pub(crate) struct Docker {
     config: Config,
     image: String,
-    cli: Cli,
+    /// The engine CLI, chosen and probed by the first check that passes
+    /// (the `auto` choice depends on which engine answers), then kept.
+    cli: OnceCell<Cli>,
 }
 
 /// Picks the engine CLI the options ask for and checks that its engine
@@ -67,16 +71,25 @@ fn connect(choice: EngineChoice, image: Option<&str>, pull: Option<Pull>) -> Res
 }
 
 impl Docker {
-    /// Reads the options, finds the engine and checks that it answers: the
-    /// `auto` engine choice depends on that check, so it happens here.
+    /// Reads the options. The engine is found and probed by the
+    /// requirements check, not here.
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         let config = Config::parse(options_json, true)?;
         let image = config
             .image
             .clone()
             .ok_or_else(|| Error::internal("image checked by Config::parse"))?;
-        let cli = connect(config.engine, Some(&image), config.pull)?;
-        Ok(Docker { config, image, cli })
+        Ok(Docker {
+            config,
+            image,
+            cli: OnceCell::new(),
+        })
+    }
+
+    /// The engine CLI; connects (and keeps the result) if no check passed yet.
+    fn cli(&self) -> Result<&Cli> {
+        self.cli
+            .get_or_try_init(|| connect(self.config.engine, Some(&self.image), self.config.pull))
     }
 }
 
@@ -93,7 +106,10 @@ fn unique_name() -> String {
 
 impl Backend for Docker {
     fn check_requirements(&self) -> Result<()> {
-        // Checked in `new`, where the engine is chosen.
+        // Every check asks the engine afresh; the first CLI that passed is
+        // the one spawns keep using.
+        let cli = connect(self.config.engine, Some(&self.image), self.config.pull)?;
+        let _ = self.cli.set(cli);
         Ok(())
     }
 
@@ -102,6 +118,7 @@ impl Backend for Docker {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
+        let cli = self.cli()?;
         let mounts = self.config.render_mounts(&command.params)?;
         for m in mounts.iter().filter(|m| m.host.starts_with('/')) {
             // The engines would create a missing host folder, owned by root.
@@ -122,7 +139,7 @@ impl Backend for Docker {
         let owner = Owner::current().label();
         let argv = config::run_argv(
             &self.config,
-            self.cli.engine,
+            cli.engine,
             &Spawn {
                 name: &name,
                 owner: &owner,
@@ -133,12 +150,12 @@ impl Backend for Docker {
                 args: &command.args,
             },
         )?;
-        let mut program = self.cli.program(&argv)?;
+        let mut program = cli.program(&argv)?;
         program.stdio(command.stdio);
         // Should this process die, its watchdog (or a later gc) kills the
         // CLI and removes the container, with the engine's settings of now.
-        let remove = self.cli.remove_argv(&name);
-        let remove: Vec<&OsStr> = std::iter::once(self.cli.path.as_os_str())
+        let remove = cli.remove_argv(&name);
+        let remove: Vec<&OsStr> = std::iter::once(cli.path.as_os_str())
             .chain(remove.iter().map(OsString::as_os_str))
             .collect();
         let env: Vec<(OsString, OsString)> = ENGINE_ENV
@@ -159,7 +176,7 @@ impl Backend for Docker {
                 kind,
                 format!(
                     "starting the {} CLI for image {:?}: {}",
-                    self.cli.engine.cli(),
+                    cli.engine.cli(),
                     self.image,
                     e.message()
                 ),
@@ -173,10 +190,10 @@ impl Backend for Docker {
         Ok(Process::new(
             spawned,
             Box::new(ContainerGuard {
-                cli: self.cli.clone(),
+                cli: cli.clone(),
                 name,
                 signalled: AtomicBool::new(false),
-                must_remove: self.cli.engine == Engine::Docker,
+                must_remove: cli.engine == Engine::Docker,
             }),
         )
         .with_record(record))

@@ -14,6 +14,8 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use once_cell::sync::OnceCell;
+
 use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
@@ -52,25 +54,34 @@ pub(crate) const PROFILE_PREFIX: &str = "rr-firejail-";
 #[derive(Debug)]
 pub(crate) struct Firejail {
     options: ProfileOptions,
-    /// Where firejail is, looked up once when the runner is built.
-    firejail: Option<PathBuf>,
+    /// Where firejail is: looked up in PATH by the first check that finds
+    /// it (not when the runner is built), then kept.
+    firejail: OnceCell<PathBuf>,
+}
+
+/// Finds firejail in `path` (a PATH value).
+fn find_firejail(path: Option<&OsStr>) -> Result<PathBuf> {
+    find_program(OsStr::new("firejail"), path).map_err(|_| {
+        Error::requirements(
+            "the firejail runner needs the firejail program, which is not in PATH; \
+             install it (Debian/Ubuntu: apt-get install firejail; Fedora: dnf install firejail)",
+        )
+    })
 }
 
 impl Firejail {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         let options = ProfileOptions::parse("firejail", options_json, profile::check_path)?;
-        let path = std::env::var_os("PATH");
-        let firejail = find_program(OsStr::new("firejail"), path.as_deref()).ok();
-        Ok(Firejail { options, firejail })
+        Ok(Firejail {
+            options,
+            firejail: OnceCell::new(),
+        })
     }
 
     fn firejail(&self) -> Result<&Path> {
-        self.firejail.as_deref().ok_or_else(|| {
-            Error::requirements(
-                "the firejail runner needs the firejail program, which is not in PATH; \
-                 install it (Debian/Ubuntu: apt-get install firejail; Fedora: dnf install firejail)",
-            )
-        })
+        self.firejail
+            .get_or_try_init(|| find_firejail(std::env::var_os("PATH").as_deref()))
+            .map(PathBuf::as_path)
     }
 
     fn render(
@@ -196,7 +207,9 @@ impl Backend for Firejail {
                 std::env::consts::OS
             )));
         }
-        self.firejail().map(|_| ())
+        let found = find_firejail(std::env::var_os("PATH").as_deref())?;
+        let _ = self.firejail.set(found);
+        Ok(())
     }
 
     fn default_shell(&self) -> OsString {
@@ -314,16 +327,10 @@ mod tests {
 
     #[test]
     fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
-        let f = Firejail {
-            options: ProfileOptions::parse("firejail", None, profile::check_path).unwrap(),
-            firejail: None,
-        };
-        let e = f.check_requirements().unwrap_err();
+        let e = find_firejail(Some(OsStr::new("/nonexistent-rr-path"))).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Requirements);
         assert!(e.message().contains("firejail program"), "{e}");
         assert!(e.message().contains("apt-get install firejail"), "{e}");
-        let e = f.spawn(&Command::new("true")).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Requirements);
     }
 
     #[test]

@@ -347,7 +347,11 @@ pub unsafe extern "C" fn rr_process_exit_fd(
 }
 
 /// The pid of the process's direct child (for container runners, the
-/// engine CLI), or -1 for NULL.
+/// engine CLI), or -1 for NULL. Until `rr_wait` reaps it the child stays
+/// this process's child, a zombie once it exited, so the pid cannot be
+/// reused meanwhile: a caller may wait for the exit itself without reaping
+/// (`waitid` with `WNOWAIT`, or a pidfd from `pidfd_open`), then call
+/// `rr_wait`.
 ///
 /// # Safety
 /// `process` is NULL or a live handle.

@@ -516,6 +516,129 @@ static void test_bad_inputs(void) {
     rr_runner_free(r);
 }
 
+/* A runner built unchecked while firejail (or the engine CLI) is missing:
+ * building succeeds, rr_runner_check and every spawn report the missing
+ * program, and a failed spawn leaves nothing behind. */
+static void test_unchecked_runner_reports_requirements_later(void) {
+    rr_error *e = NULL;
+    rr_runner *r = NULL;
+    struct {
+        const char *kind, *options, *names;
+    } cases[] = {
+        {"firejail", NULL, "firejail"},
+        {"docker", "{\"image\": \"localhost/rr-test:latest\", \"engine\": \"podman\"}", "podman"},
+        {"docker", "{\"image\": \"localhost/rr-test:latest\"}", "docker"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* Everything runs without the program in PATH; checks come after
+         * PATH is back, so a failure cannot leave it broken. */
+        rr_error *new_e = NULL, *unchecked_e = NULL, *check_e = NULL, *spawn_e = NULL, *run_e = NULL;
+        rr_runner *checked = NULL;
+        rr_process *p = NULL;
+        int in = -1, out = -1, er = -1;
+        rr_output o = {0};
+        int fds_before = count_fds();
+        char *saved = strdup(getenv("PATH"));
+        setenv("PATH", "/nonexistent-rr-path", 1);
+        rr_status made = rr_runner_new(cases[i].kind, cases[i].options, &checked, &new_e);
+        rr_status st = rr_runner_new_unchecked(cases[i].kind, cases[i].options, &r, &unchecked_e);
+        rr_status check = st == RR_OK ? rr_runner_check(r, &check_e) : st;
+        rr_status spawned = st == RR_OK ? rr_run_with_pipes(r, "true", NULL, NULL, NULL, &in, &out, &er, &p, &spawn_e) : st;
+        rr_status ran = st == RR_OK ? rr_run(r, NULL, "true", NULL, NULL, 0, &o, &run_e) : st;
+        setenv("PATH", saved, 1);
+        free(saved);
+
+        expect_status(made, RR_ERR_REQUIREMENTS, &new_e, "checked runner without its program");
+        CHECK(checked == NULL, "runner written on failure");
+        CHECK(st == RR_OK && r != NULL, "%s unchecked: status %u: %s", cases[i].kind, (unsigned)st,
+              rr_error_message(unchecked_e));
+        CHECK(check == RR_ERR_REQUIREMENTS && strstr(rr_error_message(check_e), cases[i].names) != NULL,
+              "%s check: status %u, '%s'", cases[i].kind, (unsigned)check, rr_error_message(check_e));
+        CHECK(spawned == RR_ERR_REQUIREMENTS && strstr(rr_error_message(spawn_e), cases[i].names) != NULL,
+              "%s spawn: status %u, '%s'", cases[i].kind, (unsigned)spawned, rr_error_message(spawn_e));
+        CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+        expect_status(ran, RR_ERR_REQUIREMENTS, &run_e, "run, unchecked");
+        CHECK(o.stdout_data == NULL, "output written on failure");
+        CHECK(count_fds() == fds_before, "fds %d -> %d", fds_before, count_fds());
+        CHECK(count_zombie_children() == 0, "zombies left");
+        rr_error_free(check_e);
+        rr_error_free(spawn_e);
+        rr_runner_free(r);
+        r = NULL;
+    }
+
+    /* Options are as strict as rr_runner_new's. */
+    expect_status(rr_runner_new_unchecked("firejail", "{\"allow_networkin\": true}", &r, &e), RR_ERR_INVALID_OPTIONS,
+                  &e, "unchecked, unknown key");
+    expect_status(rr_runner_new_unchecked("docker", "{}", &r, &e), RR_ERR_INVALID_OPTIONS, &e,
+                  "unchecked docker without image");
+    expect_status(rr_runner_new_unchecked("chroot", NULL, &r, &e), RR_ERR_UNKNOWN_RUNNER, &e, "unchecked, unknown kind");
+    expect_status(rr_runner_new_unchecked(NULL, NULL, &r, &e), RR_ERR_INVALID_ARGUMENT, &e, "unchecked, NULL kind");
+    expect_status(rr_runner_new_unchecked("exec", NULL, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "unchecked, NULL out");
+    CHECK(r == NULL, "runner written on failure");
+    expect_status(rr_runner_check(NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "check NULL");
+    CHECK(rr_runner_check(NULL, NULL) == RR_ERR_INVALID_ARGUMENT, "check NULL without err");
+}
+
+/* The runner under test, built unchecked: it passes its check (again and
+ * again) and spawns, and its first spawn needs no explicit check. */
+static void test_unchecked_runner_that_meets_its_requirements(void) {
+    rr_error *e = NULL;
+    for (int explicit_check = 0; explicit_check < 2; explicit_check++) {
+        rr_runner *r = NULL;
+        CHECK_OK(rr_runner_new_unchecked(kind, options, &r, &e), &e);
+        if (explicit_check) {
+            CHECK_OK(rr_runner_check(r, &e), &e);
+            CHECK_OK(rr_runner_check(r, &e), &e);
+        }
+        rr_output o;
+        CHECK_OK(rr_run(r, "/bin/sh", "echo unchecked", NULL, NULL, 0, &o, &e), &e);
+        CHECK(o.stdout_len == 10 && memcmp(o.stdout_data, "unchecked\n", 10) == 0, "stdout '%.*s'",
+              (int)o.stdout_len, o.stdout_data);
+        rr_output_free(&o);
+        CHECK_OK(rr_runner_check(r, &e), &e);
+        rr_runner_free(r);
+    }
+}
+
+static char proc_state(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    char *paren = strrchr(buf, ')');
+    return paren ? paren[2] : 0;
+}
+
+/* The child stays a zombie with its pid until rr_wait: a caller may wait
+ * for the exit itself (waitid with WNOWAIT here) before rr_wait reaps. */
+static void test_pid_kept_until_wait(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    int pid = rr_process_pid(s.p);
+    CHECK(pid > 0, "pid %d", pid);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    CHECK(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) == 0 && info.si_pid == pid, "waitid: %s",
+          strerror(errno));
+    CHECK(proc_state(pid) == 'Z', "state '%c' after exit, want a zombie", proc_state(pid));
+    CHECK(rr_process_pid(s.p) == pid, "pid changed");
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    CHECK(proc_state(pid) == 0, "pid %d still there after rr_wait", pid);
+    rr_runner_free(r);
+}
+
 static void test_fd_hygiene(void) {
     /* An inheritable fd at a known number must not reach the child. */
     int leak = dup2(STDERR_FILENO, 100);
@@ -799,6 +922,9 @@ int main(int argc, char **argv) {
         {"run_output_and_codes", test_run_output_and_codes},
         {"run_background_and_timeout", test_run_background_and_timeout},
         {"bad_inputs", test_bad_inputs},
+        {"unchecked_runner_reports_requirements_later", test_unchecked_runner_reports_requirements_later},
+        {"unchecked_runner_that_meets_its_requirements", test_unchecked_runner_that_meets_its_requirements},
+        {"pid_kept_until_wait", test_pid_kept_until_wait},
         {"fd_hygiene", test_fd_hygiene},
         {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
         {"spawn_attrs_cwd", test_spawn_attrs_cwd},
