@@ -103,6 +103,9 @@ pub(crate) enum Node {
 /// Looks paths up on the host without following a final symlink.
 pub(crate) trait Lookup {
     fn node(&self, path: &Path) -> Node;
+
+    /// The names in the root folder.
+    fn root_names(&self) -> Vec<OsString>;
 }
 
 /// The real file system.
@@ -119,6 +122,12 @@ impl Lookup for Host {
             Ok(_) => Node::File,
             Err(_) => Node::Missing,
         }
+    }
+
+    fn root_names(&self) -> Vec<OsString> {
+        std::fs::read_dir("/")
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -318,6 +327,26 @@ pub(crate) fn plan_view(
                 attrs,
                 origin,
             });
+        }
+    }
+    // The root's own symlinks into what the view shows (a merged-/usr
+    // system's /bin, /lib, /lib64, /sbin) come along: they grant nothing
+    // the view does not, and programs name their interpreter through them.
+    let mut names = lookup.root_names();
+    names.sort();
+    for name in names {
+        let path = Path::new("/").join(&name);
+        if let Node::Symlink(target) = lookup.node(&path) {
+            let mut found = Vec::new();
+            if let Some(canon) = resolve(&path, lookup, &mut found) {
+                if view
+                    .binds
+                    .iter()
+                    .any(|b| b.dir && canon.starts_with(&b.path))
+                {
+                    links.push((path, target));
+                }
+            }
         }
     }
     for (path, target) in links {
@@ -909,6 +938,14 @@ mod tests {
                 .map(|(_, n)| n.clone())
                 .unwrap_or(Node::Missing)
         }
+
+        fn root_names(&self) -> Vec<OsString> {
+            self.0
+                .iter()
+                .filter(|(p, _)| Path::new(p).parent() == Some(Path::new("/")))
+                .map(|(p, _)| Path::new(p).file_name().unwrap().to_os_string())
+                .collect()
+        }
     }
 
     fn debian() -> Fake {
@@ -1054,6 +1091,9 @@ dir /srv
 dir /var
 symlink /var/run -> /run
 symlink /srv/link -> ../srv/data
+symlink /bin -> usr/bin
+symlink /lib -> usr/lib
+symlink /lib64 -> usr/lib64
 bind /usr folder ro,nosuid,nodev,noexec (allow_read_folders)
 bind /etc/hosts file rw,nosuid,nodev,noexec (allow_read_files)
 bind /run/app folder rw,nosuid,nodev,noexec (allow_write_folders)
