@@ -12,8 +12,16 @@
  *                      rr_spawn_attrs_set_cwd: the folder it starts in)
  *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
+ *                      (rr_wait_info: also why it ended and what it cost)
  *   rr_runner_free     free the runner
  *   rr_run             one-shot: shell -c command, both streams captured
+ *                      (rr_run_info: a timeout or cancel is an outcome)
+ *
+ * Lifetime
+ *   Nothing outlives its caller: a watchdog process, started with the
+ *   first runner, kills the commands' trees and removes what their spawns
+ *   made when the calling process dies, however it dies. rr_gc reclaims
+ *   what dead callers left if their watchdog died too.
  *
  * Threads
  *   A `const` pointer parameter may be used from many threads at once (an
