@@ -150,12 +150,19 @@ pub const DECLARATIONS: [Declaration; 5] = [
             "loopback_tcp",
             "loopback_udp",
             "signal_host",
+            "ptrace_host",
+            "terminal_injection",
             "daemon_after_wait",
+            "capabilities",
         ],
         limit_options: &[],
         notes: &[
-            "The whole host stays readable (read-only) outside the folders firejail hides \
-             (private /tmp, the user folders); host unix sockets outside /tmp stay reachable.",
+            "Reading outside the policy is not guaranteed blocked: the host stays visible \
+             (read-only) outside what firejail hides (a private /tmp and /dev, the user \
+             folders, the top-level folders it whitelists in); host unix sockets outside \
+             /tmp (such as under /run) stay reachable.",
+            "Capabilities: the profile drops them all (`caps.drop all`); a custom_profile \
+             decides for itself.",
             "The command inherits the caller's environment.",
         ],
     },

@@ -554,7 +554,7 @@ fn explain_through_the_c_abi() {
         .unwrap()
         .iter()
         .any(|e| e == "GREETING=hi"));
-    assert_eq!(v["landlock"]["abi"].is_number(), true);
+    assert!(v["landlock"]["abi"].is_number());
 
     // A param that is not given is the spawn's error, and nothing is written.
     let kind = CString::new("firejail").unwrap();
