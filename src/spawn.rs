@@ -743,6 +743,89 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::EACCES));
     }
 
+    fn inode(fd: RawFd) -> (u64, u64) {
+        let st = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(fd) }).unwrap();
+        (st.st_dev as u64, st.st_ino as u64)
+    }
+
+    #[test]
+    fn caller_fds_are_copied_above_stdio() {
+        let file = tempfile::tempfile().unwrap();
+        let ends = stdio_ends([Stdio::Null, Stdio::Fd(file.as_raw_fd()), Stdio::Stdout]).unwrap();
+        assert!(ends.parent.iter().all(Option::is_none));
+        for fd in &ends.child {
+            assert!(fd.as_raw_fd() > 2, "child end {}", fd.as_raw_fd());
+            // SAFETY: F_GETFD on a valid fd.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert!(flags & libc::FD_CLOEXEC != 0);
+        }
+        assert_ne!(ends.child[1].as_raw_fd(), file.as_raw_fd());
+        assert_eq!(inode(ends.child[1].as_raw_fd()), inode(file.as_raw_fd()));
+        assert_eq!(inode(ends.child[2].as_raw_fd()), inode(file.as_raw_fd()));
+        assert!(!ends.shares_caller_terminal());
+    }
+
+    #[test]
+    fn stderr_to_stdout_shares_the_stdout_pipe() {
+        let ends = stdio_ends([Stdio::Pipe, Stdio::Pipe, Stdio::Stdout]).unwrap();
+        assert!(ends.parent[0].is_some() && ends.parent[1].is_some());
+        assert!(ends.parent[2].is_none());
+        assert_eq!(
+            inode(ends.child[1].as_raw_fd()),
+            inode(ends.child[2].as_raw_fd())
+        );
+    }
+
+    #[test]
+    fn bad_stdio_is_an_invalid_argument_naming_the_stream() {
+        let write_only = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let read_only = std::fs::File::open("/dev/null").unwrap();
+        let path_only = nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_PATH | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        let cases = [
+            (
+                [Stdio::Stdout, Stdio::Pipe, Stdio::Pipe],
+                "stdin: Stdio::Stdout",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Stdout, Stdio::Pipe],
+                "stdout: Stdio::Stdout",
+            ),
+            (
+                [Stdio::Fd(-1), Stdio::Pipe, Stdio::Pipe],
+                "stdin: fd -1 is negative",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Fd(1_000_000), Stdio::Pipe],
+                "stdout: fd 1000000 is not an open file descriptor",
+            ),
+            (
+                [Stdio::Fd(write_only.as_raw_fd()), Stdio::Pipe, Stdio::Pipe],
+                "is not open for reading",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Pipe, Stdio::Fd(read_only.as_raw_fd())],
+                "stderr: fd",
+            ),
+            (
+                [Stdio::Fd(path_only.as_raw_fd()), Stdio::Pipe, Stdio::Pipe],
+                "is not open for reading",
+            ),
+        ];
+        for (stdio, want) in cases {
+            let e = stdio_ends(stdio).err().expect("an error");
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{stdio:?}: {e}");
+            assert!(e.message().contains(want), "{stdio:?}: {e}");
+        }
+    }
+
     #[test]
     fn nul_bytes_are_rejected() {
         let e = Program::new(Path::new("/bin/true"), OsStr::from_bytes(b"a\0b")).unwrap_err();
