@@ -65,6 +65,16 @@
 #define RR_VERSION_PATCH 0
 
 /**
+ * `rr_wait_result.measured`: the CPU times were measured.
+ */
+#define RR_MEASURED_CPU 1
+
+/**
+ * `rr_wait_result.measured`: the peak resident memory was measured.
+ */
+#define RR_MEASURED_PEAK_RSS 2
+
+/**
  * Status of a call. `RR_OK` is 0, so `if (rc != RR_OK)` and `if (rc)` both
  * test for failure. Values are stable and only ever appended.
  */
@@ -174,6 +184,57 @@ typedef uint32_t rr_stdio_mode;
 #endif // __cplusplus
 
 /**
+ * Why a process ended (`rr_wait_result.reason`). Values are stable and
+ * only ever appended; treat an unknown one as `RR_END_EXITED` or
+ * `RR_END_SIGNALED` by the status.
+ */
+enum rr_end_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * It exited by itself, whatever its code.
+     */
+    RR_END_EXITED = 0,
+    /**
+     * A signal ended it that did not come from its handle.
+     */
+    RR_END_SIGNALED = 1,
+    /**
+     * Its handle killed it (`rr_process_kill`).
+     */
+    RR_END_KILLED = 2,
+    /**
+     * Its deadline passed and its tree was killed.
+     */
+    RR_END_TIMED_OUT = 3,
+    /**
+     * The caller cancelled the run and its tree was killed.
+     */
+    RR_END_CANCELED = 4,
+    /**
+     * The kernel, or the container engine, killed it for memory.
+     */
+    RR_END_OUT_OF_MEMORY = 5,
+    /**
+     * It used up its CPU time limit (`max_cpu_seconds`).
+     */
+    RR_END_CPU_LIMIT = 6,
+    /**
+     * It wrote past its file size limit (SIGXFSZ).
+     */
+    RR_END_FILE_SIZE_LIMIT = 7,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum rr_end_reason rr_end_reason;
+#else
+typedef uint32_t rr_end_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * An error: a status code, a message, and the OS errno where one exists.
  */
 typedef struct rr_error rr_error;
@@ -248,6 +309,50 @@ typedef struct rr_output {
      */
     struct rr_exit_status status;
 } rr_output;
+
+/**
+ * How a process ended and what it cost.
+ *
+ * Set `size` to `sizeof(rr_wait_result)` before passing it: the library
+ * fills only the fields that fit in that size, so a program built against
+ * an older header keeps working when fields are appended.
+ */
+typedef struct rr_wait_result {
+    /**
+     * `sizeof(rr_wait_result)` as the caller knows it; left as given.
+     */
+    size_t size;
+    /**
+     * How it ended (for wrapper runners, the wrapper's status: 128+N for a
+     * signal).
+     */
+    struct rr_exit_status status;
+    /**
+     * Why it ended: an `rr_end_reason` value.
+     */
+    uint32_t reason;
+    /**
+     * Which of the measurements below were made: `RR_MEASURED_*` bits.
+     */
+    uint32_t measured;
+    /**
+     * Microseconds from the spawn to the reap.
+     */
+    uint64_t wall_time_us;
+    /**
+     * CPU time in user mode, in microseconds, of the processes the command
+     * waited for (or of its whole cgroup, where it has one).
+     */
+    uint64_t user_time_us;
+    /**
+     * CPU time in the kernel, in microseconds, likewise.
+     */
+    uint64_t system_time_us;
+    /**
+     * The largest resident set of any one of those processes, in bytes.
+     */
+    uint64_t peak_rss_bytes;
+} rr_wait_result;
 
 
 
@@ -694,6 +799,33 @@ rr_status rr_spawn_attrs_set_cwd(struct rr_spawn_attrs *attrs, const char *cwd, 
  * `attrs` is NULL or a live object used by no other thread.
  */
 rr_status rr_spawn_attrs_set_stdio(struct rr_spawn_attrs *attrs, int32_t stream, uint32_t mode, int32_t fd, struct rr_error **err);
+
+/**
+ * Consumes `process` as `rr_wait` does, and fills `*out` (whose `size`
+ * the caller set) with how it ended and what it cost: the status, the
+ * reason (`rr_end_reason`), wall time, CPU times and peak memory where the
+ * system measured them (see `measured`). `*out` is written only on
+ * success; the handle is consumed on every path.
+ *
+ * # Safety
+ * `process` is NULL or a live handle, not used after this call; `out` is
+ * NULL or writable for `out->size` bytes.
+ */
+rr_status rr_wait_info(struct rr_process *process, struct rr_wait_result *out, struct rr_error **err);
+
+/**
+ * `rr_run_cancelable` that also says how the command ended and what it
+ * cost, in `*info` (whose `size` the caller set). Unlike `rr_run`, a
+ * timeout or a cancellation is an outcome here, not an error: the tree is
+ * killed, the call returns `RR_OK`, `*out` holds what the command wrote
+ * until then and `info->reason` is `RR_END_TIMED_OUT` or
+ * `RR_END_CANCELED`. `cancel_fd` may be negative (no cancellation).
+ * Release `*out` with `rr_output_free`.
+ *
+ * # Safety
+ * As `rr_run_cancelable`; `info` is writable for `info->size` bytes.
+ */
+rr_status rr_run_info(const struct rr_runner *runner, const char *shell, const char *command, const char *const *env, const char *params_json, int64_t timeout_ms, int cancel_fd, struct rr_output *out, struct rr_wait_result *info, struct rr_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -123,6 +123,9 @@ pub(crate) fn find(controller: &str) -> Option<Hierarchy> {
 pub(crate) struct Leaf {
     pub(crate) version: Version,
     pub(crate) dir: PathBuf,
+    /// `cpu.stat`'s user and system microseconds when the leaf was last
+    /// free: a reused leaf's counts go on from there.
+    cpu_base: (u64, u64),
 }
 
 impl Leaf {
@@ -145,6 +148,7 @@ impl Leaf {
         Ok(Leaf {
             version: h.version,
             dir,
+            cpu_base: (0, 0),
         })
     }
 
@@ -248,6 +252,27 @@ impl Leaf {
         }
     }
 
+    /// `cpu.stat`'s user and system microseconds (cgroup v2 keeps them for
+    /// every cgroup, whatever controllers are enabled).
+    fn cpu_usec(&self) -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        Some((field("user_usec ")?, field("system_usec ")?))
+    }
+
+    /// The CPU time the leaf's processes used since it was taken: the whole
+    /// tree, orphans included.
+    pub(crate) fn cpu_used(&self) -> Option<(Duration, Duration)> {
+        let (u, s) = self.cpu_usec()?;
+        Some((
+            Duration::from_micros(u.saturating_sub(self.cpu_base.0)),
+            Duration::from_micros(s.saturating_sub(self.cpu_base.1)),
+        ))
+    }
+
     /// Whether a process is left in the leaf (`cgroup.events` of v2).
     pub(crate) fn populated(&self) -> bool {
         match std::fs::read_to_string(self.dir.join("cgroup.events")) {
@@ -271,14 +296,16 @@ impl Leaf {
         if self.populated() {
             return self.remove(Duration::from_secs(2));
         }
+        let mut leaf = self;
+        leaf.cpu_base = leaf.cpu_usec().unwrap_or((0, 0));
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < POOL_SIZE {
-            let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&self.dir)]);
-            pool.push((self, record));
+            let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
+            pool.push((leaf, record));
             Ok(())
         } else {
             drop(pool);
-            self.remove(Duration::from_secs(2))
+            leaf.remove(Duration::from_secs(2))
         }
     }
 }

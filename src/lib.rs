@@ -67,11 +67,11 @@ pub mod docker {
 }
 
 pub use attrs::SpawnAttrs;
-pub use child::ExitStatus;
+pub use child::{ExitStatus, Usage};
 pub use enforcement::Enforcement;
 pub use error::{Error, ErrorKind, Result};
 pub use output::Output;
-pub use process::Process;
+pub use process::{EndReason, Process, WaitResult};
 pub use runner::{Command, Kind, Runner};
 pub use spawn::Stdio;
 pub use template::Params;

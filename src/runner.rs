@@ -13,7 +13,7 @@ use crate::attrs::SpawnAttrs;
 use crate::backend::{self, Backend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Output};
-use crate::process::Process;
+use crate::process::{Process, WaitResult};
 use crate::spawn::{parse_env_entry, Stdio};
 use crate::template::Params;
 
@@ -300,6 +300,35 @@ impl Runner {
         timeout: Option<Duration>,
         cancel: Option<BorrowedFd<'_>>,
     ) -> Result<Output> {
+        let process = self.spawn(&self.run_command(shell, command, env, params))?;
+        output::collect_cancelable(process, timeout, cancel)
+    }
+
+    /// Like [`run_cancelable`](Runner::run_cancelable), and says why the
+    /// command ended and what it cost. A timeout or a cancellation is an
+    /// outcome here, not an error: the tree is killed, what it wrote until
+    /// then is returned, and the result's reason says which.
+    pub fn run_detailed(
+        &self,
+        shell: Option<&OsStr>,
+        command: &OsStr,
+        env: &[(OsString, OsString)],
+        params: &Params,
+        timeout: Option<Duration>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<(Output, WaitResult)> {
+        let process = self.spawn(&self.run_command(shell, command, env, params))?;
+        output::collect_detailed(process, timeout, cancel)
+    }
+
+    /// `shell -c command`, stdin /dev/null, both streams piped.
+    fn run_command(
+        &self,
+        shell: Option<&OsStr>,
+        command: &OsStr,
+        env: &[(OsString, OsString)],
+        params: &Params,
+    ) -> Command {
         let shell = match shell {
             Some(s) if !s.is_empty() => s.to_owned(),
             _ => self.default_shell(),
@@ -310,8 +339,7 @@ impl Runner {
             .params(params.clone())
             .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe);
         cmd.env = env.to_vec();
-        let process = self.spawn(&cmd)?;
-        output::collect_cancelable(process, timeout, cancel)
+        cmd
     }
 }
 

@@ -20,10 +20,10 @@ use once_cell::sync::OnceCell;
 use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
 use self::engine::Cli;
 use crate::backend::Backend;
-use crate::child::{Child, ExitStatus};
+use crate::child::{Child, ExitStatus, Usage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::owner::{now_ticks, start_time, Owner};
-use crate::process::{Process, SpawnGuard};
+use crate::process::{EndReason, Process, SpawnGuard};
 use crate::record::{Line, Record};
 use crate::runner::Command;
 
@@ -195,7 +195,9 @@ impl Backend for Docker {
                 cli: cli.clone(),
                 name,
                 signalled: AtomicBool::new(false),
-                must_remove: cli.engine == Engine::Docker,
+                must_remove: cli.engine == Engine::Docker || self.config.limits_memory(),
+                memory_limited: self.config.limits_memory(),
+                oom_kills_before: oom_kills(),
             }),
         )
         .with_record(record))
@@ -247,6 +249,18 @@ struct ContainerGuard {
     /// Set once a signal was sent: the container may outlive the CLI.
     signalled: AtomicBool,
     must_remove: bool,
+    /// The container has a memory limit: an exit by SIGKILL may be an OOM
+    /// kill, which the engine's record or the kernel's count of them says.
+    memory_limited: bool,
+    /// The kernel's count of OOM kills when the spawn started.
+    oom_kills_before: Option<u64>,
+}
+
+/// The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat).
+fn oom_kills() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
 }
 
 impl SpawnGuard for ContainerGuard {
@@ -275,6 +289,33 @@ impl SpawnGuard for ContainerGuard {
         if !clean_exit {
             self.must_remove = true;
         }
+    }
+
+    fn ended(
+        &mut self,
+        status: ExitStatus,
+        _usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        let killed = matches!(
+            status,
+            ExitStatus::Exited(137) | ExitStatus::Signaled(libc::SIGKILL)
+        );
+        let oom = if self.memory_limited && killed && !self.signalled.load(Ordering::SeqCst) {
+            // Engines behind cgroup v2 without the memory events
+            // (podman with runc here) record OOMKilled=false; the
+            // kernel's count rising during an unsignalled SIGKILL
+            // of a memory-limited container says the same thing.
+            self.cli.oom_killed(&self.name)
+                || matches!((self.oom_kills_before, oom_kills()), (Some(b), Some(n)) if n > b)
+        } else {
+            false
+        };
+        (oom.then_some(EndReason::OutOfMemory), None)
+    }
+
+    fn measures_usage(&self) -> bool {
+        // The CLI's own CPU and memory are not the container's.
+        false
     }
 
     fn cleanup(&mut self) -> Result<()> {

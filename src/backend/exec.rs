@@ -16,13 +16,13 @@ use serde_json::json;
 use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
 #[cfg(target_os = "linux")]
-use crate::child::Child;
+use crate::child::{Child, ExitStatus, Usage};
 use crate::enforcement::Enforcement;
 use crate::error::Result;
 use crate::options::Options;
 use crate::owner::now_ticks;
 #[cfg(target_os = "linux")]
-use crate::process::SpawnGuard;
+use crate::process::{EndReason, SpawnGuard};
 use crate::process::{PlainGuard, Process};
 use crate::record::{Line, Record};
 use crate::runner::Command;
@@ -70,6 +70,22 @@ impl SpawnGuard for CgroupGuard {
             }
         }
         Ok(())
+    }
+
+    fn ended(
+        &mut self,
+        _status: ExitStatus,
+        usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        // The leaf counts the whole tree's CPU, orphans included; the peak
+        // memory is the kernel's, of the processes waited for.
+        let cpu = self.leaf.as_ref().and_then(Leaf::cpu_used);
+        let usage = cpu.map(|(user, system)| Usage {
+            user,
+            system,
+            peak_rss_bytes: usage.map_or(0, |u| u.peak_rss_bytes),
+        });
+        (None, usage)
     }
 
     fn cleanup(&mut self) -> Result<()> {

@@ -24,6 +24,7 @@ mod process;
 mod run;
 mod runner;
 mod spawn_attrs;
+mod wait_result;
 
 pub use docker::*;
 pub use error::*;
@@ -31,6 +32,7 @@ pub use process::*;
 pub use run::*;
 pub use runner::*;
 pub use spawn_attrs::*;
+pub use wait_result::*;
 
 /// Major version of this library; matches `rr_version()`.
 pub const RR_VERSION_MAJOR: u32 = 0;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1172,6 +1173,76 @@ static void test_enforcement_report(void) {
     rr_runner_free(r);
 }
 
+static void test_wait_info_and_run_info(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "exit 4", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    rr_wait_result w;
+    memset(&w, 0xAB, sizeof w);
+    w.size = sizeof w;
+    CHECK_OK(rr_wait_info(s.p, &w, &e), &e);
+    CHECK(w.size == sizeof w, "size changed to %zu", w.size);
+    CHECK(w.status.exited == 1 && w.status.code == 4, "status %d/%d", w.status.exited, w.status.code);
+    CHECK(w.reason == RR_END_EXITED, "reason %u", w.reason);
+    CHECK(w.wall_time_us > 0 && w.wall_time_us < 60u * 1000 * 1000, "wall %llu", (unsigned long long)w.wall_time_us);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* A caller built against an older, shorter struct: nothing past its size is written. */
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    unsigned char buf[sizeof(rr_wait_result) + 16];
+    memset(buf, 0xCD, sizeof buf);
+    rr_wait_result *old = (rr_wait_result *)buf;
+    size_t old_size = offsetof(rr_wait_result, wall_time_us);
+    old->size = old_size;
+    CHECK_OK(rr_wait_info(s.p, old, &e), &e);
+    CHECK(old->status.code == 4 && old->reason == RR_END_EXITED, "short struct not filled");
+    for (size_t i = old_size; i < sizeof buf; i++)
+        CHECK(buf[i] == 0xCD, "byte %zu past the caller's size written", i);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* A struct smaller than its own size field is refused, and the handle still consumed. */
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    rr_wait_result tiny = {.size = 1};
+    CHECK(rr_wait_info(s.p, &tiny, &e) == RR_ERR_INVALID_ARGUMENT, "size 1 accepted");
+    CHECK(strstr(rr_error_message(e), "size") != NULL, "message '%s'", rr_error_message(e));
+    rr_error_free(e);
+    e = NULL;
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* rr_run_info: a timeout is an outcome, with the output written before it. */
+    rr_output o;
+    rr_wait_result info = {.size = sizeof info};
+    CHECK_OK(rr_run_info(r, NULL, "echo early; exec sleep 100", NULL, NULL, 300, -1, &o, &info, &e), &e);
+    CHECK(info.reason == RR_END_TIMED_OUT, "reason %u", info.reason);
+    CHECK(o.stdout_data && strcmp(o.stdout_data, "early\n") == 0, "stdout '%s'", o.stdout_data);
+    rr_output_free(&o);
+
+    /* A cancellation likewise. */
+    int cancel[2];
+    CHECK(pipe(cancel) == 0, "pipe");
+    CHECK(write(cancel[1], "x", 1) == 1, "write");
+    CHECK_OK(rr_run_info(r, NULL, "sleep 100", NULL, NULL, 60000, cancel[0], &o, &info, &e), &e);
+    CHECK(info.reason == RR_END_CANCELED, "reason %u", info.reason);
+    rr_output_free(&o);
+    close(cancel[0]);
+    close(cancel[1]);
+
+    /* Wrapper runners report a signal as the wrapper's 128+N exit. */
+    CHECK_OK(rr_run_info(r, NULL, "kill -TERM $$", NULL, NULL, 60000, -1, &o, &info, &e), &e);
+    int direct = strcmp(kind, "exec") == 0 || strcmp(kind, "landrun") == 0;
+    CHECK(!direct || info.reason == RR_END_SIGNALED, "reason %u", info.reason);
+    rr_output_free(&o);
+    rr_runner_free(r);
+}
+
 static void test_version(void) {
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", RR_VERSION_MAJOR, RR_VERSION_MINOR, RR_VERSION_PATCH);
@@ -1218,6 +1289,7 @@ int main(int argc, char **argv) {
         {"stdio_bad_values", test_stdio_bad_values},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
         {"enforcement_report", test_enforcement_report},
+        {"wait_info_and_run_info", test_wait_info_and_run_info},
         {"version", test_version},
     };
     const char *only = getenv("RR_C_TEST");

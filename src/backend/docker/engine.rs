@@ -152,6 +152,19 @@ impl Cli {
         v
     }
 
+    /// Whether the engine killed container `name` for memory (its
+    /// `State.OOMKilled`); false when it cannot tell.
+    pub(crate) fn oom_killed(&self, name: &str) -> bool {
+        let what = format!("{} inspect {name}", self.engine.cli());
+        self.call(
+            &["inspect", "--format", "{{.State.OOMKilled}}", name],
+            CALL_TIMEOUT,
+            &what,
+        )
+        .map(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "true")
+        .unwrap_or(false)
+    }
+
     /// Sends `signal` to the container's processes through the engine.
     pub(crate) fn kill(&self, name: &str, signal: i32) -> Result<()> {
         let sig = format!("--signal={signal}");

@@ -36,11 +36,11 @@ use serde_json::json;
 use crate::attrs::program_in;
 use crate::backend::{host_program, host_shell, Backend};
 use crate::cgroup::{self, Leaf};
-use crate::child::{Child, ExitStatus};
+use crate::child::{Child, ExitStatus, Usage};
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::owner::now_ticks;
-use crate::process::{Process, SpawnGuard};
+use crate::process::{EndReason, Process, SpawnGuard};
 use crate::record::{Line, Record};
 use crate::runner::Command;
 use crate::template::Params;
@@ -285,6 +285,8 @@ impl Backend for Landrun {
 struct Guard {
     init: bool,
     pids: Option<Leaf>,
+    /// `max_cpu_seconds`, to tell its SIGKILL from another.
+    cpu_limit: Option<u64>,
 }
 
 impl SpawnGuard for Guard {
@@ -297,6 +299,22 @@ impl SpawnGuard for Guard {
     }
 
     fn reaped(&mut self, _status: Option<ExitStatus>) {}
+
+    fn ended(
+        &mut self,
+        status: ExitStatus,
+        usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        // Past the soft limit the kernel sends SIGXCPU (seen as such), past
+        // the hard one, a second later, SIGKILL.
+        let at_limit = match (self.cpu_limit, usage) {
+            (Some(limit), Some(u)) => (u.user + u.system).as_secs_f64() >= limit as f64 - 0.05,
+            _ => false,
+        };
+        let reason = (status == ExitStatus::Signaled(libc::SIGKILL) && at_limit)
+            .then_some(EndReason::CpuLimit);
+        (reason, None)
+    }
 
     fn cleanup(&mut self) -> Result<()> {
         match self.pids.take() {
@@ -416,7 +434,12 @@ impl Landrun {
                 .map(|b| (namespaces::display(&b.path), mount_mode(b.attrs)))
                 .collect()
         });
-        let process = Process::new(started.spawned, Box::new(Guard { init: ns.pid, pids }));
+        let guard = Guard {
+            init: ns.pid,
+            pids,
+            cpu_limit: s.limits.cpu_seconds,
+        };
+        let process = Process::new(started.spawned, Box::new(guard)).with_record(record);
         Ok((process, report))
     }
 

@@ -30,6 +30,15 @@ enum Command {
     ///     --options '{"allow_read_exec_folders": ["/usr", "/bin", "/lib", "/lib64"]}' \
     ///     -- ls /usr
     Run(run::Args),
+    /// Reclaim what callers that died left behind: kill their commands'
+    /// leftover processes, remove their containers, profile files, cgroups
+    /// and records. Spawns of live callers are never touched.
+    ///
+    /// Prints how many spawns were reclaimed.
+    ///
+    /// Example:
+    ///   restricted-runner gc
+    Gc,
 }
 
 /// Exit status for an error of the library (as `env` and `timeout` use).
@@ -76,5 +85,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run::main(args),
+        Command::Gc => match restricted_runner::gc() {
+            Ok(n) => {
+                println!("reclaimed {n}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
