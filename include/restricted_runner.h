@@ -14,8 +14,16 @@
  *                      own streams, an fd, or stderr to stdout, per stream)
  *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
+ *                      (rr_wait_info: also why it ended and what it cost)
  *   rr_runner_free     free the runner
  *   rr_run             one-shot: shell -c command, both streams captured
+ *                      (rr_run_info: a timeout or cancel is an outcome)
+ *
+ * Lifetime
+ *   Nothing outlives its caller: a watchdog process, started with the
+ *   first runner, kills the commands' trees and removes what their spawns
+ *   made when the calling process dies, however it dies. rr_gc reclaims
+ *   what dead callers left if their watchdog died too.
  *
  * Threads
  *   A `const` pointer parameter may be used from many threads at once (an
@@ -431,6 +439,40 @@ int32_t rr_error_os_code(const struct rr_error *err);
  * `err` is NULL or an error from this library not yet freed.
  */
 void rr_error_free(struct rr_error *err);
+
+/**
+ * Describes what `rr_spawn` would do with the same arguments, without
+ * starting anything or writing any file, as a JSON object of the same
+ * shape for every runner:
+ * `{"runner", "program", "argv", "working_folder", "profile", "landlock",
+ * "namespaces", "mounts", "seccomp", "capabilities", "network", "limits",
+ * "containment", "environment", "notes"}`. `argv` is the argv that would be
+ * executed, element by element (firejail's or the engine CLI's for those
+ * runners, the program's own otherwise); `profile` is the rendered
+ * firejail or Seatbelt profile; `landlock` the rules; `environment` the
+ * `KEY=VALUE` entries the command would get; `notes` what is decided only
+ * at spawn time (temporary file and container names) and what would make
+ * the spawn fail. A key a runner has no layer for holds `null`, `[]` or
+ * `{}`.
+ *
+ * The arguments are `rr_spawn`'s: `cmd` and the NULL-terminated `args`
+ * (without `cmd`), `env` (NULL-terminated `KEY=VALUE` entries added to the
+ * caller's, or NULL), `params_json` (or NULL) and `attrs` (or NULL). A bad
+ * param, path or option is the error the spawn would give. The runner's
+ * requirements are not checked; a `docker` runner with engine `auto` asks
+ * the engines which one answers, as its spawn would.
+ *
+ * On success `*json_out` receives a NUL-terminated UTF-8 string that the
+ * caller frees with `rr_string_free` (never with `free()`); on failure it
+ * is left untouched. Safe to call from many threads on one runner.
+ *
+ * # Safety
+ * `runner` is NULL or a live runner; `cmd` is NULL or a NUL-terminated
+ * string; `args` and `env` are NULL or NULL-terminated arrays of such
+ * strings; `params_json` is NULL or a NUL-terminated string; `attrs` is
+ * NULL or live; `json_out` is writable; `err` is NULL or writable.
+ */
+rr_status rr_runner_explain(const struct rr_runner *runner, const char *cmd, const char *const *args, const char *const *env, const char *params_json, const struct rr_spawn_attrs *attrs, char **json_out, struct rr_error **err);
 
 /**
  * Starts `cmd` with `args` under `runner` and hands back pipe fds to its

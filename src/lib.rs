@@ -34,8 +34,10 @@ mod backend;
 #[cfg(target_os = "linux")]
 mod cgroup;
 mod child;
+pub mod conformance;
 mod enforcement;
 mod error;
+pub mod explain;
 pub mod ffi;
 #[cfg(target_os = "linux")]
 mod helper;
@@ -70,6 +72,7 @@ pub use attrs::SpawnAttrs;
 pub use child::{ExitStatus, Usage};
 pub use enforcement::Enforcement;
 pub use error::{Error, ErrorKind, Result};
+pub use explain::Explanation;
 pub use output::Output;
 pub use process::{EndReason, Process, WaitResult};
 pub use runner::{Command, Kind, Runner};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::attrs::SpawnAttrs;
 use crate::backend::{self, Backend};
 use crate::error::{Error, ErrorKind, Result};
+use crate::explain::Explanation;
 use crate::output::{self, Output};
 use crate::process::{Process, WaitResult};
 use crate::spawn::{parse_env_entry, Stdio};
@@ -264,6 +265,18 @@ impl Runner {
         }
         let report = self.backend.report(self.kind);
         Ok(process.with_enforcement(report))
+    }
+
+    /// What [`spawn`](Runner::spawn) would do with `command`, without
+    /// starting anything or writing any file: the argv that would be
+    /// executed, the rendered profile, the Landlock rules, namespaces,
+    /// mounts, seccomp baseline, limits and the environment. Rendered by the
+    /// code the spawn uses, so a bad param or path is the same error here.
+    /// The runner's requirements are not checked (a missing wrapper program
+    /// is shown by name); a `docker` runner with engine `auto` asks the
+    /// engines which one answers, as its spawn would.
+    pub fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.backend.explain(command)
     }
 
     /// The shell `run` uses when none is given: the runner's `shell` option,

@@ -277,3 +277,40 @@ fn wait_ends_what_the_command_left_running() {
     );
     drop((stdin, stdout, stderr));
 }
+
+/// A grandchild in a session of its own, and a double-forked one, end with
+/// the handle too: the tree is contained by a cgroup leaf where the caller
+/// may make one (root here), which the enforcement report names.
+#[test]
+fn wait_ends_setsid_and_double_forked_grandchildren() {
+    let tag = format!("{}{}", std::process::id(), line!());
+    let Pipes {
+        stdin,
+        mut stdout,
+        stderr,
+        process,
+    } = spawn(
+        &runner(),
+        sh(&format!(
+            "setsid sleep 1001.{tag} & (sleep 1002.{tag} &); sleep 0.2; echo started"
+        )),
+    );
+    assert_eq!(read_line(&mut stdout), "started");
+    let escaped = wait_for_pids(&format!(".{tag}"), 2);
+    assert_eq!(escaped.len(), 2, "{escaped:?}");
+    let report = process
+        .enforcement()
+        .map(|e| e.to_json().to_string())
+        .unwrap_or_default();
+    if nix::unistd::geteuid().is_root() {
+        assert!(report.contains("cgroup"), "{report}");
+    }
+    assert!(process.wait().unwrap().success());
+    for pid in escaped {
+        assert!(
+            wait_gone(pid, std::time::Duration::from_secs(2)),
+            "{pid} outlived rr_wait ({report})"
+        );
+    }
+    drop((stdin, stdout, stderr));
+}

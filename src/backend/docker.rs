@@ -22,6 +22,7 @@ use self::engine::Cli;
 use crate::backend::Backend;
 use crate::child::{Child, ExitStatus, Usage};
 use crate::error::{Error, ErrorKind, Result};
+use crate::explain::Explanation;
 use crate::owner::{now_ticks, start_time, Owner};
 use crate::process::{EndReason, Process, SpawnGuard};
 use crate::record::{Line, Record};
@@ -117,6 +118,10 @@ impl Backend for Docker {
         CONTAINER_SHELL.into()
     }
 
+    fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.explanation(command)
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let cli = self.cli()?;
         let mounts = self.config.render_mounts(&command.params)?;
@@ -202,6 +207,112 @@ impl Backend for Docker {
         )
         .with_record(record))
     }
+}
+
+impl Docker {
+    /// What a spawn would run: the engine CLI's argv, rendered as the spawn
+    /// renders it (the container's name is new at each spawn).
+    fn explanation(&self, command: &Command) -> Result<Explanation> {
+        let mounts = self.config.render_mounts(&command.params)?;
+        let workdir = match container_cwd(command)? {
+            Some(dir) => Some(dir),
+            None => self.config.render_workdir(&command.params)?,
+        };
+        let mut notes = Vec::new();
+        // A named engine is only looked up; `auto` needs to know which
+        // engine answers, as the spawn would.
+        let cli = match (self.cli.get(), self.config.engine) {
+            (Some(cli), _) => Ok(cli.clone()),
+            (None, EngineChoice::Only(engine)) => Cli::find(engine),
+            (None, EngineChoice::Auto) => {
+                connect(self.config.engine, Some(&self.image), self.config.pull)
+            }
+        };
+        let (path, engine) = match cli {
+            Ok(cli) => (cli.path.into_os_string(), cli.engine),
+            Err(e) => {
+                notes.push(format!("a spawn would fail: {}", e.message()));
+                let engine = match self.config.engine {
+                    EngineChoice::Only(engine) => engine,
+                    EngineChoice::Auto => Engine::Docker,
+                };
+                (engine.cli().into(), engine)
+            }
+        };
+        let name = unique_name();
+        let owner = Owner::current().label();
+        let argv = config::run_argv(
+            &self.config,
+            engine,
+            &Spawn {
+                name: &name,
+                owner: &owner,
+                mounts: &mounts,
+                workdir: workdir.as_deref(),
+                env: &command.env,
+                program: &command.program,
+                args: &command.args,
+            },
+        )?;
+        let mut full = vec![path];
+        full.extend(argv);
+        let mounts: Vec<serde_json::Value> = mounts
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "path": format!("{}:{}", m.host, m.container),
+                    "mode": m.mode.as_deref().unwrap_or("rw"),
+                })
+            })
+            .collect();
+        let mut e = Explanation::new("docker")
+            .argv(&command.program, &full)
+            .set("working_folder", serde_json::json!(workdir))
+            .set("mounts", serde_json::json!(mounts))
+            .set("namespaces", serde_json::json!(["mount", "pid", "network", "ipc", "uts"]))
+            .set("limits", limits_of(&full))
+            .set("seccomp", serde_json::json!("the engine's default profile"))
+            .set("capabilities", serde_json::json!("the engine's default set, with the options' cap_add and cap_drop"))
+            .set(
+                "network",
+                serde_json::json!(if argv_has(&full, "--network=none") {
+                    "none (the container has only loopback)"
+                } else {
+                    "the engine's network"
+                }),
+            )
+            .set("containment", serde_json::json!(format!("container {name}, removed at wait")))
+            .environment(&command.env)
+            .note("the command gets the image's environment plus the spawn's variables, not the caller's")
+            .note("the container's name and owner label are new at each spawn");
+        for n in notes {
+            e = e.note(n);
+        }
+        Ok(e)
+    }
+}
+
+/// The engine's limit flags of an argv, by flag name.
+fn limits_of(argv: &[OsString]) -> serde_json::Value {
+    let mut limits = serde_json::Map::new();
+    for a in argv.iter().filter_map(|a| a.to_str()) {
+        for flag in [
+            "memory",
+            "memory-swap",
+            "memory-reservation",
+            "pids-limit",
+            "cpus",
+        ] {
+            if let Some(v) = a.strip_prefix(&format!("--{flag}=")) {
+                limits.insert(flag.into(), serde_json::json!(v));
+            }
+        }
+    }
+    serde_json::Value::Object(limits)
+}
+
+fn argv_has(argv: &[OsString], flag: &str) -> bool {
+    argv.iter().any(|a| a == flag)
 }
 
 /// The environment variables that tell an engine CLI where its engine is,

@@ -19,6 +19,7 @@ use crate::backend::{host_program, host_shell, Backend};
 use crate::child::{Child, ExitStatus, Usage};
 use crate::enforcement::Enforcement;
 use crate::error::Result;
+use crate::explain::Explanation;
 use crate::options::Options;
 use crate::owner::now_ticks;
 #[cfg(target_os = "linux")]
@@ -105,6 +106,10 @@ impl Backend for Exec {
         host_shell(self.shell.as_deref())
     }
 
+    fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.explanation(command)
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let cwd = command.attrs.host_cwd()?;
         let name = program_in(&command.program, cwd.as_deref());
@@ -154,4 +159,33 @@ fn report(record: &Record, containment: &str) -> Enforcement {
         .layer("containment", true, containment, json!({}))
         .layer("die_with_caller", record.is_recorded(), dies, json!({}))
         .layer("environment", false, "inherited", json!({}))
+}
+
+impl Exec {
+    /// What a spawn would run: the program found in PATH, directly.
+    fn explanation(&self, command: &Command) -> Result<Explanation> {
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let host = crate::backend::resolve_on_host(&name, &command.env)?;
+        let mut argv = vec![command.program.clone()];
+        argv.extend(command.args.iter().cloned());
+        #[cfg(target_os = "linux")]
+        let containment = match cgroup::containment() {
+            Some(_) => "a cgroup v2 leaf of its own (cgroup.kill ends the whole tree, setsid'd processes included)",
+            None => "its process group (a setsid'd descendant escapes it)",
+        };
+        #[cfg(not(target_os = "linux"))]
+        let containment = "its process group (a setsid'd descendant escapes it)";
+        Ok(Explanation::new("exec")
+            .argv(host.path.as_os_str(), &argv)
+            .set(
+                "working_folder",
+                json!(cwd.as_deref().map(|d| crate::explain::text(d.as_os_str()))),
+            )
+            .set("capabilities", json!("the caller's"))
+            .set("network", json!("the host's"))
+            .set("containment", json!(containment))
+            .environment(&host.vars)
+            .note("no isolation: the command runs on the host as the caller"))
+    }
 }

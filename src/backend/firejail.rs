@@ -20,6 +20,7 @@ use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
 use crate::error::{Error, ErrorKind, Result};
+use crate::explain::Explanation;
 use crate::owner::now_ticks;
 use crate::process::Process;
 use crate::record::{Line, Record};
@@ -216,6 +217,10 @@ impl Backend for Firejail {
         host_shell(self.options.shell.as_deref())
     }
 
+    fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.explanation(command)
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
         let cwd = command.attrs.host_cwd()?;
@@ -227,29 +232,15 @@ impl Backend for Firejail {
         let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
         record.add(Line::Unlink(file.path()));
-        let mut profile_arg = OsString::from("--profile=");
-        profile_arg.push(file.path());
         let mut p = Program::new(firejail, OsStr::new("firejail"))?;
-        // The jail exits with the status of its first process, the reaper,
-        // which is the program's own (128+N when a signal ended it).
-        p.arg("--quiet")?
-            .arg("--deterministic-exit-code")?
-            .arg("--keep-fd=3")?
-            .arg(&profile_arg)?
-            .arg("--")?
-            .arg(REAPER_SHELL)?
-            .arg("-c")?
-            .arg(if cwd.is_some() {
-                REAPER_IN_FOLDER
-            } else {
-                REAPER
-            })?
-            .arg("rr-firejail")?
-            .args(&cwd)?
-            .arg(&program)?
-            .args(&command.args)?
-            .env(&vars)?
-            .stdio(command.stdio);
+        p.args(jail_args(
+            file.path(),
+            cwd.as_deref(),
+            &program,
+            &command.args,
+        ))?
+        .env(&vars)?
+        .stdio(command.stdio);
         // Out of the caller's session: the jail has no controlling terminal
         // to push input into (TIOCSTI through an inherited terminal or
         // /dev/tty), and an inherited terminal is an ordinary fd to it.
@@ -291,6 +282,108 @@ impl Backend for Firejail {
             ErrorKind::Spawn,
             format!("firejail could not set up the sandbox ({SETUP_ATTEMPTS} attempts; last: {failure})"),
         ))
+    }
+}
+
+/// firejail's arguments for one spawn: the profile file, then the reaper
+/// shell running `program args...` (in `cwd` when one is given).
+fn jail_args(
+    profile: &Path,
+    cwd: Option<&Path>,
+    program: &Path,
+    args: &[OsString],
+) -> Vec<OsString> {
+    let mut profile_arg = OsString::from("--profile=");
+    profile_arg.push(profile);
+    // The jail exits with the status of its first process, the reaper,
+    // which is the program's own (128+N when a signal ended it).
+    let mut v: Vec<OsString> = vec![
+        "--quiet".into(),
+        "--deterministic-exit-code".into(),
+        "--keep-fd=3".into(),
+        profile_arg,
+        "--".into(),
+        REAPER_SHELL.into(),
+        "-c".into(),
+        if cwd.is_some() {
+            REAPER_IN_FOLDER
+        } else {
+            REAPER
+        }
+        .into(),
+        "rr-firejail".into(),
+    ];
+    v.extend(cwd.map(|d| d.as_os_str().to_owned()));
+    v.push(program.as_os_str().to_owned());
+    v.extend(args.iter().cloned());
+    v
+}
+
+impl Firejail {
+    /// What a spawn would run: firejail's argv (the profile file's name is
+    /// chosen at spawn time) and the profile rendered as the spawn would.
+    fn explanation(&self, command: &Command) -> Result<Explanation> {
+        let cwd = command.attrs.host_cwd()?;
+        let HostCommand {
+            path: program,
+            vars,
+        } = resolve_on_host(&program_in(&command.program, cwd.as_deref()), &command.env)?;
+        let text = self.render(command, &vars, &program)?;
+        let firejail = self
+            .firejail()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| PathBuf::from("firejail"));
+        let profile = std::env::temp_dir().join(format!("{PROFILE_PREFIX}XXXXXX.profile"));
+        let mut argv = vec![firejail.into_os_string()];
+        argv.extend(jail_args(&profile, cwd.as_deref(), &program, &command.args));
+        let mut e = Explanation::new("firejail")
+            .argv(program.as_os_str(), &argv)
+            .set(
+                "working_folder",
+                serde_json::json!(cwd.as_deref().map(|d| crate::explain::text(d.as_os_str()))),
+            )
+            .set(
+                "namespaces",
+                serde_json::json!(if text.lines().any(|l| l == "net none") {
+                    vec!["mount", "pid", "network"]
+                } else {
+                    vec!["mount", "pid"]
+                }),
+            )
+            .set(
+                "seccomp",
+                serde_json::json!(text
+                    .lines()
+                    .any(|l| l == "seccomp")
+                    .then_some("firejail's default filter (the profile's seccomp line)")),
+            )
+            .set("profile", serde_json::json!(text))
+            .set(
+                "capabilities",
+                serde_json::json!("firejail's defaults (as root: uid 0 with every capability dropped)"),
+            )
+            .set(
+                "network",
+                serde_json::json!(if self.options.allow_networking && self.options.custom_profile.is_none() {
+                    "the host's"
+                } else {
+                    "as the profile says (net none: a network namespace of its own, loopback only)"
+                }),
+            )
+            .set(
+                "containment",
+                serde_json::json!("firejail's PID namespace; the reaper kills what the program leaves (kill -9 -1)"),
+            )
+            .environment(&vars)
+            .note(format!(
+                "the profile is written to a private temporary file ({}XXXXXX.profile in {}) and removed when the process is reaped",
+                PROFILE_PREFIX,
+                std::env::temp_dir().display()
+            ));
+        if self.firejail().is_err() {
+            e = e.note("firejail is not in PATH: a spawn would fail");
+        }
+        Ok(e)
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
+use crate::explain::Explanation;
 use crate::process::Process;
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, merged_env, Program, Stdio};
@@ -30,6 +31,10 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 
     /// Starts `command` under this runner.
     fn spawn(&self, command: &Command) -> Result<Process>;
+
+    /// What [`spawn`](Backend::spawn) would do with `command`, rendered by
+    /// the same code, with nothing started nor written.
+    fn explain(&self, command: &Command) -> Result<Explanation>;
 
     /// What a spawn of this runner enforces, for a spawn that did not
     /// attach its own report.

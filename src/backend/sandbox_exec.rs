@@ -13,6 +13,7 @@ use crate::backend::{host_shell, Backend};
 #[cfg(not(target_os = "macos"))]
 use crate::error::Error;
 use crate::error::Result;
+use crate::explain::Explanation;
 #[cfg(not(target_os = "macos"))]
 use crate::process::Process;
 use crate::runner::Command;
@@ -30,7 +31,6 @@ impl SandboxExec {
     }
 
     /// The profile text for `command`, whose environment is `vars`.
-    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     fn render(&self, command: &Command, vars: &[(OsString, OsString)]) -> Result<String> {
         if let Some(custom) = &self.options.custom_profile {
             return Ok(custom.clone());
@@ -48,6 +48,46 @@ impl SandboxExec {
             allow_user_folders: self.options.allow_user_folders,
         };
         profile::render(settings, &paths, home)
+    }
+}
+
+impl SandboxExec {
+    /// What a spawn would run: `sandbox-exec -f PROFILE program args...`,
+    /// the profile rendered as the spawn would.
+    fn explanation(&self, command: &Command) -> Result<Explanation> {
+        let cwd = command.attrs.host_cwd()?;
+        let host = crate::backend::resolve_on_host(
+            &crate::attrs::program_in(&command.program, cwd.as_deref()),
+            &command.env,
+        )?;
+        let text = self.render(command, &host.vars)?;
+        let profile = std::env::temp_dir().join("rr-sandbox-exec-XXXXXX.sb");
+        let mut argv: Vec<OsString> = vec![
+            "/usr/bin/sandbox-exec".into(),
+            "-f".into(),
+            profile.into_os_string(),
+            host.path.clone().into_os_string(),
+        ];
+        argv.extend(command.args.iter().cloned());
+        Ok(Explanation::new("sandbox-exec")
+            .argv(host.path.as_os_str(), &argv)
+            .set(
+                "working_folder",
+                serde_json::json!(cwd.as_deref().map(|d| crate::explain::text(d.as_os_str()))),
+            )
+            .set("profile", serde_json::json!(text))
+            .set("capabilities", serde_json::json!("the caller's"))
+            .set(
+                "network",
+                serde_json::json!(if self.options.allow_networking {
+                    "the host's"
+                } else {
+                    "denied by the profile"
+                }),
+            )
+            .set("containment", serde_json::json!("its process group"))
+            .environment(&host.vars)
+            .note("the profile is written to a private temporary file and removed when the process is reaped"))
     }
 }
 
@@ -72,6 +112,11 @@ impl Backend for SandboxExec {
 
     fn spawn(&self, _command: &Command) -> Result<Process> {
         Err(needs_macos())
+    }
+
+    fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.explanation(command)
+            .map(|e| e.note("sandbox-exec exists on macOS only: a spawn here would fail"))
     }
 }
 
@@ -103,6 +148,10 @@ mod macos {
 
         fn default_shell(&self) -> OsString {
             host_shell(self.options.shell.as_deref())
+        }
+
+        fn explain(&self, command: &Command) -> Result<crate::explain::Explanation> {
+            self.explanation(command)
         }
 
         fn spawn(&self, command: &Command) -> Result<Process> {

@@ -20,6 +20,7 @@ use error::new_error;
 
 mod docker;
 mod error;
+mod explain;
 mod process;
 mod run;
 mod runner;
@@ -28,6 +29,7 @@ mod wait_result;
 
 pub use docker::*;
 pub use error::*;
+pub use explain::*;
 pub use process::*;
 pub use run::*;
 pub use runner::*;

@@ -39,6 +39,7 @@ use crate::cgroup::{self, Leaf};
 use crate::child::{Child, ExitStatus, Usage};
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
+use crate::explain::Explanation;
 use crate::owner::now_ticks;
 use crate::process::{EndReason, Process, SpawnGuard};
 use crate::record::{Line, Record};
@@ -238,6 +239,10 @@ impl Backend for Landrun {
 
     fn default_shell(&self) -> OsString {
         host_shell(None)
+    }
+
+    fn explain(&self, command: &Command) -> Result<Explanation> {
+        self.explanation(command)
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
@@ -453,24 +458,16 @@ impl Landrun {
     ) -> Process {
         let s = &self.settings;
         let mut e = Enforcement::new("landrun").best_effort(s.best_effort);
-        let abi = self.abi.ok().map(|a| a as i32);
         let landlock_on = !plan.is_empty() && self.abi.is_ok();
         e = e.layer(
             "landlock",
             landlock_on,
-            if landlock_on { "landlock_restrict_self" } else { "none" },
-            json!({
-                "abi": abi,
-                "filesystem_rights": fs_names(plan.handled_fs),
-                "network_rights": net_names(plan.handled_net),
-                "scopes": scope_names(plan.scopes),
-                "paths": plan.paths.iter().map(|r| json!({
-                    "path": r.path.display().to_string(),
-                    "grant": r.grant.origin(),
-                    "rights": fs_names(r.access),
-                })).collect::<Vec<_>>(),
-                "tcp_ports": plan.ports.iter().map(|(p, a)| json!({"port": p, "rights": net_names(*a)})).collect::<Vec<_>>(),
-            }),
+            if landlock_on {
+                "landlock_restrict_self"
+            } else {
+                "none"
+            },
+            self.landlock_json(plan),
         );
         if let Err(errno) = self.abi {
             if !s.unrestricted_filesystem || s.restricts_tcp() {
@@ -549,24 +546,11 @@ impl Landrun {
             "own session (setsid): no controlling terminal; TIOCSTI denied by seccomp",
             json!({}),
         );
-        let l = s.limits;
-        let nproc_method = if ns.user {
-            "RLIMIT_NPROC, counted in the sandbox's user namespace"
-        } else if self.privileged {
-            "pids cgroup"
-        } else {
-            "RLIMIT_NPROC (all processes of the user)"
-        };
         e = e.layer(
             "limits",
-            l != rules::Limits::default(),
+            s.limits != rules::Limits::default(),
             "setrlimit",
-            json!({
-                "max_memory_bytes": l.memory_bytes.map(|v| json!({"value": v, "method": "RLIMIT_AS"})),
-                "max_processes": l.processes.map(|v| json!({"value": v, "method": nproc_method})),
-                "max_open_files": l.open_files.map(|v| json!({"value": v, "method": "RLIMIT_NOFILE"})),
-                "max_cpu_seconds": l.cpu_seconds.map(|v| json!({"value": v, "method": "RLIMIT_CPU"})),
-            }),
+            self.limits_json(ns),
         );
         let (containment, dies) = if ns.pid {
             (
@@ -580,6 +564,138 @@ impl Landrun {
         e = e.layer("die_with_caller", ns.pid, dies, json!({}));
         e = e.layer("environment", false, "inherited", json!({}));
         process.with_enforcement(e)
+    }
+}
+
+impl Landrun {
+    /// The Landlock part of a plan, for the report and the explanation.
+    fn landlock_json(&self, plan: &Plan) -> serde_json::Value {
+        json!({
+            "abi": self.abi.ok().map(|a| a as i32),
+            "filesystem_rights": fs_names(plan.handled_fs),
+            "network_rights": net_names(plan.handled_net),
+            "scopes": scope_names(plan.scopes),
+            "paths": plan.paths.iter().map(|r| json!({
+                "path": r.path.display().to_string(),
+                "grant": r.grant.origin(),
+                "rights": fs_names(r.access),
+            })).collect::<Vec<_>>(),
+            "tcp_ports": plan.ports.iter().map(|(p, a)| json!({"port": p, "rights": net_names(*a)})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The limits and how each is applied with namespaces `ns`.
+    fn limits_json(&self, ns: Namespaces) -> serde_json::Value {
+        let l = self.settings.limits;
+        let nproc_method = if ns.user {
+            "RLIMIT_NPROC, counted in the sandbox's user namespace"
+        } else if self.privileged {
+            "pids cgroup"
+        } else {
+            "RLIMIT_NPROC (all processes of the user)"
+        };
+        json!({
+            "max_memory_bytes": l.memory_bytes.map(|v| json!({"value": v, "method": "RLIMIT_AS"})),
+            "max_processes": l.processes.map(|v| json!({"value": v, "method": nproc_method})),
+            "max_open_files": l.open_files.map(|v| json!({"value": v, "method": "RLIMIT_NOFILE"})),
+            "max_cpu_seconds": l.cpu_seconds.map(|v| json!({"value": v, "method": "RLIMIT_CPU"})),
+        })
+    }
+
+    /// What a spawn would build: the namespaces this system allows, the
+    /// Landlock plan, the mount view, the seccomp baseline and the limits,
+    /// planned by the code the spawn uses.
+    fn explanation(&self, command: &Command) -> Result<Explanation> {
+        let s = &self.settings;
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let host = crate::backend::resolve_on_host(&name, &command.env)?;
+        let mut notes = Vec::new();
+        let ns = match self.namespaces() {
+            Ok(ns) => ns,
+            Err(e) if s.best_effort => {
+                notes.push(format!("best effort, without namespaces: {}", e.message()));
+                Namespaces::NONE
+            }
+            // The requirements check below names it.
+            Err(_) => self.wanted(),
+        };
+        if let Err(e) = self.check_requirements() {
+            notes.push(format!("a spawn would fail: {}", e.message()));
+        }
+        let plan = rules::plan(s, &command.params, self.effective_abi(), ns.network)?;
+        let mounts = if ns.mount && !s.unrestricted_filesystem {
+            let view =
+                namespaces::plan_view(&plan.paths, &namespaces::Host, s.best_effort, ns.user)?;
+            notes.push(
+                "the view is a new root holding only the mounts listed, with the sandbox's own /proc and a minimal /dev"
+                    .into(),
+            );
+            view.binds
+                .iter()
+                .map(|b| json!({"path": namespaces::display(&b.path), "mode": mount_mode(b.attrs)}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let network = if s.allow_networking {
+            "the host's"
+        } else if ns.network {
+            "a network namespace of its own (loopback only)"
+        } else {
+            "the host's namespace; Landlock TCP rules, seccomp denies UDP, raw and packet sockets"
+        };
+        let mut argv = vec![command.program.clone()];
+        argv.extend(command.args.iter().cloned());
+        let mut e = Explanation::new("landrun")
+            .argv(host.path.as_os_str(), &argv)
+            .set(
+                "working_folder",
+                json!(cwd.as_deref().map(|d| crate::explain::text(d.as_os_str()))),
+            )
+            .set(
+                "landlock",
+                if self.abi.is_ok() && !plan.is_empty() {
+                    self.landlock_json(&plan)
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+            .set("namespaces", json!(ns.names()))
+            .set("mounts", json!(mounts))
+            .set(
+                "seccomp",
+                json!({
+                    "action": "EPERM (clone3: ENOSYS)",
+                    "denied": seccomp::denied_names(),
+                    "udp_and_raw_denied": !s.allow_networking && !ns.network,
+                }),
+            )
+            .set(
+                "capabilities",
+                json!("none: every set emptied, securebits locked, no_new_privs"),
+            )
+            .set("network", json!(network))
+            .set("limits", self.limits_json(ns))
+            .set(
+                "containment",
+                json!(if ns.pid {
+                    "a PID namespace whose init ends every process when the command exits, and when the caller dies"
+                } else {
+                    "its process group"
+                }),
+            )
+            .environment(&host.vars);
+        if let Err(errno) = self.abi {
+            notes.push(format!(
+                "Landlock is not available: {}",
+                std::io::Error::from(errno)
+            ));
+        }
+        for n in notes {
+            e = e.note(n);
+        }
+        Ok(e)
     }
 }
 

@@ -10,8 +10,9 @@ use restricted_runner::{Command, ExitStatus, Params, Runner, Stdio};
 
 use crate::{fail, inline_or_file, key_value, EXIT_LIBRARY, EXIT_TIMEOUT};
 
+/// What `run` and `explain` share: the runner and the command.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {
+pub(crate) struct Spawn {
     /// The runner: exec, landrun (landlock), firejail, docker, sandbox-exec.
     #[arg(long, short = 'r', value_name = "KIND")]
     runner: String,
@@ -24,33 +25,63 @@ pub(crate) struct Args {
     /// An environment variable for the command (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// The folder the command starts in (for docker: a path in the container).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<std::path::PathBuf>,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM ARGS")]
+    command: Vec<OsString>,
+}
+
+impl Spawn {
+    /// The runner, built from the options without checking requirements
+    /// when `checked` is false.
+    pub(crate) fn runner(&self, checked: bool) -> restricted_runner::Result<Runner> {
+        if checked {
+            Runner::new(&self.runner, self.options.as_deref())
+        } else {
+            Runner::new_unchecked(&self.runner, self.options.as_deref())
+        }
+    }
+
+    /// The command, its stdio this process's own.
+    pub(crate) fn command(&self) -> Command {
+        let mut params = Params::new();
+        for (k, v) in &self.params {
+            params.insert(k.clone(), v.clone());
+        }
+        let mut cmd = Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .params(params)
+            .stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
+        for (k, v) in &self.env {
+            cmd = cmd.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd = cmd.cwd(dir);
+        }
+        cmd
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    spawn: Spawn,
     /// Kill the whole tree after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
     /// Print what the spawn enforced (JSON) on stderr before it runs.
     #[arg(long)]
     show_enforcement: bool,
-    /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM ARGS")]
-    command: Vec<OsString>,
 }
 
 pub(crate) fn main(args: Args) -> ExitCode {
-    let runner = match Runner::new(&args.runner, args.options.as_deref()) {
+    let runner = match args.spawn.runner(true) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let mut params = Params::new();
-    for (k, v) in args.params {
-        params.insert(k, v);
-    }
-    let mut cmd = Command::new(&args.command[0])
-        .args(&args.command[1..])
-        .params(params)
-        .stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
-    for (k, v) in args.env {
-        cmd = cmd.env(k, v);
-    }
+    let cmd = args.spawn.command();
     // Terminal and termination signals are ours to forward to the tree: a
     // thread waits for them (sigwait) while this one waits for the command.
     let mut signals = SigSet::empty();
