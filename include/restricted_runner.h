@@ -9,7 +9,9 @@
  *                      (rr_runner_new_unchecked + rr_runner_check: check later)
  *   rr_run_with_pipes  spawn; get three fds (yours to close) and a handle
  *   rr_spawn           the same with spawn attributes (rr_spawn_attrs_new,
- *                      rr_spawn_attrs_set_cwd: the folder it starts in)
+ *                      rr_spawn_attrs_set_cwd: the folder it starts in,
+ *                      rr_spawn_attrs_set_stdio: /dev/null, the caller's
+ *                      own streams, an fd, or stderr to stdout, per stream)
  *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
  *                      (rr_wait_info: also why it ended and what it cost)
@@ -147,6 +149,49 @@ typedef uint32_t rr_status;
 #endif // __cplusplus
 
 /**
+ * Where one standard stream of the child goes, for
+ * `rr_spawn_attrs_set_stdio` (which takes it as a `uint32_t`). Values are
+ * stable and only ever appended.
+ */
+enum rr_stdio_mode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A new pipe whose other end `rr_spawn` hands back through the
+     * stream's fd pointer, or /dev/null when that pointer is NULL: what a
+     * spawn without attributes does.
+     */
+    RR_STDIO_PIPE = 0,
+    /**
+     * /dev/null.
+     */
+    RR_STDIO_NULL = 1,
+    /**
+     * The caller's own fd of the same number (0, 1 or 2), shared with the
+     * child: a terminal stays a terminal.
+     */
+    RR_STDIO_INHERIT = 2,
+    /**
+     * The caller's fd given to `rr_spawn_attrs_set_stdio`, duplicated for
+     * the child at spawn.
+     */
+    RR_STDIO_FD = 3,
+    /**
+     * stderr only: the same target as stdout, whatever that is (`2>&1`).
+     */
+    RR_STDIO_STDOUT = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum rr_stdio_mode rr_stdio_mode;
+#else
+typedef uint32_t rr_stdio_mode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Why a process ended (`rr_wait_result.reason`). Values are stable and
  * only ever appended; treat an unknown one as `RR_END_EXITED` or
  * `RR_END_SIGNALED` by the status.
@@ -218,11 +263,12 @@ typedef struct rr_runner rr_runner;
 
 /**
  * Settings of one spawn that are neither the command nor the runner's
- * options (its working folder), in the spirit of `posix_spawnattr_t`:
- * created with `rr_spawn_attrs_new`, changed with `rr_spawn_attrs_set_*`,
- * passed to `rr_spawn`, freed with `rr_spawn_attrs_free`. `rr_spawn` only
- * reads it, so one object may serve many spawns, from many threads at
- * once as long as none changes it meanwhile.
+ * options (its working folder, where its standard streams go), in the
+ * spirit of `posix_spawnattr_t`: created with `rr_spawn_attrs_new`,
+ * changed with `rr_spawn_attrs_set_*`, passed to `rr_spawn`, freed with
+ * `rr_spawn_attrs_free`. `rr_spawn` only reads it, so one object may serve
+ * many spawns, from many threads at once as long as none changes it
+ * meanwhile.
  */
 typedef struct rr_spawn_attrs rr_spawn_attrs;
 
@@ -458,11 +504,15 @@ rr_status rr_run_with_pipes(const struct rr_runner *runner, const char *cmd, con
 
 /**
  * Starts `cmd` with `args` under `runner` with the spawn attributes
- * `attrs` (NULL: the defaults), and hands back pipe fds to its standard
- * streams.
+ * `attrs` (NULL: the defaults), and hands back pipe fds to the standard
+ * streams the attributes leave as pipes.
  *
  * Everything but `attrs` is as for `rr_run_with_pipes`. `attrs` is only
- * read during the call: the caller may free or change it afterwards.
+ * read during the call: the caller may free or change it afterwards. A
+ * stream that `rr_spawn_attrs_set_stdio` sent elsewhere than a pipe
+ * (/dev/null, the caller's own stream, an fd, stdout's target) is not
+ * handed back: its fd pointer is not written and may be NULL. For a
+ * stream left as `RR_STDIO_PIPE`, a NULL fd pointer still means /dev/null.
  * An attribute that cannot be applied fails the spawn with an error naming
  * it (a working folder that does not exist is `RR_ERR_SPAWN` naming the
  * folder), leaving no process and no fd behind.
@@ -751,6 +801,46 @@ void rr_spawn_attrs_free(struct rr_spawn_attrs *attrs);
  * or a NUL-terminated string.
  */
 rr_status rr_spawn_attrs_set_cwd(struct rr_spawn_attrs *attrs, const char *cwd, struct rr_error **err);
+
+/**
+ * Sets where the child's standard stream `stream` (0 stdin, 1 stdout,
+ * 2 stderr) goes: `mode` is an `rr_stdio_mode`. `fd` is read only for
+ * `RR_STDIO_FD`: the caller's fd to give the child, open for reading
+ * (stdin) or writing (stdout, stderr). It is duplicated when `rr_spawn`
+ * runs; the caller keeps it and must keep it open until then. Every
+ * stream starts as `RR_STDIO_PIPE`.
+ *
+ * For a stream whose mode is not `RR_STDIO_PIPE`, `rr_spawn` does not
+ * write the matching fd pointer (which may be NULL). With
+ * `RR_STDIO_STDOUT`, stderr goes wherever stdout goes: into the stdout
+ * pipe, the stdout fd, /dev/null...
+ *
+ * Whatever the modes, the child gets exactly fds 0, 1 and 2 and no other
+ * fd of the caller's. A terminal given to it (`RR_STDIO_INHERIT`,
+ * `RR_STDIO_FD`) stays a terminal (`isatty` is true in the child) under
+ * `exec`, `sandbox-exec`, `firejail` and `landrun`. When it is the
+ * caller's controlling terminal the child starts in a session of its own
+ * (on Linux): it can read it and change its modes without being stopped
+ * by job control (SIGTTIN, SIGTTOU), has no controlling terminal, and so
+ * cannot push input into it (TIOCSTI) unless privileged; `firejail` and
+ * `landrun` always start their command in a session of its own. Under
+ * `docker` the engine's CLI gets the streams and relays them: the data
+ * reaches the same targets, but the command in the container sees pipes,
+ * not the caller's fd, and stderr sent to stdout may interleave
+ * differently from the order the command wrote them.
+ *
+ * Errors, all `RR_ERR_INVALID_ARGUMENT` naming the argument: `attrs` is
+ * NULL; `stream` is not 0, 1 or 2; `mode` is not an `rr_stdio_mode`;
+ * `RR_STDIO_STDOUT` for a stream other than 2; `RR_STDIO_FD` with an `fd`
+ * that is negative or not open. At spawn, an fd that is no longer open, or
+ * not open in the stream's direction, fails `rr_spawn` with
+ * `RR_ERR_INVALID_ARGUMENT` naming the stream and the fd; so does
+ * `RR_STDIO_INHERIT` when the caller's own fd of that number is closed.
+ *
+ * # Safety
+ * `attrs` is NULL or a live object used by no other thread.
+ */
+rr_status rr_spawn_attrs_set_stdio(struct rr_spawn_attrs *attrs, int32_t stream, uint32_t mode, int32_t fd, struct rr_error **err);
 
 /**
  * Consumes `process` as `rr_wait` does, and fills `*out` (whose `size`

@@ -37,6 +37,21 @@ pub enum Stdio {
     /// The caller's own stream of the same number (its fd 0, 1 or 2),
     /// shared with the child: a terminal stays a terminal.
     Inherit,
+    /// The caller's fd `n`, duplicated for the child at spawn: the caller
+    /// keeps its fd, which must stay open until the spawn returns. stdin
+    /// takes an fd open for reading, stdout and stderr one open for writing.
+    Fd(RawFd),
+    /// stderr only: the same target as stdout, whatever that is (`2>&1`).
+    Stdout,
+}
+
+/// The name of standard stream `target` (0, 1 or 2).
+pub(crate) fn stream_name(target: usize) -> &'static str {
+    match target {
+        0 => "stdin",
+        1 => "stdout",
+        _ => "stderr",
+    }
 }
 
 /// Pipe buffer size asked for the stdin and stdout pipes. The kernel default
@@ -322,19 +337,104 @@ fn enlarge_pipe(fd: &OwnedFd) {
 fn enlarge_pipe(_fd: &OwnedFd) {}
 
 /// The caller's ends and the child's ends of the three standard streams, in
-/// fd order 0, 1, 2. A child end is a pipe end or `/dev/null`, always
-/// close-on-exec and numbered 3 or above; the child dup2s it onto 0, 1 or 2.
+/// fd order 0, 1, 2. A child end is a pipe end, `/dev/null` or a copy of a
+/// caller's fd, always close-on-exec and numbered 3 or above; the child
+/// dup2s it onto 0, 1 or 2.
 pub(crate) struct StdioEnds {
     pub(crate) parent: [Option<OwnedFd>; 3],
     pub(crate) child: [OwnedFd; 3],
 }
 
-/// Opens the pipes (or `/dev/null`) that `stdio` asks for.
+impl StdioEnds {
+    /// Whether one of the child's streams is the caller's controlling
+    /// terminal. A child in the caller's session but in a process group of
+    /// its own (not the terminal's foreground group) would be stopped by
+    /// SIGTTIN as soon as it reads it (SIGTTOU when it changes its modes),
+    /// and as a member of the terminal's session could push input into it
+    /// (TIOCSTI): such a child gets a session of its own instead, in which
+    /// the terminal is an ordinary fd.
+    pub(crate) fn shares_caller_terminal(&self) -> bool {
+        // SAFETY: getsid(0) has no memory effects.
+        let session = unsafe { libc::getsid(0) };
+        self.child.iter().any(|fd| {
+            // SAFETY: isatty and tcgetsid only query a valid fd.
+            unsafe {
+                libc::isatty(fd.as_raw_fd()) == 1 && libc::tcgetsid(fd.as_raw_fd()) == session
+            }
+        })
+    }
+}
+
+/// A close-on-exec copy of the caller's `fd`, numbered 3 or above, for the
+/// child's stream `target`.
+fn caller_fd(fd: RawFd, target: usize, what: &str) -> Result<OwnedFd> {
+    let stream = stream_name(target);
+    if fd < 0 {
+        return Err(Error::invalid_argument(format!(
+            "{stream}: {what} is negative"
+        )));
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on any integer either fails or returns a new fd.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        let e = io::Error::last_os_error();
+        let why = if e.raw_os_error() == Some(libc::EBADF) {
+            "is not an open file descriptor".to_string()
+        } else {
+            format!("cannot be shared with the child ({e})")
+        };
+        return Err(Error::from_errno(
+            ErrorKind::InvalidArgument,
+            format!("{stream}: {what} {why}"),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+        ));
+    }
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Checks that the caller's fd behind `copy` can serve as stream `target`:
+/// open for reading (stdin) or for writing (stdout, stderr), and not an
+/// `O_PATH` handle, which allows neither.
+fn check_direction(copy: &OwnedFd, target: usize, what: &str) -> Result<()> {
+    // SAFETY: F_GETFL on a valid fd has no memory effects.
+    let flags = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(Error::from_io(
+            ErrorKind::InvalidArgument,
+            format!("{}: reading the flags of {what}", stream_name(target)),
+            &io::Error::last_os_error(),
+        ));
+    }
+    #[cfg(target_os = "linux")]
+    let path_only = flags & libc::O_PATH != 0;
+    #[cfg(not(target_os = "linux"))]
+    let path_only = false;
+    let mode = flags & libc::O_ACCMODE;
+    let usable = !path_only
+        && if target == 0 {
+            mode == libc::O_RDONLY || mode == libc::O_RDWR
+        } else {
+            mode == libc::O_WRONLY || mode == libc::O_RDWR
+        };
+    if usable {
+        return Ok(());
+    }
+    let needed = if target == 0 { "reading" } else { "writing" };
+    Err(Error::from_errno(
+        ErrorKind::InvalidArgument,
+        format!("{}: {what} is not open for {needed}", stream_name(target)),
+        Errno::EBADF,
+    ))
+}
+
+/// Opens the pipes (or `/dev/null`, or copies of the caller's fds) that
+/// `stdio` asks for.
 pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
     let mut parent: [Option<OwnedFd>; 3] = [None, None, None];
     let mut child: Vec<OwnedFd> = Vec::with_capacity(3);
     for (target, stdio) in stdio.iter().enumerate() {
-        match stdio {
+        match *stdio {
             Stdio::Null => {
                 let flags = if target == 0 {
                     OFlag::O_RDONLY
@@ -350,17 +450,26 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                 child.push(lift_above_stdio(fd)?);
             }
             Stdio::Inherit => {
-                // SAFETY: F_DUPFD_CLOEXEC on one of our fds returns a new fd we own.
-                let fd = unsafe { libc::fcntl(target as RawFd, libc::F_DUPFD_CLOEXEC, 3) };
-                if fd < 0 {
-                    return Err(Error::from_io(
-                        ErrorKind::InvalidArgument,
-                        format!("sharing the caller's fd {target} with the child"),
-                        &io::Error::last_os_error(),
-                    ));
-                }
-                // SAFETY: a new fd that nothing else owns.
-                child.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                let what = format!("the caller's fd {target} (Stdio::Inherit)");
+                child.push(caller_fd(target as RawFd, target, &what)?);
+            }
+            Stdio::Fd(fd) => {
+                let what = format!("fd {fd}");
+                let copy = caller_fd(fd, target, &what)?;
+                check_direction(&copy, target, &what)?;
+                child.push(copy);
+            }
+            Stdio::Stdout if target == 2 => {
+                let copy = child[1].try_clone().map_err(|e| {
+                    Error::from_io(ErrorKind::Io, "stderr: sharing stdout's target", &e)
+                })?;
+                child.push(lift_above_stdio(copy)?);
+            }
+            Stdio::Stdout => {
+                return Err(Error::invalid_argument(format!(
+                    "{}: Stdio::Stdout is only for stderr",
+                    stream_name(target)
+                )));
             }
             Stdio::Pipe => {
                 let (r, w) = pipe_above_stdio()?;
@@ -513,9 +622,9 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
 
 fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
-    let attrs = Attributes::new(program.new_session)?;
-
-    let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    let ends = stdio_ends(program.stdio)?;
+    let attrs = Attributes::new(program.new_session || ends.shares_caller_terminal())?;
+    let StdioEnds { parent, child } = ends;
     // Lifted above the targets so that the dup2s onto 0.. cannot clobber
     // one another.
     let first_free = 3 + extra.len() as RawFd;
@@ -632,6 +741,89 @@ mod tests {
         // root passes X_OK checks only when some execute bit is set.
         assert_eq!(e.kind(), ErrorKind::Spawn);
         assert_eq!(e.raw_os_error(), Some(libc::EACCES));
+    }
+
+    fn inode(fd: RawFd) -> (u64, u64) {
+        let st = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(fd) }).unwrap();
+        (st.st_dev as u64, st.st_ino as u64)
+    }
+
+    #[test]
+    fn caller_fds_are_copied_above_stdio() {
+        let file = tempfile::tempfile().unwrap();
+        let ends = stdio_ends([Stdio::Null, Stdio::Fd(file.as_raw_fd()), Stdio::Stdout]).unwrap();
+        assert!(ends.parent.iter().all(Option::is_none));
+        for fd in &ends.child {
+            assert!(fd.as_raw_fd() > 2, "child end {}", fd.as_raw_fd());
+            // SAFETY: F_GETFD on a valid fd.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert!(flags & libc::FD_CLOEXEC != 0);
+        }
+        assert_ne!(ends.child[1].as_raw_fd(), file.as_raw_fd());
+        assert_eq!(inode(ends.child[1].as_raw_fd()), inode(file.as_raw_fd()));
+        assert_eq!(inode(ends.child[2].as_raw_fd()), inode(file.as_raw_fd()));
+        assert!(!ends.shares_caller_terminal());
+    }
+
+    #[test]
+    fn stderr_to_stdout_shares_the_stdout_pipe() {
+        let ends = stdio_ends([Stdio::Pipe, Stdio::Pipe, Stdio::Stdout]).unwrap();
+        assert!(ends.parent[0].is_some() && ends.parent[1].is_some());
+        assert!(ends.parent[2].is_none());
+        assert_eq!(
+            inode(ends.child[1].as_raw_fd()),
+            inode(ends.child[2].as_raw_fd())
+        );
+    }
+
+    #[test]
+    fn bad_stdio_is_an_invalid_argument_naming_the_stream() {
+        let write_only = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let read_only = std::fs::File::open("/dev/null").unwrap();
+        let path_only = nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_PATH | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        let cases = [
+            (
+                [Stdio::Stdout, Stdio::Pipe, Stdio::Pipe],
+                "stdin: Stdio::Stdout",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Stdout, Stdio::Pipe],
+                "stdout: Stdio::Stdout",
+            ),
+            (
+                [Stdio::Fd(-1), Stdio::Pipe, Stdio::Pipe],
+                "stdin: fd -1 is negative",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Fd(1_000_000), Stdio::Pipe],
+                "stdout: fd 1000000 is not an open file descriptor",
+            ),
+            (
+                [Stdio::Fd(write_only.as_raw_fd()), Stdio::Pipe, Stdio::Pipe],
+                "is not open for reading",
+            ),
+            (
+                [Stdio::Pipe, Stdio::Pipe, Stdio::Fd(read_only.as_raw_fd())],
+                "stderr: fd",
+            ),
+            (
+                [Stdio::Fd(path_only.as_raw_fd()), Stdio::Pipe, Stdio::Pipe],
+                "is not open for reading",
+            ),
+        ];
+        for (stdio, want) in cases {
+            let e = stdio_ends(stdio).err().expect("an error");
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{stdio:?}: {e}");
+            assert!(e.message().contains(want), "{stdio:?}: {e}");
+        }
     }
 
     #[test]

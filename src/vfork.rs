@@ -218,6 +218,8 @@ struct PlainArgs {
     /// The working folder, or NULL to stay in the caller's.
     cwd: *const libc::c_char,
     stdio: [RawFd; 3],
+    /// A session of its own rather than only a process group.
+    new_session: bool,
     error_fd: RawFd,
     cgroup_fd: RawFd,
     max_fd: libc::c_int,
@@ -230,7 +232,12 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
     // SAFETY: system calls on prepared data only.
     unsafe {
         a.signals.reset_handlers();
-        if libc::setpgid(0, 0) != 0 {
+        let grouped = if a.new_session {
+            libc::setsid()
+        } else {
+            libc::setpgid(0, 0)
+        };
+        if grouped < 0 {
             report_and_exit(a.error_fd, STAGE_PGROUP, errno());
         }
         // Into the cgroup before anything runs, so nothing the program
@@ -256,11 +263,14 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
     }
 }
 
-/// Starts `program` as `posix_spawn` would (own process group, default
+/// Starts `program` as `posix_spawn` would (own process group, or own
+/// session when it asks for one or shares the caller's terminal, default
 /// signals, empty mask, only fds 0 to 2), inside the cgroup whose
 /// `cgroup.procs` is `cgroup_procs`, which the child joins before exec.
 pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -> Result<Spawned> {
-    let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    let ends = stdio_ends(program.stdio)?;
+    let new_session = program.new_session || ends.shares_caller_terminal();
+    let StdioEnds { parent, child } = ends;
     let (error_read, error_write) = pipe_above_stdio()?;
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(ptr::null());
@@ -276,6 +286,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
             child[1].as_raw_fd(),
             child[2].as_raw_fd(),
         ],
+        new_session,
         error_fd: error_write.as_raw_fd(),
         cgroup_fd: cgroup_procs.as_raw_fd(),
         max_fd: max_fd(),

@@ -174,6 +174,8 @@ impl Backend for Docker {
         let from = now_ticks();
         let spawned = program.spawn().map_err(|e| {
             let kind = match e.kind() {
+                // Bad stdio: the caller's mistake, named as it is.
+                ErrorKind::InvalidArgument => return e,
                 ErrorKind::CommandNotFound => ErrorKind::Requirements,
                 _ => ErrorKind::Spawn,
             };

@@ -241,6 +241,11 @@ impl Backend for Firejail {
         ))?
         .env(&vars)?
         .stdio(command.stdio);
+        // Out of the caller's session: the jail has no controlling terminal
+        // to push input into (TIOCSTI through an inherited terminal or
+        // /dev/tty), and an inherited terminal is an ordinary fd to it.
+        #[cfg(target_os = "linux")]
+        p.new_session();
         // A failure from here on drops `file`, which removes it.
         let mut failure = String::new();
         for _ in 0..SETUP_ATTEMPTS {

@@ -108,11 +108,15 @@ pub unsafe extern "C" fn rr_run_with_pipes(
 }
 
 /// Starts `cmd` with `args` under `runner` with the spawn attributes
-/// `attrs` (NULL: the defaults), and hands back pipe fds to its standard
-/// streams.
+/// `attrs` (NULL: the defaults), and hands back pipe fds to the standard
+/// streams the attributes leave as pipes.
 ///
 /// Everything but `attrs` is as for `rr_run_with_pipes`. `attrs` is only
-/// read during the call: the caller may free or change it afterwards.
+/// read during the call: the caller may free or change it afterwards. A
+/// stream that `rr_spawn_attrs_set_stdio` sent elsewhere than a pipe
+/// (/dev/null, the caller's own stream, an fd, stdout's target) is not
+/// handed back: its fd pointer is not written and may be NULL. For a
+/// stream left as `RR_STDIO_PIPE`, a NULL fd pointer still means /dev/null.
 /// An attribute that cannot be applied fails the spawn with an error naming
 /// it (a working folder that does not exist is `RR_ERR_SPAWN` naming the
 /// folder), leaving no process and no fd behind.
@@ -148,19 +152,23 @@ pub unsafe extern "C" fn rr_spawn(
         let env = env_pairs(&unsafe { string_array(env) })?;
         // SAFETY: as above.
         let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
-        let stdio = |p: *mut c_int| {
-            if p.is_null() {
-                Stdio::Null
-            } else {
-                Stdio::Pipe
-            }
+        // SAFETY: NULL or live per the contract.
+        let attrs = unsafe { attrs.as_ref() };
+        let modes = attrs.map_or([Stdio::Pipe; 3], |a| a.stdio);
+        // A pipe is what the fd pointer asks for; NULL means /dev/null.
+        let stdio = |mode: Stdio, p: *mut c_int| match mode {
+            Stdio::Pipe if p.is_null() => Stdio::Null,
+            other => other,
         };
         let mut command = Command::new(OsStr::from_bytes(cmd))
             .args(args.iter().map(|a| OsStr::from_bytes(a)))
             .params(params)
-            .stdio(stdio(stdin_fd), stdio(stdout_fd), stdio(stderr_fd));
-        // SAFETY: NULL or live per the contract.
-        if let Some(attrs) = unsafe { attrs.as_ref() } {
+            .stdio(
+                stdio(modes[0], stdin_fd),
+                stdio(modes[1], stdout_fd),
+                stdio(modes[2], stderr_fd),
+            );
+        if let Some(attrs) = attrs {
             command = command.attrs(attrs.inner.clone());
         }
         command.env = env;

@@ -843,6 +843,287 @@ static void test_exit_fd(void) {
     rr_runner_free(r);
 }
 
+/* ---- per-stream stdio (rr_spawn_attrs_set_stdio) -------------------------- */
+
+/* A file with no name in any folder, holding `content`, positioned at 0:
+ * only its fd reaches it. Inheritable, like a careless caller's fd. */
+static int nameless_file(const char *content) {
+    char path[] = "/tmp/rr-c-stdio-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (write_all(fd, content, strlen(content)) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The whole content of the file behind `fd`, malloc'd. */
+static char *file_content(int fd) {
+    lseek(fd, 0, SEEK_SET);
+    return read_all(fd, NULL);
+}
+
+static rr_spawn_attrs *stdio_attrs(uint32_t in, int in_fd, uint32_t out, int out_fd, uint32_t err, int err_fd,
+                                   rr_error **e) {
+    rr_spawn_attrs *a = NULL;
+    if (rr_spawn_attrs_new(&a, e) != RR_OK || rr_spawn_attrs_set_stdio(a, 0, in, in_fd, e) != RR_OK ||
+        rr_spawn_attrs_set_stdio(a, 1, out, out_fd, e) != RR_OK ||
+        rr_spawn_attrs_set_stdio(a, 2, err, err_fd, e) != RR_OK) {
+        rr_spawn_attrs_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* RR_STDIO_FD on all three streams, RR_STDIO_STDOUT into an fd and into the
+ * stdout pipe, RR_STDIO_NULL: the child reads and writes the caller's
+ * files, and rr_spawn writes no fd pointer of a stream it does not pipe. */
+static void test_stdio_modes(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_process *p = NULL;
+    int fds_before = count_fds();
+    int input = nameless_file("line one\nline two\n"), out = nameless_file(""), err = nameless_file("");
+    CHECK(input >= 0 && out >= 0 && err >= 0, "temp files");
+    rr_spawn_attrs *a = stdio_attrs(RR_STDIO_FD, input, RR_STDIO_FD, out, RR_STDIO_FD, err, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    const char *args[] = {"-c", "cat; echo to-stderr >&2", NULL};
+    int in_fd = -1, out_fd = -1, err_fd = -1;
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, a, &in_fd, &out_fd, &err_fd, &p, &e), &e);
+    CHECK(in_fd == -1 && out_fd == -1 && err_fd == -1, "fd pointers written: %d %d %d", in_fd, out_fd, err_fd);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    char *got_out = file_content(out), *got_err = file_content(err);
+    CHECK(strcmp(got_out, "line one\nline two\n") == 0, "stdout file '%s'", got_out);
+    CHECK(strcmp(got_err, "to-stderr\n") == 0, "stderr file '%s'", got_err);
+    free(got_out);
+    free(got_err);
+    rr_spawn_attrs_free(a);
+
+    /* stderr to stdout, which is an fd: both in one file, in order; the
+     * fd pointers may be NULL. */
+    CHECK(ftruncate(out, 0) == 0 && lseek(out, 0, SEEK_SET) == 0, "truncate");
+    a = stdio_attrs(RR_STDIO_NULL, -1, RR_STDIO_FD, out, RR_STDIO_STDOUT, -1, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    const char *both[] = {"-c", "cat; echo one; echo two >&2; echo three", NULL};
+    CHECK_OK(rr_spawn(r, "sh", both, NULL, NULL, a, NULL, NULL, NULL, &p, &e), &e);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    got_out = file_content(out);
+    CHECK(strcmp(got_out, "one\ntwo\nthree\n") == 0, "2>&1 into a file: '%s'", got_out);
+    free(got_out);
+    rr_spawn_attrs_free(a);
+
+    /* stderr to stdout, which is a pipe: one pipe handed back, stderr's
+     * pointer left alone. */
+    a = stdio_attrs(RR_STDIO_PIPE, -1, RR_STDIO_PIPE, -1, RR_STDIO_STDOUT, -1, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    err_fd = -1;
+    CHECK_OK(rr_spawn(r, "sh", both, NULL, NULL, a, &in_fd, &out_fd, &err_fd, &p, &e), &e);
+    CHECK(in_fd >= 0 && out_fd >= 0 && err_fd == -1, "fds %d %d %d", in_fd, out_fd, err_fd);
+    CHECK(write_all(in_fd, "piped\n", 6) == 0, "write");
+    close(in_fd);
+    got_out = read_all(out_fd, NULL);
+    close(out_fd);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got_out, "piped\none\ntwo\nthree\n") == 0, "2>&1 into the pipe: '%s'", got_out);
+    free(got_out);
+    rr_spawn_attrs_free(a);
+
+    close(input);
+    close(out);
+    close(err);
+    CHECK(count_fds() == fds_before, "fds: %d before, %d after", fds_before, count_fds());
+    rr_runner_free(r);
+}
+
+/* RR_STDIO_INHERIT: the child gets the caller's own fds 0 and 1 (swapped
+ * for files for the spawn, restored right after it). */
+static void test_stdio_inherit(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_process *p = NULL;
+    int input = nameless_file("inherited input\n"), out = nameless_file("");
+    CHECK(input >= 0 && out >= 0, "temp files");
+    rr_spawn_attrs *a = stdio_attrs(RR_STDIO_INHERIT, -1, RR_STDIO_INHERIT, -1, RR_STDIO_STDOUT, -1, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    fflush(stdout);
+    int saved_in = dup(0), saved_out = dup(1);
+    CHECK(saved_in >= 0 && saved_out >= 0, "dup");
+    dup2(input, 0);
+    dup2(out, 1);
+    const char *args[] = {"-c", "cat; echo to-stderr >&2", NULL};
+    rr_status rc = rr_spawn(r, "sh", args, NULL, NULL, a, NULL, NULL, NULL, &p, &e);
+    dup2(saved_in, 0);
+    dup2(saved_out, 1);
+    close(saved_in);
+    close(saved_out);
+    CHECK_OK(rc, &e);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    char *got = file_content(out);
+    CHECK(strcmp(got, "inherited input\nto-stderr\n") == 0, "caller's stdout got '%s'", got);
+    free(got);
+    rr_spawn_attrs_free(a);
+    close(input);
+    close(out);
+    rr_runner_free(r);
+}
+
+/* Given the caller's fds, the child still has only 0, 1 and 2: neither the
+ * originals' numbers nor another inheritable fd of the caller's. */
+static void test_stdio_only_fds_0_to_2(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_process *p = NULL;
+    int input = nameless_file(""), out = nameless_file("");
+    CHECK(input >= 0 && out >= 0, "temp files");
+    int stray = dup2(out, 101);
+    CHECK(stray == 101, "dup2");
+    rr_spawn_attrs *a = stdio_attrs(RR_STDIO_FD, input, RR_STDIO_FD, out, RR_STDIO_STDOUT, -1, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    const char *args[] = {"-l", "/proc/self/fd", NULL};
+    CHECK_OK(rr_spawn(r, "ls", args, NULL, NULL, a, NULL, NULL, NULL, &p, &e), &e);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    char *got = file_content(out), fds[64] = {0};
+    /* "lrwx... 1 -> /tmp/...": the fd numbers, but for the one ls holds on
+     * the folder it lists. */
+    for (char *line = strtok(got, "\n"); line; line = strtok(NULL, "\n")) {
+        char *arrow = strstr(line, " -> ");
+        if (!arrow || strstr(arrow, "/proc/"))
+            continue;
+        char *num = arrow;
+        while (num > line && num[-1] != ' ')
+            num--;
+        size_t used = strlen(fds);
+        snprintf(fds + used, sizeof fds - used, "%.*s ", (int)(arrow - num), num);
+    }
+    CHECK(strcmp(fds, "0 1 2 ") == 0, "the child's fds: '%s'", fds);
+    free(got);
+    rr_spawn_attrs_free(a);
+    close(stray);
+    close(input);
+    close(out);
+    rr_runner_free(r);
+}
+
+/* A pseudo-terminal given as the three streams (RR_STDIO_FD) and as the
+ * caller's own fd 0 (RR_STDIO_INHERIT) stays a terminal in the child. */
+static void test_stdio_pty_is_a_terminal(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_process *p = NULL;
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0, "pty: %s", strerror(errno));
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(slave >= 0, "open %s: %s", ptsname(master), strerror(errno));
+    rr_spawn_attrs *a = stdio_attrs(RR_STDIO_FD, slave, RR_STDIO_FD, slave, RR_STDIO_FD, slave, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    const char *args[] = {"-c", "if [ -t 0 ] && [ -t 1 ] && [ -t 2 ]; then echo is-a-tty; else echo not-a-tty; fi", NULL};
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, a, NULL, NULL, NULL, &p, &e), &e);
+    char got[256] = {0};
+    size_t len = 0;
+    while (len + 1 < sizeof got && !strstr(got, "tty\r\n") && readable_within(master, 30000)) {
+        ssize_t n = read(master, got + len, sizeof got - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        got[len] = 0;
+    }
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strstr(got, "is-a-tty") != NULL, "through RR_STDIO_FD the child saw '%s'", got);
+    rr_spawn_attrs_free(a);
+
+    /* The caller's own stdin is the terminal. */
+    a = stdio_attrs(RR_STDIO_INHERIT, -1, RR_STDIO_PIPE, -1, RR_STDIO_NULL, -1, &e);
+    CHECK(a != NULL, "attrs: %s", rr_error_message(e));
+    int saved_in = dup(0);
+    dup2(slave, 0);
+    const char *probe[] = {"-c", "[ -t 0 ] && echo is-a-tty || echo not-a-tty", NULL};
+    int out = -1;
+    rr_status rc = rr_spawn(r, "sh", probe, NULL, NULL, a, NULL, &out, NULL, &p, &e);
+    dup2(saved_in, 0);
+    close(saved_in);
+    CHECK_OK(rc, &e);
+    char *said = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(said, "is-a-tty\n") == 0, "through RR_STDIO_INHERIT the child saw '%s'", said);
+    free(said);
+    rr_spawn_attrs_free(a);
+    close(slave);
+    close(master);
+    rr_runner_free(r);
+}
+
+static void expect_invalid(rr_status got, rr_error **e, const char *what, const char *needle) {
+    if (got != RR_ERR_INVALID_ARGUMENT || rr_error_code(*e) != RR_ERR_INVALID_ARGUMENT ||
+        strstr(rr_error_message(*e), needle) == NULL) {
+        fprintf(stderr, "  FAIL %s: status %u, message '%s' (want RR_ERR_INVALID_ARGUMENT naming '%s')\n", what,
+                (unsigned)got, rr_error_message(*e), needle);
+        current_failed = 1;
+    }
+    rr_error_free(*e);
+    *e = NULL;
+}
+
+/* Bad values are RR_ERR_INVALID_ARGUMENT naming the argument; a bad fd at
+ * spawn time fails rr_spawn naming the stream, writes no output and
+ * leaves no fd or zombie behind. */
+static void test_stdio_bad_values(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_spawn_attrs *a = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&a, &e), &e);
+    expect_invalid(rr_spawn_attrs_set_stdio(NULL, 0, RR_STDIO_NULL, -1, &e), &e, "NULL attrs", "attrs");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, -1, RR_STDIO_NULL, -1, &e), &e, "stream -1", "stream -1");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 3, RR_STDIO_NULL, -1, &e), &e, "stream 3", "stream 3");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 1, 5, -1, &e), &e, "mode 5", "mode 5");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 1, UINT32_MAX, -1, &e), &e, "mode max", "mode 4294967295");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 0, RR_STDIO_STDOUT, -1, &e), &e, "STDOUT for stdin", "stream 0");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 1, RR_STDIO_STDOUT, -1, &e), &e, "STDOUT for stdout", "stream 1");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 1, RR_STDIO_FD, -1, &e), &e, "negative fd", "fd -1");
+    expect_invalid(rr_spawn_attrs_set_stdio(a, 2, RR_STDIO_FD, 1000000, &e), &e, "closed fd", "fd 1000000");
+
+    /* At spawn: an fd closed since, or open in the wrong direction. */
+    int fds_before = count_fds(), zombies_before = count_zombie_children();
+    /* High enough that nothing opened meanwhile takes its number. */
+    int tmp = nameless_file(""), gone = dup2(tmp, 900);
+    CHECK(tmp >= 0 && gone == 900, "temp file");
+    close(tmp);
+    CHECK_OK(rr_spawn_attrs_set_stdio(a, 1, RR_STDIO_FD, gone, &e), &e);
+    close(gone);
+    int in = -1, out = -1, er = -1;
+    rr_process *p = NULL;
+    expect_invalid(rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e), &e, "closed at spawn",
+                   "stdout: fd");
+    CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+    int read_only = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    CHECK(read_only >= 0, "open");
+    CHECK_OK(rr_spawn_attrs_set_stdio(a, 1, RR_STDIO_PIPE, -1, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_stdio(a, 2, RR_STDIO_FD, read_only, &e), &e);
+    expect_invalid(rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e), &e, "read-only stderr",
+                   "not open for writing");
+    CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+    close(read_only);
+    CHECK(count_fds() == fds_before, "fds: %d before, %d after", fds_before, count_fds());
+    CHECK(count_zombie_children() == zombies_before, "a failed spawn left a zombie");
+
+    /* A stream set back to RR_STDIO_PIPE is a pipe again. */
+    CHECK_OK(rr_spawn_attrs_set_stdio(a, 2, RR_STDIO_PIPE, -1, &e), &e);
+    const char *args[] = {"-c", "echo err >&2", NULL};
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, a, NULL, NULL, &er, &p, &e), &e);
+    char *got = read_all(er, NULL);
+    close(er);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "err\n") == 0, "stderr pipe got '%s'", got);
+    free(got);
+    rr_spawn_attrs_free(a);
+    rr_runner_free(r);
+}
+
 static void test_spawn_wait_cycles(void) {
     const char *env_cycles = getenv("RR_C_CYCLES");
     int cycles = env_cycles ? atoi(env_cycles) : 10000;
@@ -1001,6 +1282,11 @@ int main(int argc, char **argv) {
         {"spawn_attrs_cwd", test_spawn_attrs_cwd},
         {"spawn_attrs_missing_folder", test_spawn_attrs_missing_folder},
         {"exit_fd", test_exit_fd},
+        {"stdio_modes", test_stdio_modes},
+        {"stdio_inherit", test_stdio_inherit},
+        {"stdio_only_fds_0_to_2", test_stdio_only_fds_0_to_2},
+        {"stdio_pty_is_a_terminal", test_stdio_pty_is_a_terminal},
+        {"stdio_bad_values", test_stdio_bad_values},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
         {"enforcement_report", test_enforcement_report},
         {"wait_info_and_run_info", test_wait_info_and_run_info},

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
+import tempfile
 from typing import Callable, List, Optional, Tuple
 
 import anyio
@@ -172,3 +174,47 @@ def test_mcp_shutdown_escalates_to_sigkill(runner_factory: Factory) -> None:
         return p.returncode or 0
 
     assert anyio.run(main, backend="asyncio") == -signal.SIGKILL
+
+
+def test_the_child_holds_the_callers_fds(any_runner: rr.Runner) -> None:
+    """An unlinked file as stdin, another as stdout and stderr=STDOUT: the
+    child reads and writes them itself; a pty given as stdin and stderr is
+    a terminal in it (not under docker, whose CLI relays the streams). No
+    thread copies anything (where the spawn and the reap run on the loop)."""
+    docker = any_runner.kind == "docker"
+    on_loop = any_runner.kind in ("exec", "landrun")
+
+    async def main() -> None:
+        with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as dst:
+            src.write(b"from the caller\n")
+            src.flush()
+            src.seek(0)
+            threads = thread_count()
+            p = await any_runner.create_subprocess_exec(
+                "sh", "-c", "cat; echo to-err >&2; sleep 0.2", stdin=src, stdout=dst, stderr=rr.STDOUT
+            )
+            assert (p.stdin, p.stdout, p.stderr) == (None, None, None)
+            if on_loop:
+                assert thread_count() == threads, "a thread runs for the streams"
+            assert await p.wait() == 0
+            dst.seek(0)
+            lines = dst.read().decode().splitlines()
+            assert (sorted(lines) if docker else lines) == ["from the caller", "to-err"]
+
+        master, slave = os.openpty()
+        try:
+            p = await any_runner.create_subprocess_exec(
+                "sh",
+                "-c",
+                "[ -t 0 ] && [ -t 2 ] && echo is-a-tty || echo not-a-tty",
+                stdin=slave,
+                stdout=rr.PIPE,
+                stderr=slave,
+            )
+            out, err = await p.communicate()
+            assert err is None and out == (b"not-a-tty\n" if docker else b"is-a-tty\n")
+        finally:
+            os.close(slave)
+            os.close(master)
+
+    asyncio.run(main())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from conftest import (
     landrun_options,
     make_runner,
     still_running,
+    thread_count,
     unique_seconds,
     wait_for_pids,
     wait_gone,
@@ -139,8 +142,6 @@ def test_errors_are_the_right_exceptions(runner_factory: Factory, host_dir: Path
         r.run(["true\0"])
     with pytest.raises(ValueError):
         r.run([])
-    with pytest.raises(ValueError, match="STDOUT"):
-        r.run(["true"], stderr=rr.STDOUT)
     # A failed spawn leaves no fd behind.
     before = fd_count()
     for _ in range(20):
@@ -248,3 +249,106 @@ def test_an_inherited_dev_null_stays_dev_null(host_runner: rr.Runner) -> None:
     with open(os.devnull) as null:
         done = host_runner.run(["sh", "-c", "readlink /proc/self/fd/0"], stdin=null, capture_output=True, text=True)
     assert done.stdout == "/dev/null\n"
+
+
+def identity(fd: int) -> str:
+    """The device and inode of what `fd` is open on, as `stat -c '%d %i'` prints them."""
+    st = os.fstat(fd)
+    return f"{st.st_dev} {st.st_ino}"
+
+
+def test_the_child_holds_the_callers_fds(any_runner: rr.Runner) -> None:
+    """Files with no name anywhere (unlinked), so only their fds reach
+    them: the child reads stdin from one and writes stdout and
+    stderr=STDOUT into the other, with no thread of ours copying. On the
+    host runners its fds 0 to 2 are those very files; under docker the
+    engine's CLI holds them and relays the data."""
+    docker = any_runner.kind == "docker"
+    script = "cat; echo to-err >&2"
+    if not docker:
+        script += "; stat -L -c '%d %i' /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2"
+    with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as dst:
+        src.write(b"from the caller\n")
+        src.flush()
+        src.seek(0)
+        threads = thread_count()
+        with any_runner.popen(["sh", "-c", script + "; sleep 0.2"], stdin=src, stdout=dst, stderr=rr.STDOUT) as p:
+            assert (p.stdin, p.stdout, p.stderr) == (None, None, None)
+            assert thread_count() == threads, "a thread runs for the streams"
+        assert p.returncode == 0
+        dst.seek(0)
+        lines = dst.read().decode().splitlines()
+        want = ["from the caller", "to-err"]
+        if docker:
+            # The CLI relays stdout and stderr separately.
+            assert sorted(lines) == want
+        else:
+            assert lines == [*want, identity(src.fileno()), identity(dst.fileno()), identity(dst.fileno())]
+
+
+def test_stderr_to_stdout(any_runner: rr.Runner) -> None:
+    script = "echo one; echo two >&2; echo three"
+    done = any_runner.run(["sh", "-c", script], stdout=rr.PIPE, stderr=rr.STDOUT, text=True)
+    assert done.stderr is None and done.returncode == 0
+    lines = done.stdout.splitlines()
+    if any_runner.kind == "docker":
+        lines.sort()
+    assert lines == (["one", "three", "two"] if any_runner.kind == "docker" else ["one", "two", "three"])
+    with any_runner.popen(["sh", "-c", script], stdin=rr.DEVNULL, stderr=rr.STDOUT) as p:
+        assert p.stderr is None and p.stdout is not None
+        assert len(p.stdout.read().splitlines()) == 3
+
+
+def read_pty(master: int, until: bytes, within: float = 30.0) -> bytes:
+    """What comes out of a pty's master side until `until` shows (or time is up)."""
+    got = b""
+    deadline = time.monotonic() + within
+    while until not in got and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            try:
+                got += os.read(master, 4096)
+            except OSError:
+                break
+    return got
+
+
+def test_a_terminal_stays_a_terminal(host_runner: rr.Runner) -> None:
+    master, slave = os.openpty()
+    probe = "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo is-a-tty || echo not-a-tty"
+    try:
+        with host_runner.popen(["sh", "-c", probe], stdin=slave, stdout=slave, stderr=rr.STDOUT) as p:
+            got = read_pty(master, b"tty\r\n")
+        assert p.returncode == 0
+        assert b"is-a-tty" in got, got
+        # The caller's own stdin, inherited (None), is the terminal.
+        saved = os.dup(0)
+        os.dup2(slave, 0)
+        try:
+            p = host_runner.popen(["sh", "-c", "[ -t 0 ] && echo is-a-tty || echo not-a-tty"], stdin=None)
+        finally:
+            os.dup2(saved, 0)
+            os.close(saved)
+        out, _ = p.communicate()
+        assert out == b"is-a-tty\n"
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_bad_streams_are_errors_that_leave_nothing(runner_factory: Factory) -> None:
+    r = runner_factory("exec")
+    before = fd_count()
+    with pytest.raises(ValueError, match="only for stderr"):
+        r.run(["true"], stdin=rr.STDOUT)
+    with pytest.raises(ValueError, match="only for stderr"):
+        r.run(["true"], stdout=rr.STDOUT)
+    with pytest.raises(ValueError, match="invalid stream argument -5"):
+        r.run(["true"], stdout=-5)
+    # Above `ulimit -n`: never open.
+    with pytest.raises(rr.InvalidArgumentError, match="fd 999999"):
+        r.run(["true"], stdout=999999)
+    with open(os.devnull, "rb") as read_only, pytest.raises(rr.InvalidArgumentError, match="not open for writing"):
+        r.run(["true"], stderr=read_only)
+    with open(os.devnull, "wb") as write_only, pytest.raises(rr.InvalidArgumentError, match="not open for reading"):
+        r.popen(["true"], stdin=write_only)
+    assert fd_count() == before

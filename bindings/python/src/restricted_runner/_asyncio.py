@@ -10,8 +10,8 @@ import signal
 import warnings
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
-from . import _pump
-from ._handle import Env, Handle, StrOrBytesPath, argv_of, spawn
+from . import _ffi
+from ._handle import Env, Handle, StdioPlan, StrOrBytesPath, argv_of, spawn
 from ._popen import StreamSpec, stream_plan
 
 # Where the system has no exit fd, the process is checked at this interval.
@@ -40,16 +40,8 @@ class _WriteProtocol(asyncio.streams.FlowControlMixin):
         return self._closed
 
 
-def _output_sink(target: Any) -> _pump.Sink:
-    """Where a relayed output stream goes: an fd, or a text stream's write."""
-    if isinstance(target, int):
-        return _pump.fd_sink(target)
-    fileno = getattr(target, "fileno", None)
-    if fileno is not None:
-        try:
-            return _pump.fd_sink(fileno())
-        except (OSError, ValueError):
-            pass
+def _text_sink(target: Any) -> Callable[[bytes], None]:
+    """Writes what a child writes to a text stream that has no fd."""
     write: Callable[[str], Any] = target.write
     encoding = getattr(target, "encoding", None) or "utf-8"
 
@@ -86,8 +78,6 @@ class Process:
         self.stdout: Optional[asyncio.StreamReader] = None
         self.stderr: Optional[asyncio.StreamReader] = None
         self._exited: asyncio.Future[int] = loop.create_future()
-        self._relay_readers: List[int] = []
-        self._relay: Optional[_pump.Relay] = None
         self._watching: Optional[int] = None
         self._timer: Optional[asyncio.TimerHandle] = None
 
@@ -141,9 +131,6 @@ class Process:
 
     def _set_returncode(self, code: int) -> None:
         self.returncode = code
-        if self._relay is not None:
-            relay, self._relay = self._relay, None
-            relay.finish()
         if not self._exited.done():
             self._exited.set_result(code)
 
@@ -233,21 +220,19 @@ async def create_subprocess_exec(
     limit: int,
 ) -> Process:
     loop = asyncio.get_running_loop()
-    specs = [stdin, stdout, stderr]
-    plans: List[Tuple[bool, Optional[int]]] = []
-    sinks: List[Optional[_pump.Sink]] = [None, None, None]
-    for index, spec in enumerate(specs):
+    plans: List[StdioPlan] = []
+    text_sink: Optional[Callable[[bytes], None]] = None
+    for index, spec in enumerate((stdin, stdout, stderr)):
         if index == 2 and spec is not None and not isinstance(spec, int) and not _has_fd(spec):
             # A text stream without an fd (io.StringIO): written to with write().
-            plans.append((True, -1))
-            sinks[2] = _output_sink(spec)
+            plans.append((_ffi.RR_STDIO_PIPE, -1))
+            text_sink = _text_sink(spec)
             continue
         plans.append(stream_plan(spec, index))
     argv = argv_of(args)
-    pipes = (plans[0][0], plans[1][0], plans[2][0])
 
     def start() -> Tuple[Handle, Tuple[int, int, int]]:
-        return spawn(runner_ptr, kind, argv, env, cwd, params, pipes)
+        return spawn(runner_ptr, kind, argv, env, cwd, params, plans)
 
     if kind in _SLOW_SPAWN:
         handle, fds = await loop.run_in_executor(None, start)
@@ -255,23 +240,17 @@ async def create_subprocess_exec(
         handle, fds = start()
 
     proc = Process(handle, loop, list(args))
-    forwarders: List[_pump.Channel] = []
     try:
-        for index, ((_, relay_fd), fd) in enumerate(zip(plans, fds)):
+        for index, fd in enumerate(fds):
             if fd < 0:
-                continue
-            if relay_fd is not None:
-                if index == 0:
-                    forwarders.append(_pump.Forwarder(relay_fd, fd))
-                else:
-                    sink = sinks[index] or _output_sink(relay_fd)
-                    _relay_on_loop(loop, fd, sink)
                 continue
             if index == 0:
                 transport, protocol = await loop.connect_write_pipe(
                     lambda: _WriteProtocol(loop), open(fd, "wb", buffering=0)
                 )
                 proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+            elif index == 2 and text_sink is not None:
+                _copy_on_loop(loop, fd, text_sink)
             else:
                 reader = asyncio.StreamReader(limit=limit, loop=loop)
                 await loop.connect_read_pipe(_reader_protocol(reader, loop), open(fd, "rb", buffering=0))
@@ -279,10 +258,6 @@ async def create_subprocess_exec(
                     proc.stdout = reader
                 else:
                     proc.stderr = reader
-        if forwarders:
-            # The caller's stdin may be a terminal or a file, which an event
-            # loop cannot always watch: a helper thread copies it.
-            proc._relay = _pump.Relay(forwarders)
     except BaseException:
         handle.kill(signal.SIGKILL)
         handle.wait_exit(None)
@@ -298,13 +273,13 @@ def _reader_protocol(
     return lambda: asyncio.StreamReaderProtocol(reader, loop=loop)
 
 
-def _relay_on_loop(loop: asyncio.AbstractEventLoop, fd: int, sink: _pump.Sink) -> None:
+def _copy_on_loop(loop: asyncio.AbstractEventLoop, fd: int, sink: Callable[[bytes], None]) -> None:
     """Copies a child's output pipe to `sink` from the event loop."""
     os.set_blocking(fd, False)
 
     def readable() -> None:
         try:
-            data = os.read(fd, _pump.CHUNK)
+            data = os.read(fd, 1 << 16)
         except BlockingIOError:
             return
         except OSError:

@@ -62,6 +62,7 @@ def _load() -> ctypes.CDLL:
         "rr_spawn_attrs_new": (c_uint32, [HandleOut, ErrOut]),
         "rr_spawn_attrs_free": (None, [Handle]),
         "rr_spawn_attrs_set_cwd": (c_uint32, [Handle, c_char_p, ErrOut]),
+        "rr_spawn_attrs_set_stdio": (c_uint32, [Handle, c_int32, c_uint32, c_int32, ErrOut]),
         "rr_spawn": (
             c_uint32,
             [Handle, c_char_p, StrArray, StrArray, c_char_p, Handle, IntOut, IntOut, IntOut, HandleOut, ErrOut],
@@ -89,6 +90,13 @@ lib = _load()
 RR_OK = 0
 RR_ERR_TIMEOUT = 8
 RR_ERR_REQUIREMENTS = 4
+
+# rr_stdio_mode: where one standard stream of the child goes.
+RR_STDIO_PIPE = 0
+RR_STDIO_NULL = 1
+RR_STDIO_INHERIT = 2
+RR_STDIO_FD = 3
+RR_STDIO_STDOUT = 4
 
 
 def raise_error(status: int, err: c_void_p, context: Callable[[], str] | None = None) -> NoReturn:

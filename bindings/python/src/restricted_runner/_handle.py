@@ -179,6 +179,11 @@ class Handle:
         return self._ptr is None
 
 
+#: Where one stream of the child goes: an `rr_stdio_mode` and, for
+#: `RR_STDIO_FD`, the caller's fd (else -1).
+StdioPlan = Tuple[int, int]
+
+
 def spawn(
     runner_ptr: c_void_p,
     kind: str,
@@ -186,24 +191,30 @@ def spawn(
     env: Optional[Env],
     cwd: Optional[StrOrBytesPath],
     params: Optional[Mapping[str, Any]],
-    pipes: Tuple[bool, bool, bool],
+    stdio: Sequence[StdioPlan],
 ) -> Tuple[Handle, Tuple[int, int, int]]:
-    """Starts `argv`; returns the handle and the caller's ends of the pipes
-    asked for (-1 where a stream goes to /dev/null)."""
+    """Starts `argv` with its three streams where `stdio` says; returns the
+    handle and the caller's ends of the pipes (-1 for a stream that is not
+    `RR_STDIO_PIPE`). The fds in `stdio` need only stay open until it
+    returns: the library gives the child copies."""
     args = _strings(argv[1:])
     entries = _env_entries(env)
     envp = _strings(entries)
     params_json = json.dumps(dict(params)).encode() if params else None
     fds = (c_int(-1), c_int(-1), c_int(-1))
-    refs = [byref(fd) if want else None for fd, want in zip(fds, pipes)]
+    refs = [byref(fd) if mode == _ffi.RR_STDIO_PIPE else None for fd, (mode, _) in zip(fds, stdio)]
     out = c_void_p()
     err = c_void_p()
     attrs = c_void_p()
     try:
-        if cwd is not None:
+        if cwd is not None or any(mode != _ffi.RR_STDIO_PIPE for mode, _ in stdio):
             _ffi.check(lib.rr_spawn_attrs_new(byref(attrs), byref(err)), err)
-            folder = no_nul("the working folder", os.fsencode(cwd))
-            _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
+            if cwd is not None:
+                folder = no_nul("the working folder", os.fsencode(cwd))
+                _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
+            for stream, (mode, fd) in enumerate(stdio):
+                if mode != _ffi.RR_STDIO_PIPE:
+                    _ffi.check(lib.rr_spawn_attrs_set_stdio(attrs, stream, mode, fd, byref(err)), err)
         status = lib.rr_spawn(
             runner_ptr, argv[0], args, envp, params_json, attrs, refs[0], refs[1], refs[2], byref(out), byref(err)
         )

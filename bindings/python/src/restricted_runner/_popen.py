@@ -13,62 +13,42 @@ import warnings
 from types import TracebackType
 from typing import IO, Any, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from . import _pump
+from . import _ffi, _pump
 from ._errors import TimeoutExpired
-from ._handle import Args, Env, Handle, StrOrBytesPath, argv_of, spawn
+from ._handle import Args, Env, Handle, StdioPlan, StrOrBytesPath, argv_of, spawn
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
 STDOUT = subprocess.STDOUT
 
 #: What a stream argument may be: PIPE, DEVNULL, None (the caller's own
-#: stream), an fd, or a file object with a fileno().
+#: stream), an fd, a file object with a fileno(), or for stderr STDOUT.
 StreamSpec = Union[int, IO[Any], None]
 
 
-def stream_plan(spec: StreamSpec, index: int) -> Tuple[bool, Optional[int]]:
-    """(whether the child gets a pipe, the caller fd to relay it with or None)."""
-    if spec is PIPE or spec == PIPE:
-        return True, None
-    if spec == DEVNULL:
-        return False, None
-    if spec == STDOUT:
-        raise ValueError(
-            "stderr=STDOUT is not supported: the library gives each stream its own pipe; "
-            "capture both and join them, or run the command through a shell with 2>&1"
-        )
+def stream_plan(spec: StreamSpec, index: int) -> StdioPlan:
+    """Where stream `index` (0 stdin, 1 stdout, 2 stderr) of the child goes
+    for the argument `spec`, as the library takes it."""
     if spec is None:
-        fd = index
-    elif isinstance(spec, int):
+        return _ffi.RR_STDIO_INHERIT, -1
+    if spec is PIPE or spec == PIPE:
+        return _ffi.RR_STDIO_PIPE, -1
+    if spec == DEVNULL:
+        return _ffi.RR_STDIO_NULL, -1
+    if spec == STDOUT:
+        if index != 2:
+            raise ValueError("STDOUT is only for stderr (stderr=STDOUT sends it where stdout goes)")
+        return _ffi.RR_STDIO_STDOUT, -1
+    if isinstance(spec, int):
         if spec < 0:
             raise ValueError(f"invalid stream argument {spec}")
-        fd = spec
-    else:
-        fileno = getattr(spec, "fileno", None)
-        if fileno is None:
-            raise TypeError(f"stream argument {spec!r} is neither PIPE, DEVNULL, None, an fd nor a file")
-        fd = fileno()
-        assert isinstance(fd, int)
-    # Copying to or from /dev/null is /dev/null (services and CI often
-    # run with it as stdin).
-    if _is_dev_null(fd):
-        return False, None
-    return True, fd
-
-
-_DEV_NULL: Optional[Tuple[int, int]] = None
-
-
-def _is_dev_null(fd: int) -> bool:
-    global _DEV_NULL
-    try:
-        st = os.fstat(fd)
-        if _DEV_NULL is None:
-            null = os.stat(os.devnull)
-            _DEV_NULL = (null.st_rdev, null.st_mode)
-    except OSError:
-        return False
-    return (st.st_rdev, st.st_mode & 0o170000) == (_DEV_NULL[0], _DEV_NULL[1] & 0o170000)
+        return _ffi.RR_STDIO_FD, spec
+    fileno = getattr(spec, "fileno", None)
+    if fileno is None:
+        raise TypeError(f"stream argument {spec!r} is neither PIPE, DEVNULL, STDOUT, None, an fd nor a file")
+    fd = fileno()
+    assert isinstance(fd, int)
+    return _ffi.RR_STDIO_FD, fd
 
 
 def _translate(data: bytes, encoding: Optional[str], errors: Optional[str]) -> str:
@@ -108,7 +88,6 @@ class Popen:
         encoding: Optional[str],
         errors: Optional[str],
         bufsize: int,
-        relay_in_communicate: bool = False,
     ) -> None:
         self.args: Args = args
         self.returncode: Optional[int] = None
@@ -118,45 +97,18 @@ class Popen:
         self.text_mode = bool(text or encoding or errors)
         self.encoding = encoding
         self.errors = errors
-        self._relay: Optional[_pump.Relay] = None
-        self._relay_channels: List[_pump.Channel] = []
         self._comm: Optional[_Communication] = None
         self._finishing = threading.Lock()
 
         plans = [stream_plan(s, i) for i, s in enumerate((stdin, stdout, stderr))]
         self._handle: Handle
-        self._handle, fds = spawn(
-            runner_ptr,
-            kind,
-            argv_of(args),
-            env,
-            cwd,
-            params,
-            (plans[0][0], plans[1][0], plans[2][0]),
-        )
+        self._handle, fds = spawn(runner_ptr, kind, argv_of(args), env, cwd, params, plans)
         self.pid: int = self._handle.pid
 
         try:
-            for index, ((_, relay_fd), fd) in enumerate(zip(plans, fds)):
-                if fd < 0:
-                    continue
-                if relay_fd is not None:
-                    if index == 0:
-                        self._relay_channels.append(_pump.Forwarder(relay_fd, fd))
-                    else:
-                        self._relay_channels.append(_pump.Reader(fd, _pump.fd_sink(relay_fd), close=True))
-                    continue
-                self._wrap(index, fd, bufsize)
-            if self._relay_channels:
-                forwards = any(isinstance(ch, _pump.Forwarder) for ch in self._relay_channels)
-                exit_fd = self._handle.exit_fd() if relay_in_communicate and forwards else None
-                if relay_in_communicate and (exit_fd is not None or not forwards):
-                    # `communicate` copies them in its own loop, no thread
-                    # needed; the exit ends the copy of the caller's stdin.
-                    if exit_fd is not None:
-                        self._relay_channels.append(_pump.ExitWatch(exit_fd, self._relay_channels))
-                else:
-                    self._relay = _pump.Relay(self._relay_channels)
+            for index, fd in enumerate(fds):
+                if fd >= 0:
+                    self._wrap(index, fd, bufsize)
         except BaseException:
             self._abandon()
             raise
@@ -188,9 +140,6 @@ class Popen:
 
     def _abandon(self) -> None:
         """Ends a process whose set-up failed after the spawn."""
-        for ch in self._relay_channels:
-            ch.done()
-        self._relay_channels = []
         for f in (self.stdin, self.stdout, self.stderr):
             if f is not None:
                 try:
@@ -222,11 +171,7 @@ class Popen:
     def _finish(self) -> int:
         with self._finishing:
             if self.returncode is None:
-                code = self._handle.reap()
-                if self._relay is not None:
-                    self._relay.finish()
-                    self._relay = None
-                self.returncode = code
+                self.returncode = self._handle.reap()
             return self.returncode
 
     def communicate(self, input: Any = None, timeout: Optional[float] = None) -> Tuple[Any, Any]:
@@ -322,8 +267,7 @@ class _Communication:
         self.popen = popen
         self.chunks: Tuple[List[bytes], List[bytes]] = ([], [])
         self.captured = (popen.stdout is not None, popen.stderr is not None)
-        self.channels: List[_pump.Channel] = list(popen._relay_channels) if popen._relay is None else []
-        popen._relay_channels = []
+        self.channels: List[_pump.Channel] = []
         if popen.stdin is not None:
             stdin = popen.stdin
             try:

@@ -1,36 +1,18 @@
-"""Moving bytes between pipes with poll(2) in one thread: `communicate`'s
-loop, and the relay that stands in for a stream inherited from the caller
-(the C library hands out pipes; the package copies them to the caller's fd).
-"""
+"""Moving bytes between pipes with poll(2) in the calling thread:
+`communicate`'s loop. (Streams given to the child as the caller's own, an
+fd or a file are the library's to connect: nothing copies them.)"""
 
 from __future__ import annotations
 
 import errno
 import os
 import select
-import threading
 import time
 from typing import Callable, List, Optional
 
 CHUNK = 1 << 20
 
 Sink = Callable[[bytes], None]
-
-
-def fd_sink(fd: int) -> Sink:
-    """Writes everything to `fd`, waiting when it is non-blocking and full."""
-
-    def write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                select.select([], [fd], [])
-                continue
-            view = view[n:]
-
-    return write
 
 
 class Channel:
@@ -54,10 +36,9 @@ class Reader(Channel):
 
     events = select.POLLIN
 
-    def __init__(self, fd: int, sink: Sink, close: bool = False) -> None:
+    def __init__(self, fd: int, sink: Sink) -> None:
         self.fd = fd
         self.sink = sink
-        self.close = close
 
     def ready(self, revents: int) -> bool:
         try:
@@ -72,10 +53,6 @@ class Reader(Channel):
             return False
         self.sink(data)
         return True
-
-    def done(self) -> None:
-        if self.close:
-            os.close(self.fd)
 
 
 class Writer(Channel):
@@ -103,53 +80,6 @@ class Writer(Channel):
 
     def done(self) -> None:
         self.finished()
-
-
-class Forwarder(Channel):
-    """Copies the caller's `src` fd to the child's stdin pipe `dst` until
-    `src` ends or the child stops reading; then closes `dst`."""
-
-    events = select.POLLIN
-
-    def __init__(self, src: int, dst: int) -> None:
-        self.fd = src
-        self.dst = dst
-        self.sink = fd_sink(dst)
-
-    def ready(self, revents: int) -> bool:
-        try:
-            data = os.read(self.fd, CHUNK)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        if not data:
-            return False
-        try:
-            self.sink(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-        return True
-
-    def done(self) -> None:
-        os.close(self.dst)
-
-
-class ExitWatch(Channel):
-    """Watches a process's exit fd; at exit, ends the `Forwarder`s among
-    `channels` (the caller's stdin is not the child's to drain)."""
-
-    events = select.POLLIN
-
-    def __init__(self, fd: int, channels: List[Channel]) -> None:
-        self.fd = fd
-        self.channels = channels
-
-    def ready(self, revents: int) -> bool:
-        for ch in self.channels:
-            if isinstance(ch, Forwarder):
-                ch.cancelled = True
-        return False
 
 
 def pump(channels: List[Channel], deadline: Optional[float] = None, stop_fd: Optional[int] = None) -> bool:
@@ -183,37 +113,3 @@ def pump(channels: List[Channel], deadline: Optional[float] = None, stop_fd: Opt
             channels.remove(ch)
             ch.done()
     return True
-
-
-class Relay:
-    """A thread running `pump` over the channels of the streams a process
-    inherits from the caller, until they end or `finish` is called."""
-
-    def __init__(self, channels: List[Channel]) -> None:
-        self.channels = channels
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name="restricted-runner relay", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        left = self.channels
-        try:
-            if not pump(left, stop_fd=self._stop_r):
-                # Stopped after the reap: what the tree wrote is in the
-                # pipes, whose writers are gone; copy it, then end.
-                outputs: List[Channel] = [ch for ch in left if isinstance(ch, Reader)]
-                others = [ch for ch in left if not isinstance(ch, Reader)]
-                left = others
-                pump(outputs, deadline=time.monotonic() + 5.0)
-                left = others + outputs
-        finally:
-            for ch in left:
-                ch.done()
-
-    def finish(self) -> None:
-        """Copies what is left of the outputs, stops copying input, and
-        joins the thread. Call once the process was reaped."""
-        os.write(self._stop_w, b"x")
-        self._thread.join()
-        os.close(self._stop_r)
-        os.close(self._stop_w)

@@ -114,10 +114,11 @@ class Runner:
         arguments; no shell) and returns a `Popen`.
 
         Streams are PIPE (the default here), DEVNULL, None (the caller's
-        own stream), an fd or a file object: the child always gets pipes
-        from the library, and for None, an fd or a file the package copies
-        between that pipe and the caller's fd in a helper thread (the child
-        sees a pipe, not the caller's terminal). `env` adds variables on top
+        own stream), an fd or a file object (with a fileno()), and for
+        stderr also STDOUT (where stdout goes, as `2>&1`). The child gets
+        that very fd, no copy of its data: a terminal stays a terminal
+        (under docker the engine's CLI holds it and relays it to the
+        container). `env` adds variables on top
         of what the runner gives the command (by default the caller's
         environment). `cwd` is the folder it starts in (for `docker`, a path
         inside the container). `params` fill the runner's `{{ .name }}`
@@ -190,7 +191,6 @@ class Runner:
                 encoding=encoding,
                 errors=errors,
                 bufsize=-1,
-                relay_in_communicate=True,
             )
         finally:
             self._release()
@@ -215,7 +215,8 @@ class Runner:
         StreamReader streams, `wait`, `communicate`, signals). The exit is
         observed through the library's exit fd on the event loop: no thread
         per process. Streams are as for `popen`; stderr may also be a text
-        stream without an fd (it is then written to with its `write`)."""
+        stream without an fd (its `write` is then called from the event
+        loop with what the command writes)."""
         from ._asyncio import create_subprocess_exec
 
         ptr = self._acquire()
