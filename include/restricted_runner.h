@@ -357,7 +357,11 @@ typedef struct rr_wait_result {
      */
     uint64_t system_time_us;
     /**
-     * The largest resident set of any one of those processes, in bytes.
+     * The largest resident set of any one of those processes, in bytes, as
+     * the kernel counts it (`ru_maxrss`). A process started vfork-style
+     * (`exec`, `landrun`) shares the caller's memory until it execs, and
+     * the kernel counts that too: for a command smaller than its caller,
+     * this is the caller's resident set at the spawn, an upper bound.
      */
     uint64_t peak_rss_bytes;
 } rr_wait_result;

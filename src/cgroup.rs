@@ -8,7 +8,7 @@
 //! read from /proc/self/mountinfo, never assumed.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
@@ -126,6 +126,9 @@ pub(crate) struct Leaf {
     /// `cpu.stat`'s user and system microseconds when the leaf was last
     /// free: a reused leaf's counts go on from there.
     cpu_base: (u64, u64),
+    /// The last `cpu.stat` reading, which becomes the next base when the
+    /// leaf was already empty at its finish.
+    cpu_last: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 impl Leaf {
@@ -149,6 +152,7 @@ impl Leaf {
             version: h.version,
             dir,
             cpu_base: (0, 0),
+            cpu_last: std::sync::Mutex::new(None),
         })
     }
 
@@ -255,12 +259,15 @@ impl Leaf {
     /// `cpu.stat`'s user and system microseconds (cgroup v2 keeps them for
     /// every cgroup, whatever controllers are enabled).
     fn cpu_usec(&self) -> Option<(u64, u64)> {
-        let text = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        let mut buf = [0u8; 1024];
+        let text = read_small(&self.dir.join("cpu.stat"), &mut buf)?;
         let field = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
         };
-        Some((field("user_usec ")?, field("system_usec ")?))
+        let got = (field("user_usec ")?, field("system_usec ")?);
+        *self.cpu_last.lock().unwrap_or_else(|p| p.into_inner()) = Some(got);
+        Some(got)
     }
 
     /// The CPU time the leaf's processes used since it was taken: the whole
@@ -275,9 +282,10 @@ impl Leaf {
 
     /// Whether a process is left in the leaf (`cgroup.events` of v2).
     pub(crate) fn populated(&self) -> bool {
-        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
-            Ok(events) => events.lines().any(|l| l == "populated 1"),
-            Err(_) => std::fs::read_to_string(self.dir.join("cgroup.procs"))
+        let mut buf = [0u8; 256];
+        match read_small(&self.dir.join("cgroup.events"), &mut buf) {
+            Some(events) => events.lines().any(|l| l == "populated 1"),
+            None => std::fs::read_to_string(self.dir.join("cgroup.procs"))
                 .map(|p| !p.trim().is_empty())
                 .unwrap_or(false),
         }
@@ -286,7 +294,15 @@ impl Leaf {
     /// Ends what is left in the leaf, and gives it back to the pool once
     /// empty (or removes it).
     pub(crate) fn finish(self) -> Result<()> {
+        // Empty already: the last reading (the wait's) is where the next
+        // spawn's counts start.
+        let mut base = self
+            .cpu_last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if self.populated() {
+            base = None;
             self.kill_all();
             let deadline = Instant::now() + Duration::from_secs(2);
             while self.populated() && Instant::now() < deadline {
@@ -297,7 +313,7 @@ impl Leaf {
             return self.remove(Duration::from_secs(2));
         }
         let mut leaf = self;
-        leaf.cpu_base = leaf.cpu_usec().unwrap_or((0, 0));
+        leaf.cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < POOL_SIZE {
             let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
@@ -308,6 +324,15 @@ impl Leaf {
             leaf.remove(Duration::from_secs(2))
         }
     }
+}
+
+/// A small control file read with one system call into `buf` (cgroup files
+/// are generated whole on read; no size query needed).
+fn read_small<'a>(path: &Path, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::io::Read;
+    let mut f = File::open(path).ok()?;
+    let n = f.read(buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 #[cfg(test)]

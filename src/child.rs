@@ -74,7 +74,10 @@ pub struct Usage {
     pub user: Duration,
     /// CPU time in the kernel.
     pub system: Duration,
-    /// The largest resident set size of any of those processes, in bytes.
+    /// The largest resident set size of any of those processes, in bytes
+    /// (`ru_maxrss`: for a process started vfork-style it includes the
+    /// caller's resident set at the spawn, so for a command smaller than
+    /// its caller it is an upper bound).
     pub peak_rss_bytes: u64,
 }
 

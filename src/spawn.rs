@@ -343,6 +343,9 @@ fn enlarge_pipe(_fd: &OwnedFd) {}
 pub(crate) struct StdioEnds {
     pub(crate) parent: [Option<OwnedFd>; 3],
     pub(crate) child: [OwnedFd; 3],
+    /// Which child ends are copies of the caller's fds (the only ones that
+    /// can be its terminal).
+    pub(crate) callers: [bool; 3],
 }
 
 impl StdioEnds {
@@ -354,13 +357,17 @@ impl StdioEnds {
     /// (TIOCSTI): such a child gets a session of its own instead, in which
     /// the terminal is an ordinary fd.
     pub(crate) fn shares_caller_terminal(&self) -> bool {
+        if !self.callers.iter().any(|c| *c) {
+            return false;
+        }
         // SAFETY: getsid(0) has no memory effects.
         let session = unsafe { libc::getsid(0) };
-        self.child.iter().any(|fd| {
+        self.child.iter().zip(self.callers).any(|(fd, caller)| {
             // SAFETY: isatty and tcgetsid only query a valid fd.
-            unsafe {
-                libc::isatty(fd.as_raw_fd()) == 1 && libc::tcgetsid(fd.as_raw_fd()) == session
-            }
+            caller
+                && unsafe {
+                    libc::isatty(fd.as_raw_fd()) == 1 && libc::tcgetsid(fd.as_raw_fd()) == session
+                }
         })
     }
 }
@@ -433,7 +440,13 @@ fn check_direction(copy: &OwnedFd, target: usize, what: &str) -> Result<()> {
 pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
     let mut parent: [Option<OwnedFd>; 3] = [None, None, None];
     let mut child: Vec<OwnedFd> = Vec::with_capacity(3);
+    let mut callers = [false; 3];
     for (target, stdio) in stdio.iter().enumerate() {
+        callers[target] = match *stdio {
+            Stdio::Inherit | Stdio::Fd(_) => true,
+            Stdio::Stdout => callers[1],
+            Stdio::Null | Stdio::Pipe => false,
+        };
         match *stdio {
             Stdio::Null => {
                 let flags = if target == 0 {
@@ -485,7 +498,11 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
     let child: [OwnedFd; 3] = child
         .try_into()
         .map_err(|_| Error::internal("three standard streams expected"))?;
-    Ok(StdioEnds { parent, child })
+    Ok(StdioEnds {
+        parent,
+        child,
+        callers,
+    })
 }
 
 struct FileActions(libc::posix_spawn_file_actions_t);
@@ -624,7 +641,7 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
     let ends = stdio_ends(program.stdio)?;
     let attrs = Attributes::new(program.new_session || ends.shares_caller_terminal())?;
-    let StdioEnds { parent, child } = ends;
+    let StdioEnds { parent, child, .. } = ends;
     // Lifted above the targets so that the dup2s onto 0.. cannot clobber
     // one another.
     let first_free = 3 + extra.len() as RawFd;

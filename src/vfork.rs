@@ -270,7 +270,7 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
 pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -> Result<Spawned> {
     let ends = stdio_ends(program.stdio)?;
     let new_session = program.new_session || ends.shares_caller_terminal();
-    let StdioEnds { parent, child } = ends;
+    let StdioEnds { parent, child, .. } = ends;
     let (error_read, error_write) = pipe_above_stdio()?;
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(ptr::null());

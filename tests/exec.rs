@@ -296,7 +296,9 @@ fn wait_ends_setsid_and_double_forked_grandchildren() {
         )),
     );
     assert_eq!(read_line(&mut stdout), "started");
-    let escaped = wait_for_pids(&format!(".{tag}"), 2);
+    // The sleeps themselves, not the shell whose script names them.
+    let mut escaped = wait_for_pids(&format!("sleep\\01001.{tag}"), 1);
+    escaped.extend(wait_for_pids(&format!("sleep\\01002.{tag}"), 1));
     assert_eq!(escaped.len(), 2, "{escaped:?}");
     let report = process
         .enforcement()

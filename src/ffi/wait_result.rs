@@ -66,7 +66,11 @@ pub struct rr_wait_result {
     pub user_time_us: u64,
     /// CPU time in the kernel, in microseconds, likewise.
     pub system_time_us: u64,
-    /// The largest resident set of any one of those processes, in bytes.
+    /// The largest resident set of any one of those processes, in bytes, as
+    /// the kernel counts it (`ru_maxrss`). A process started vfork-style
+    /// (`exec`, `landrun`) shares the caller's memory until it execs, and
+    /// the kernel counts that too: for a command smaller than its caller,
+    /// this is the caller's resident set at the spawn, an upper bound.
     pub peak_rss_bytes: u64,
 }
 

@@ -244,7 +244,7 @@ pub(crate) fn spawn(
     confinement: Confinement<'_>,
     init: Option<(RawFd, RawFd)>,
 ) -> std::result::Result<Started, Failure> {
-    let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    let StdioEnds { parent, child, .. } = stdio_ends(program.stdio)?;
     let (error_read, error_write) = pipe_above_stdio()?;
     let status = if init.is_some() {
         Some(pipe_above_stdio()?)
