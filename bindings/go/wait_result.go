@@ -81,7 +81,10 @@ type WaitResult struct {
 	UserTime   time.Duration
 	SystemTime time.Duration
 	// PeakRSS is the largest resident set of any one of those processes,
-	// in bytes. Zero unless PeakRSSMeasured.
+	// in bytes, as the kernel reports it. Zero unless PeakRSSMeasured. On
+	// Linux it is never below the calling program's own resident size at
+	// the spawn: the child shares the caller's memory until it executes
+	// the command, and the kernel counts that too.
 	PeakRSS uint64
 	// CPUMeasured and PeakRSSMeasured say whether the system measured the
 	// CPU times and the peak memory: not for a container, whose processes
