@@ -108,7 +108,7 @@ func (r *WaitResult) ExitError() *ExitError {
 	return &ExitError{exited: r.Signal == 0, code: r.ExitCode, signal: r.Signal, reason: r.Reason}
 }
 
-// newWaitResult prepares the C struct for a call filling it.
+// newCWaitResult prepares the C struct for a call filling it.
 func newCWaitResult() C.rr_wait_result {
 	return C.rr_wait_result{size: C.sizeof_rr_wait_result}
 }
@@ -177,4 +177,11 @@ type ResultRunner interface {
 	)
 }
 
-var _ ResultRunner = (*Native)(nil)
+var (
+	_ ResultRunner = (*Native)(nil)
+	_ ResultRunner = (*Exec)(nil)
+	_ ResultRunner = (*Firejail)(nil)
+	_ ResultRunner = (*SandboxExec)(nil)
+	_ ResultRunner = (*Landrun)(nil)
+	_ ResultRunner = (*Docker)(nil)
+)
