@@ -95,11 +95,13 @@ func (e *Error) Unwrap() []error {
 
 // ExitError reports a process that did not exit with status 0, like
 // os/exec's *exec.ExitError (whose os.ProcessState cannot be built outside
-// the standard library): same method names, same message text.
+// the standard library): same method names, same message text. Reason
+// adds why it ended (a timeout, a CPU limit, an out-of-memory kill...).
 type ExitError struct {
 	exited bool
 	code   int
 	signal syscall.Signal
+	reason EndReason
 }
 
 func (e *ExitError) Error() string {
@@ -122,6 +124,10 @@ func (e *ExitError) Exited() bool { return e.exited }
 
 // Signal is the signal that ended the process, or 0 when it exited.
 func (e *ExitError) Signal() syscall.Signal { return e.signal }
+
+// Reason says why the process ended: EndExited or EndSignaled when
+// nothing but the command itself explains it.
+func (e *ExitError) Reason() EndReason { return e.reason }
 
 // Success is false: an ExitError is only made for a failure.
 func (e *ExitError) Success() bool { return false }

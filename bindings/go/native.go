@@ -154,18 +154,54 @@ func checkRequirements(kind Type, options string) error {
 
 // Run implements Runner.Run.
 func (n *Native) Run(ctx context.Context, shell string, command string, env []string, params map[string]interface{}, tmpfile bool) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	pj, err := paramsJSON(params)
+	out, err := n.runInfo(ctx, shell, command, env, params)
 	if err != nil {
 		return "", err
 	}
+	exit := out.ExitError()
+	if out.Reason == EndCanceled || out.Reason == EndTimedOut {
+		ctxErr := ctx.Err()
+		if ctxErr == nil {
+			ctxErr = ErrCanceled
+		}
+		return "", &canceledError{ctxErr: ctxErr, cause: exit}
+	}
+	if exit != nil {
+		return "", &RunError{
+			Stderr: strings.TrimSpace(out.Stderr),
+			Stdout: strings.TrimSpace(out.Stdout),
+			Exit:   exit,
+		}
+	}
+	return strings.TrimSpace(out.Stdout), nil
+}
+
+// RunResult runs `shell -c command` as Run does and returns both streams,
+// untrimmed, with how the command ended and what it cost. A command that
+// ran is an outcome whatever its end, so err is nil for a non-zero exit,
+// a signal, a limit, and for a context that was cancelled or whose
+// deadline passed while it ran: the tree is killed, the output holds what
+// it wrote until then and Reason is EndCanceled or EndTimedOut. err is for
+// a run that could not start (bad params, missing command or runner
+// requirement, a context already done...).
+func (n *Native) RunResult(ctx context.Context, shell string, command string, env []string, params map[string]interface{}) (*RunOutput, error) {
+	return n.runInfo(ctx, shell, command, env, params)
+}
+
+// runInfo is Run and RunResult over rr_run_info.
+func (n *Native) runInfo(ctx context.Context, shell string, command string, env []string, params map[string]interface{}) (*RunOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pj, err := paramsJSON(params)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkNUL("shell or command", shell, command); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := checkNUL("an env entry", env...); err != nil {
-		return "", err
+		return nil, err
 	}
 
 	slots, bytes := cSize(env, true)
@@ -185,7 +221,7 @@ func (n *Native) Run(ctx context.Context, shell string, command string, env []st
 	if ctx.Done() != nil {
 		cp, err := newCancelPipe()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		defer cp.close()
 		stop := context.AfterFunc(ctx, cp.fire)
@@ -196,34 +232,30 @@ func (n *Native) Run(ctx context.Context, shell string, command string, env []st
 	n.mu.RLock()
 	if n.ptr == nil {
 		n.mu.RUnlock()
-		return "", ErrClosed
+		return nil, ErrClosed
 	}
 	var out C.rr_output
+	info := newCWaitResult()
 	var e *C.rr_error
-	rc := C.rr_run_cancelable(n.ptr, shellC, commandC, envC, paramsC, 0, cancelFd, &out, &e)
+	rc := C.rr_run_info(n.ptr, shellC, commandC, envC, paramsC, 0, cancelFd, &out, &info, &e)
 	n.mu.RUnlock()
 
 	if err := takeError(rc, e); err != nil {
 		if rc == C.RR_ERR_CANCELED {
 			if cerr := ctx.Err(); cerr != nil {
-				return "", &canceledError{ctxErr: cerr, cause: err}
+				return nil, &canceledError{ctxErr: cerr, cause: err}
 			}
 		}
 		n.logger.Debug("run of %q failed: %v", command, err)
-		return "", err
+		return nil, err
 	}
-	stdout := cBytes(out.stdout_data, out.stdout_len)
-	stderr := cBytes(out.stderr_data, out.stderr_len)
-	exit := exitError(out.status)
+	res := &RunOutput{
+		Stdout:     cBytes(out.stdout_data, out.stdout_len),
+		Stderr:     cBytes(out.stderr_data, out.stderr_len),
+		WaitResult: *waitResultOf(&info, ctx, false),
+	}
 	C.rr_output_free(&out)
-	if exit != nil {
-		return "", &RunError{
-			Stderr: strings.TrimSpace(stderr),
-			Stdout: strings.TrimSpace(stdout),
-			Exit:   exit,
-		}
-	}
-	return strings.TrimSpace(stdout), nil
+	return res, nil
 }
 
 func cBytes(p *C.char, n C.size_t) string {
@@ -231,16 +263,6 @@ func cBytes(p *C.char, n C.size_t) string {
 		return ""
 	}
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
-}
-
-func exitError(st C.rr_exit_status) *ExitError {
-	if st.exited != 0 {
-		if st.code == 0 {
-			return nil
-		}
-		return &ExitError{exited: true, code: int(st.code)}
-	}
-	return &ExitError{signal: syscall.Signal(st.signal)}
 }
 
 // cancelPipe lets a context cancel a blocking rr_run_cancelable: closing
@@ -289,6 +311,37 @@ func (n *Native) RunWithPipes(ctx context.Context, cmd string, args []string, en
 	wait func() error,
 	err error,
 ) {
+	in, out, errF, proc, err := n.startPipes(ctx, cmd, args, env, params)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return in, out, errF, proc.wait, nil
+}
+
+// RunWithPipesResult is RunWithPipes whose wait also says how the process
+// ended and what it cost. wait returns the same error as RunWithPipes's
+// wait (an *ExitError for a non-zero exit, an error matching ctx.Err()
+// after a cancellation...) and, whenever the process was reaped, a
+// *WaitResult too; a cancelled context's kill shows as EndCanceled, a
+// passed deadline's as EndTimedOut.
+func (n *Native) RunWithPipesResult(ctx context.Context, cmd string, args []string, env []string, params map[string]interface{}) (
+	stdin io.WriteCloser,
+	stdout io.ReadCloser,
+	stderr io.ReadCloser,
+	wait func() (*WaitResult, error),
+	err error,
+) {
+	in, out, errF, proc, err := n.startPipes(ctx, cmd, args, env, params)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return in, out, errF, proc.waitResult, nil
+}
+
+// startPipes spawns for RunWithPipes and RunWithPipesResult.
+func (n *Native) startPipes(ctx context.Context, cmd string, args []string, env []string, params map[string]interface{}) (
+	stdin, stdout, stderr *os.File, proc *process, err error,
+) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -333,9 +386,7 @@ func (n *Native) RunWithPipes(ctx context.Context, cmd string, args []string, en
 		n.logger.Debug("starting %q failed: %v", cmd, err)
 		return nil, nil, nil, nil, err
 	}
-
-	proc := newProcess(ctx, p)
-	return pipeFile(in, "|0"), pipeFile(out, "|1"), pipeFile(errFd, "|2"), proc.wait, nil
+	return pipeFile(in, "|0"), pipeFile(out, "|1"), pipeFile(errFd, "|2"), newProcess(ctx, p), nil
 }
 
 // pipeFile wraps a pipe fd from the library in an *os.File using Go's

@@ -86,15 +86,22 @@ func reapAbandoned(a abandoned) {
 }
 
 func (pr *process) wait() error {
+	_, err := pr.waitResult()
+	return err
+}
+
+// waitResult is the wait of RunWithPipesResult, and wait's too: the result
+// whenever the process was reaped, and the error wait returns.
+func (pr *process) waitResult() (*WaitResult, error) {
 	if !pr.started.CompareAndSwap(false, true) {
-		return ErrWaitCalled
+		return nil, ErrWaitCalled
 	}
 	defer runtime.KeepAlive(pr)
 	// Wait for the exit in Go's poller, so that no OS thread is held (the
 	// context watcher may kill the process meanwhile); where that is not
 	// possible, block in rr_process_wait_exit, which allows rr_process_kill
-	// from another thread. Then stop the watcher before rr_wait consumes
-	// the handle; rr_wait itself no longer waits for the exit.
+	// from another thread. Then stop the watcher before rr_wait_info
+	// consumes the handle; it no longer waits for the exit.
 	exited := awaitExit(int(C.rr_process_pid(pr.h.ptrForWaitExit())))
 	if pr.stop != nil {
 		if !exited {
@@ -109,17 +116,18 @@ func (pr *process) wait() error {
 	p, killed := pr.h.take()
 	pr.cleanup.Stop()
 	if p == nil {
-		return ErrWaitCalled
+		return nil, ErrWaitCalled
 	}
-	var st C.rr_exit_status
+	info := newCWaitResult()
 	var e *C.rr_error
-	if err := takeError(C.rr_wait(p, &st, &e), e); err != nil {
-		return pr.canceled(killed, err)
+	if err := takeError(C.rr_wait_info(p, &info, &e), e); err != nil {
+		return nil, pr.canceled(killed, err)
 	}
-	if exit := exitError(st); exit != nil {
-		return pr.canceled(killed, exit)
+	res := waitResultOf(&info, pr.ctx, killed)
+	if exit := res.ExitError(); exit != nil {
+		return res, pr.canceled(killed, exit)
 	}
-	return nil
+	return res, nil
 }
 
 // ptrForWaitExit reads the pointer for rr_process_wait_exit; only wait,

@@ -262,18 +262,23 @@ func TestCloseAndWaitTwice(t *testing.T) {
 func TestAbandonedProcessIsReapedByGC(t *testing.T) {
 	r := newExec(t)
 	secs := uniqueSeconds()
+	var wait func() error
 	func() {
-		stdin, stdout, stderr, _, err := r.RunWithPipes(context.Background(), "sh", []string{"-c", "sleep " + secs + " & exec sleep " + secs}, nil, nil)
+		stdin, stdout, stderr, w, err := r.RunWithPipes(context.Background(), "sh", []string{"-c", "sleep " + secs + " & exec sleep " + secs}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stdin.Close()
 		stdout.Close()
 		stderr.Close()
+		wait = w
 	}()
+	// Scanning /proc allocates: a collection may run before both sleeps
+	// are up, so wait stays reachable until they are, and no longer.
 	if !waitFor(10*time.Second, func() bool { return len(pidsWithArg(secs)) == 2 }) {
 		t.Fatalf("sleeps not running: %v", pidsWithArg(secs))
 	}
+	runtime.KeepAlive(wait)
 	if !waitFor(10*time.Second, func() bool { runtime.GC(); return len(pidsWithArg(secs)) == 0 }) {
 		t.Fatalf("abandoned processes still running: %v", pidsWithArg(secs))
 	}
