@@ -31,6 +31,7 @@
 
 mod backend;
 mod child;
+mod env;
 mod error;
 pub mod ffi;
 mod options;

@@ -50,6 +50,9 @@ pub struct Program {
     pub(crate) argv: Vec<CString>,
     pub(crate) env: Vec<CString>,
     pub(crate) stdio: [Stdio; 3],
+    /// Start the child in a session of its own, without a controlling
+    /// terminal, instead of a process group of its own in the caller's.
+    pub(crate) new_session: bool,
 }
 
 impl Program {
@@ -60,6 +63,7 @@ impl Program {
             argv: vec![c_string(arg0, "argument")?],
             env: Vec::new(),
             stdio: [Stdio::Pipe; 3],
+            new_session: false,
         })
     }
 
@@ -102,6 +106,15 @@ impl Program {
         self
     }
 
+    /// Starts the child in a session of its own (it still leads a process
+    /// group of its own, with its pid as the group id): it has no
+    /// controlling terminal, so neither it nor anything it starts can open
+    /// the caller's terminal through /dev/tty.
+    pub fn new_session(&mut self) -> &mut Self {
+        self.new_session = true;
+        self
+    }
+
     /// Starts the program.
     pub fn spawn(&self) -> Result<Spawned> {
         spawn(self, None)
@@ -132,10 +145,12 @@ fn c_string(s: &OsStr, what: &str) -> Result<CString> {
         .map_err(|_| Error::invalid_argument(format!("{what} {s:?} contains a NUL byte")))
 }
 
-/// The caller's environment with `overrides` applied on top, a later entry
-/// winning over an earlier one.
-pub fn merged_env(overrides: &[(OsString, OsString)]) -> Vec<(OsString, OsString)> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+/// `vars` with `overrides` applied on top, a later entry winning over an
+/// earlier one; a variable keeps its place, a new one goes last.
+pub fn with_overrides(
+    mut vars: Vec<(OsString, OsString)>,
+    overrides: &[(OsString, OsString)],
+) -> Vec<(OsString, OsString)> {
     for (k, v) in overrides {
         match vars.iter_mut().find(|(key, _)| key == k) {
             Some(slot) => slot.1 = v.clone(),
@@ -383,7 +398,7 @@ impl Drop for FileActions {
 struct Attributes(libc::posix_spawnattr_t);
 
 impl Attributes {
-    fn new() -> Result<Self> {
+    fn new(new_session: bool) -> Result<Self> {
         let mut attr = MaybeUninit::uninit();
         // SAFETY: init writes a valid object into `attr`.
         check(
@@ -416,10 +431,15 @@ impl Attributes {
             let close_others = 0;
             #[cfg(target_os = "macos")]
             let close_others = libc::POSIX_SPAWN_CLOEXEC_DEFAULT;
-            let flags = libc::POSIX_SPAWN_SETPGROUP
-                | libc::POSIX_SPAWN_SETSIGDEF
-                | libc::POSIX_SPAWN_SETSIGMASK
-                | close_others;
+            // A session leader cannot change its process group, so the two
+            // exclude each other; setsid makes the child a group leader too.
+            let group = if new_session {
+                session_flag()?
+            } else {
+                libc::POSIX_SPAWN_SETPGROUP
+            };
+            let flags =
+                group | libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK | close_others;
             check(
                 libc::posix_spawnattr_setflags(&mut attr.0, flags as libc::c_short),
                 "spawn flags",
@@ -427,6 +447,20 @@ impl Attributes {
         }
         Ok(attr)
     }
+}
+
+/// The spawn flag that starts a new session (glibc 2.26 and later).
+#[cfg(target_os = "linux")]
+fn session_flag() -> Result<libc::c_int> {
+    Ok(libc::c_int::from(libc::POSIX_SPAWN_SETSID))
+}
+
+/// Only the Linux runners start a child in a session of its own.
+#[cfg(not(target_os = "linux"))]
+fn session_flag() -> Result<libc::c_int> {
+    Err(Error::internal(
+        "a new session for a child is only set up on Linux",
+    ))
 }
 
 impl Drop for Attributes {
@@ -450,7 +484,7 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
 
 fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
-    let attrs = Attributes::new()?;
+    let attrs = Attributes::new(program.new_session)?;
 
     let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
     // Lifted above 3 so that the dup2s onto 0-3 cannot clobber one another.
@@ -534,10 +568,20 @@ mod tests {
 
     #[test]
     fn later_overrides_win() {
-        let vars = merged_env(&[("RR_T_X".into(), "1".into()), ("RR_T_X".into(), "2".into())]);
-        let xs: Vec<_> = vars.iter().filter(|(k, _)| k == "RR_T_X").collect();
-        assert_eq!(xs.len(), 1);
-        assert_eq!(xs[0].1, "2");
+        let vars = with_overrides(
+            vec![("A".into(), "0".into()), ("B".into(), "b".into())],
+            &[
+                ("RR_T_X".into(), "1".into()),
+                ("A".into(), "a".into()),
+                ("RR_T_X".into(), "2".into()),
+            ],
+        );
+        let want: Vec<(OsString, OsString)> = vec![
+            ("A".into(), "a".into()),
+            ("B".into(), "b".into()),
+            ("RR_T_X".into(), "2".into()),
+        ];
+        assert_eq!(vars, want);
     }
 
     #[test]

@@ -655,7 +655,8 @@ fn bad_paths_are_rejected_naming_option_and_path() {
     let e = r.spawn(&Command::new("true").params(p)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
     assert!(e.message().contains("allow_write_folders"), "{e}");
-    assert!(e.message().contains("\"/srv\\nread-write/out\""), "{e}");
+    assert!(e.message().contains("param \"root\""), "{e}");
+    assert!(e.message().contains("control character"), "{e}");
     let mut p = Params::new();
     p.insert("root", "srv");
     let e = r.spawn(&Command::new("true").params(p)).unwrap_err();
@@ -737,4 +738,503 @@ fn stdin_written_after_spawn_reaches_the_jailed_command() {
     assert_eq!(read_line(&mut stdout), "ping");
     drop((stdin, stderr));
     assert!(process.wait().unwrap().success());
+}
+
+// ---- escapes that must fail ----
+
+fn runner_json(extra: &str) -> Runner {
+    Runner::new("firejail", Some(&format!("{{{extra}}}")))
+        .unwrap_or_else(|e| panic!("{extra}: {e}"))
+}
+
+/// The variables firejail itself sets in every jail (and the shell that
+/// runs the command), whatever the caller's environment.
+const FIREJAIL_OWN: &[&str] = &[
+    "container",
+    "FIREJAIL_QUIET",
+    "KDE_FORK_SLAVES",
+    "QML_DISABLE_DISK_CACHE",
+    "QT_X11_NO_MITSHM",
+    "LC_CTYPE",
+    "PATH",
+    "SHELL",
+    "PROMPT_COMMAND",
+    "SHLVL",
+    "_",
+    "PWD",
+    "OLDPWD",
+];
+
+/// The caller's whole environment (API keys included) reaches the jail by
+/// default, as with go-restricted-runner; `inherit_env: false` starts
+/// clean and `pass_env` names what passes.
+#[test]
+fn the_environment_follows_inherit_env_and_pass_env() {
+    let _g = shared();
+    run_in_child("env_child", CALLER_ENV);
+}
+
+#[test]
+fn env_child() {
+    if !is_child("env_child") {
+        return;
+    }
+    env_policy_cases(runner_json, true, FIREJAIL_OWN);
+    // firejail's own PATH, not the caller's.
+    let env = environ_of(&runner_json(r#""inherit_env": false"#), &[]);
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    assert_ne!(path, std::env::var("PATH").ok(), "{env:?}");
+    println!("child env_child done");
+}
+
+#[test]
+fn keys_given_twice_are_rejected() {
+    // Read as the last one wins, this would turn networking on.
+    let e = Runner::new(
+        "firejail",
+        Some(r#"{"allow_networking": false, "allow_networking": true}"#),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(
+        e.message().contains("\"allow_networking\" is given twice"),
+        "{e}"
+    );
+}
+
+/// A param of the length that makes firejail 0.9.72 cut its line right
+/// before `payload`, which it then reads as a directive of its own.
+fn cut_before(base: &Path, payload: &str) -> String {
+    let line_start = "read-only ".len() + base.as_os_str().len() + 1;
+    format!("{}{payload}", "a".repeat(8191 - line_start))
+}
+
+/// Long params could end a profile line early, and their tails were read
+/// as directives: `read-write` on a host folder, `ignore seccomp` and
+/// `ignore caps.drop`. Now such a value is refused, naming key and param.
+#[test]
+fn a_long_param_cannot_add_a_directive() {
+    let _g = shared();
+    let base = host_dir();
+    // Outside /srv, which the whitelisted param turns into a tmpfs, and
+    // outside /tmp and /var/tmp, which firejail replaces.
+    std::fs::create_dir_all("/opt").unwrap();
+    let victim = tempfile::Builder::new()
+        .prefix("rr-fj-victim-")
+        .tempdir_in("/opt")
+        .unwrap();
+    let template = |name: &str| format!("{}/{{{{ .{name} }}}}", base.path().display());
+    let write = runner_with(&serde_json::json!({ "allow_read_folders": [template("job")] }));
+    let mut p = Params::new();
+    p.insert(
+        "job",
+        cut_before(
+            base.path(),
+            &format!("read-write {}", victim.path().display()),
+        ),
+    );
+    let script = r#"echo x > "$V/escaped" 2>/dev/null && echo WROTE; true"#;
+    let env = [(
+        OsString::from("V"),
+        victim.path().as_os_str().to_os_string(),
+    )];
+    let result = write.run(
+        Some(OsStr::new("/bin/sh")),
+        OsStr::new(script),
+        &env,
+        &p,
+        Some(Duration::from_secs(60)),
+    );
+    let escaped = victim.path().join("escaped").exists();
+    match result {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+            assert!(e.message().contains("\"allow_read_folders\""), "{e}");
+            assert!(e.message().contains("param \"job\""), "{e}");
+            assert!(e.message().contains("bytes"), "{e}");
+        }
+        Ok(o) => panic!(
+            "a long param was accepted (wrote to the host: {escaped}): {}",
+            text(&o.stdout)
+        ),
+    }
+    assert!(!escaped);
+
+    let privileges = runner_with(&serde_json::json!({
+        "allow_read_folders": [template("a"), template("b")],
+    }));
+    let mut p = Params::new();
+    p.insert("a", cut_before(base.path(), "ignore caps.drop"));
+    p.insert("b", cut_before(base.path(), "ignore seccomp"));
+    match privileges.run(
+        Some(OsStr::new("/bin/sh")),
+        OsStr::new("grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status"),
+        &[],
+        &p,
+        Some(Duration::from_secs(60)),
+    ) {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+            assert!(e.message().contains("param \"a\""), "{e}");
+        }
+        Ok(o) => panic!("long params were accepted: {}", text(&o.stdout)),
+    }
+
+    // A literal value is refused when the runner is built.
+    let long = format!("/srv/{}", "a".repeat(8200));
+    let e = Runner::new(
+        "firejail",
+        Some(&serde_json::json!({ "allow_write_files": [long] }).to_string()),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"allow_write_files\""), "{e}");
+}
+
+/// Files that are removed when dropped (planted secrets, symlinks).
+struct Planted(Vec<PathBuf>);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// A folder holding a file `secret` with a unique content, in `parent`.
+fn plant_secret(parent: &Path, planted: &mut Planted) -> (PathBuf, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("rr-fj-secret-")
+        .tempdir_in(parent)
+        .unwrap()
+        .keep();
+    planted.0.push(dir.clone());
+    let secret = format!("s3cret-{}", dir.display());
+    std::fs::write(dir.join("secret"), &secret).unwrap();
+    (dir, secret)
+}
+
+/// The caller's home (as root: /root), /home and /root are hidden: a
+/// secret there cannot be read directly, through a symlink in the write
+/// folder (planted before or made in the jail), nor through
+/// /proc/self/root. `allow_user_folders` or a listed folder opens them.
+#[test]
+fn the_callers_home_and_the_home_folders_are_hidden() {
+    let _g = shared();
+    let mut planted = Planted(Vec::new());
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+    let mut secrets = Vec::new();
+    for parent in [home.as_path(), Path::new("/root"), Path::new("/home")] {
+        secrets.push(plant_secret(parent, &mut planted));
+    }
+    let write = host_dir();
+    std::os::unix::fs::symlink(secrets[0].0.join("secret"), write.path().join("planted")).unwrap();
+    let r = runner_with(&serde_json::json!({ "allow_write_folders": [write.path()] }));
+    let script = r#"for s in $SECRETS; do
+            cat "$s" "/proc/self/root$s" 2>/dev/null
+            ln -s "$s" "$W/made" && cat "$W/made" 2>/dev/null; rm -f "$W/made"
+        done
+        cat "$W/planted" 2>/dev/null
+        echo end"#;
+    let list: Vec<String> = secrets
+        .iter()
+        .map(|(d, _)| d.join("secret").display().to_string())
+        .collect();
+    let env = [
+        ("SECRETS", list.join(" ")),
+        ("W", write.path().display().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let o = sh_run(&r, script, &env);
+    assert_eq!(text(&o.stdout), "end\n", "stderr: {}", text(&o.stderr));
+
+    // Opened on purpose: all of them, or one listed folder.
+    let all = runner_with(&serde_json::json!({
+        "allow_write_folders": [write.path()],
+        "allow_user_folders": true,
+    }));
+    let o = sh_run(&all, r#"cat "$W/planted""#, &env);
+    assert_eq!(text(&o.stdout), secrets[0].1, "stderr: {}", text(&o.stderr));
+    let one = runner_with(&serde_json::json!({ "allow_read_folders": [secrets[0].0] }));
+    let o = sh_run(
+        &one,
+        r#"for s in $SECRETS; do cat "$s" 2>/dev/null; done"#,
+        &env,
+    );
+    assert_eq!(text(&o.stdout), secrets[0].1, "stderr: {}", text(&o.stderr));
+}
+
+/// The helper that tries to connect to a unix socket by every route
+/// (tests/support/unix-connect.c), built once where the jail can run it.
+fn unix_connect() -> &'static Path {
+    static HELPER: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    &HELPER
+        .get_or_init(|| {
+            let dir = host_dir();
+            let bin = dir.path().join("unix-connect");
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/unix-connect.c");
+            let out = std::process::Command::new("cc")
+                .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+                .arg(&bin)
+                .arg(&src)
+                .output()
+                .expect("cc, to build the test helper");
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            (dir, bin)
+        })
+        .1
+}
+
+/// The podman API socket tests/support/setup-env.sh starts.
+fn engine_socket() -> PathBuf {
+    let sock =
+        std::env::var("RR_DOCKER_SOCK").unwrap_or_else(|_| "unix:///tmp/rr-podman.sock".into());
+    let path = PathBuf::from(sock.trim_start_matches("unix://"));
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/support/setup-env.sh",
+        path.display()
+    );
+    path
+}
+
+/// A read-only host and `net none` still let the jail connect to host unix
+/// sockets (a container engine's API socket gives full control of the
+/// host). Every route is tried: socket(2), the 32-bit socketcall entry,
+/// and io_uring; sockets in /run, in /tmp, and the engine's.
+#[test]
+fn no_host_unix_socket_is_reachable() {
+    let _g = shared();
+    let helper = unix_connect();
+    let run_dir = tempfile::Builder::new()
+        .prefix("rr-fj-sock-")
+        .tempdir_in("/run")
+        .unwrap();
+    let tmp_dir = tempfile::Builder::new()
+        .prefix("rr-fj-sock-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let listeners: Vec<(PathBuf, std::os::unix::net::UnixListener)> =
+        [run_dir.path(), tmp_dir.path()]
+            .iter()
+            .map(|d| {
+                let p = d.join("s.sock");
+                let l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+                l.set_nonblocking(true).unwrap();
+                (p, l)
+            })
+            .collect();
+    let mut sockets: Vec<PathBuf> = listeners.iter().map(|(p, _)| p.clone()).collect();
+    sockets.push(engine_socket());
+    // /tmp listed, so that its sockets are there to try.
+    let r = runner_with(&serde_json::json!({ "allow_read_folders": ["/tmp"] }));
+    for route in ["socket", "int80", "uring"] {
+        for sock in &sockets {
+            let cmd = Command::new(helper).arg(route).arg(sock);
+            let Pipes {
+                stdin,
+                stdout,
+                stderr,
+                process,
+            } = spawn(&r, cmd);
+            drop(stdin);
+            let (mut out, mut err) = (String::new(), String::new());
+            { stdout }.read_to_string(&mut out).unwrap();
+            { stderr }.read_to_string(&mut err).unwrap();
+            let status = process.wait().unwrap();
+            assert!(
+                !out.contains("connected") && !status.success(),
+                "{route} reached {}: {out}{err}",
+                sock.display()
+            );
+        }
+    }
+    let o = sh_run(
+        &r,
+        r#"python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("connected")' "$S""#,
+        &[("S", sockets[2].to_str().unwrap())],
+    );
+    assert!(
+        !text(&o.stdout).contains("connected"),
+        "{}",
+        text(&o.stdout)
+    );
+    for (p, l) in &listeners {
+        assert_eq!(
+            l.accept().map(|_| ()).unwrap_err().kind(),
+            IoKind::WouldBlock,
+            "{} got a connection",
+            p.display()
+        );
+    }
+
+    // With the option, the same helper does connect: the routes above were
+    // really tried.
+    let allowed = runner_with(&serde_json::json!({
+        "allow_read_folders": ["/tmp"],
+        "allow_unix_sockets": true,
+    }));
+    for route in ["socket", "int80"] {
+        for (p, l) in &listeners {
+            let o = allowed
+                .run(
+                    Some(OsStr::new("/bin/sh")),
+                    OsStr::new(&format!("{} {route} {}", helper.display(), p.display())),
+                    &[],
+                    &Params::new(),
+                    Some(Duration::from_secs(60)),
+                )
+                .unwrap();
+            assert_eq!(
+                text(&o.stdout),
+                "connected\n",
+                "{route} {}: {}",
+                p.display(),
+                text(&o.stderr)
+            );
+            l.accept().expect("the jailed command's connection");
+        }
+    }
+}
+
+/// Pushes `INJECTED\n` into the terminal through TIOCSTI, on /dev/tty and
+/// on the caller's terminal by name; says what worked.
+const INJECT: &str = r#"
+import fcntl, sys, termios
+for path in ["/dev/tty"] + sys.argv[1:]:
+    try:
+        fd = open(path, "wb", 0)
+    except OSError as e:
+        print(path, "open:", e.strerror)
+        continue
+    try:
+        for b in b"INJECTED\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
+        print(path, "injected")
+    except OSError as e:
+        print(path, "TIOCSTI:", e.strerror)
+"#;
+
+/// A caller in a terminal (a real pty, its controlling terminal) runs a
+/// jailed command that pushes input into the terminal with TIOCSTI: the
+/// caller must read nothing. The exec runner, which isolates nothing, shows
+/// that the injection works where nothing stops it.
+#[test]
+fn the_jailed_command_cannot_push_input_into_the_callers_terminal() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let _g = shared();
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds, which are then owned here.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh fds from openpty.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "tiocsti_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RR_CHILD_TEST", "tiocsti_child")
+        .stdin(std::process::Stdio::from(slave));
+    // SAFETY: async-signal-safe calls only, between fork and exec.
+    unsafe {
+        child.pre_exec(|| {
+            // A session of its own, the pty (its stdin) as its terminal.
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = child.output().unwrap();
+    drop(master);
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("child tiocsti_child done"), "{report}");
+    assert!(
+        report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
+        "the injection should work without a jail: {report}"
+    );
+    assert!(
+        report.contains("firejail: the caller read nothing"),
+        "the jail pushed input into the caller's terminal: {report}"
+    );
+}
+
+/// All the caller reads from its terminal (stdin) until it stays quiet
+/// for half a second.
+fn terminal_input() -> Option<String> {
+    let mut input = String::new();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 500) } <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        input.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+    (!input.is_empty()).then_some(input)
+}
+
+#[test]
+fn tiocsti_child() {
+    if !is_child("tiocsti_child") {
+        return;
+    }
+    // SAFETY: ttyname on fd 0; the string is copied at once.
+    let tty = unsafe { std::ffi::CStr::from_ptr(libc::ttyname(0)) }
+        .to_string_lossy()
+        .into_owned();
+    for (name, r) in [
+        ("exec", Runner::new("exec", None).unwrap()),
+        ("firejail", runner()),
+    ] {
+        let cmd = Command::new("python3").args(["-c", INJECT, &tty]).stdio(
+            Stdio::Null,
+            Stdio::Pipe,
+            Stdio::Pipe,
+        );
+        let mut p = r.spawn(&cmd).unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        std::fs::File::from(p.take_stdout().unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        std::fs::File::from(p.take_stderr().unwrap())
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = p.wait().unwrap();
+        println!("{name}: {status}: {}{err}", out.replace('\n', "; "));
+        match terminal_input() {
+            Some(input) => println!("{name}: the caller read {input:?}"),
+            None => println!("{name}: the caller read nothing"),
+        }
+    }
+    println!("child tiocsti_child done");
 }

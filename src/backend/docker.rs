@@ -113,6 +113,15 @@ impl Backend for Docker {
         let workdir = self.config.render_workdir(&command.params)?;
         let name = unique_name();
         let owner = ME.label();
+        // Read once: the names passed are those the CLI's environment holds.
+        let caller: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let passed: Vec<OsString> = self
+            .config
+            .env
+            .filter(caller.clone())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         let argv = config::run_argv(
             &self.config,
             self.cli.engine,
@@ -121,12 +130,13 @@ impl Backend for Docker {
                 owner: &owner,
                 mounts: &mounts,
                 workdir: workdir.as_deref(),
+                passed: &passed,
                 env: &command.env,
                 program: &command.program,
                 args: &command.args,
             },
         )?;
-        let mut program = self.cli.program(&argv)?;
+        let mut program = self.cli.program_with_env(&argv, &caller)?;
         program.stdio(command.stdio);
         let spawned = program.spawn().map_err(|e| {
             let kind = match e.kind() {

@@ -3,17 +3,19 @@
 use std::ffi::OsString;
 
 use crate::backend::{host_shell, spawn_on_host, Backend};
+use crate::env::EnvPolicy;
 use crate::error::Result;
 use crate::options::Options;
 use crate::process::{PlainGuard, Process};
 use crate::runner::Command;
 
 /// Option keys of the `exec` runner.
-pub(crate) const KEYS: &[&str] = &["shell"];
+pub(crate) const KEYS: &[&str] = &["shell", "inherit_env", "pass_env"];
 
 #[derive(Debug)]
 pub(crate) struct Exec {
     shell: Option<String>,
+    env: EnvPolicy,
 }
 
 impl Exec {
@@ -21,6 +23,7 @@ impl Exec {
         let mut o = Options::parse("exec", options_json, KEYS)?;
         Ok(Exec {
             shell: o.string("shell")?,
+            env: EnvPolicy::parse(&mut o)?,
         })
     }
 }
@@ -38,6 +41,7 @@ impl Backend for Exec {
         spawn_on_host(
             &command.program,
             &command.args,
+            &self.env,
             &command.env,
             command.stdio,
             Box::new(PlainGuard),

@@ -39,6 +39,22 @@ const REAPER_SHELL: &str = "/bin/sh";
 /// Name prefix of the profile files this runner writes in the temp folder.
 pub(crate) const PROFILE_PREFIX: &str = "rr-firejail-";
 
+/// Option keys of the `firejail` runner: those of both profile runners,
+/// and `allow_unix_sockets`.
+pub(crate) const KEYS: &[&str] = &[
+    "shell",
+    "allow_networking",
+    "allow_user_folders",
+    "allow_read_folders",
+    "allow_write_folders",
+    "allow_read_files",
+    "allow_write_files",
+    "custom_profile",
+    "inherit_env",
+    "pass_env",
+    "allow_unix_sockets",
+];
+
 #[derive(Debug)]
 pub(crate) struct Firejail {
     options: ProfileOptions,
@@ -48,7 +64,7 @@ pub(crate) struct Firejail {
 
 impl Firejail {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
-        let options = ProfileOptions::parse("firejail", options_json, profile::check_path)?;
+        let options = ProfileOptions::parse("firejail", options_json, KEYS, profile::check_path)?;
         let path = std::env::var_os("PATH");
         let firejail = find_program(OsStr::new("firejail"), path.as_deref()).ok();
         Ok(Firejail { options, firejail })
@@ -82,12 +98,18 @@ impl Firejail {
             .find(|(k, _)| k == "HOME")
             .map(|(_, v)| v.to_str().ok_or_else(|| not_utf8("HOME", v)))
             .transpose()?;
+        let caller_home = std::env::var_os("HOME");
+        let caller_home = caller_home
+            .as_deref()
+            .map(|h| h.to_str().ok_or_else(|| not_utf8("the caller's HOME", h)))
+            .transpose()?;
         let program = program
             .to_str()
             .ok_or_else(|| not_utf8("the command", program.as_os_str()))?;
         let mounts = host_mounts()?;
         let host = profile::Host {
             passwd_home: passwd_home.as_deref(),
+            caller_home,
             env_home,
             program: Some(program),
             mounts: &mounts,
@@ -95,6 +117,7 @@ impl Firejail {
         let settings = profile::Settings {
             allow_networking: self.options.allow_networking,
             allow_user_folders: self.options.allow_user_folders,
+            allow_unix_sockets: self.options.allow_unix_sockets,
         };
         profile::render(settings, &paths, &host)
     }
@@ -198,7 +221,7 @@ impl Backend for Firejail {
         let HostCommand {
             path: program,
             vars,
-        } = resolve_on_host(&command.program, &command.env)?;
+        } = resolve_on_host(&command.program, &self.options.env, &command.env)?;
         let text = self.render(command, &vars, &program)?;
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
         let mut profile_arg = OsString::from("--profile=");
@@ -218,7 +241,10 @@ impl Backend for Firejail {
             .arg(&program)?
             .args(&command.args)?
             .env(&vars)?
-            .stdio(command.stdio);
+            .stdio(command.stdio)
+            // No controlling terminal: nothing in the jail can open the
+            // caller's terminal (/dev/tty) to push input into it (TIOCSTI).
+            .new_session();
         // A failure from here on drops `file`, which removes it.
         let mut failure = String::new();
         for _ in 0..SETUP_ATTEMPTS {
@@ -277,7 +303,7 @@ mod tests {
     #[test]
     fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
         let f = Firejail {
-            options: ProfileOptions::parse("firejail", None, profile::check_path).unwrap(),
+            options: ProfileOptions::parse("firejail", None, KEYS, profile::check_path).unwrap(),
             firejail: None,
         };
         let e = f.check_requirements().unwrap_err();

@@ -96,7 +96,13 @@ impl Backend for Landrun {
     }
 
     fn spawn(&self, command: &Command) -> Result<Process> {
-        let program = host_program(&command.program, &command.args, &command.env, command.stdio)?;
+        let program = host_program(
+            &command.program,
+            &command.args,
+            &self.settings.env,
+            &command.env,
+            command.stdio,
+        )?;
         let plan = rules::plan(&self.settings, &command.params, self.effective_abi())?;
         let ruleset = ruleset::create(&plan, self.settings.best_effort)?;
         let spawned = launch::spawn(

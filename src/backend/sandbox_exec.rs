@@ -25,7 +25,12 @@ pub(crate) struct SandboxExec {
 impl SandboxExec {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         Ok(SandboxExec {
-            options: ProfileOptions::parse("sandbox-exec", options_json, profile::check_path)?,
+            options: ProfileOptions::parse(
+                "sandbox-exec",
+                options_json,
+                crate::backend::profile_file::KEYS,
+                profile::check_path,
+            )?,
         })
     }
 
@@ -108,7 +113,7 @@ mod macos {
             let HostCommand {
                 path: program,
                 vars,
-            } = resolve_on_host(&command.program, &command.env)?;
+            } = resolve_on_host(&command.program, &self.options.env, &command.env)?;
             let text = self.render(command, &vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;

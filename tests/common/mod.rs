@@ -448,3 +448,131 @@ pub fn listed_fds(listing: &str) -> Vec<&str> {
         .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
         .collect()
 }
+
+/// The environment of a command `r` starts, with `env` as the spawn's own
+/// entries: `cat` prints its own /proc/self/environ.
+pub fn environ_of(r: &Runner, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut cmd = Command::new("cat").arg("/proc/self/environ");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, cmd);
+    drop(stdin);
+    let out = read_to_end(stdout);
+    let err = read_to_end(stderr);
+    let status = process.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&err)
+    );
+    out.split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let e = String::from_utf8_lossy(e);
+            let (k, v) = e.split_once('=').unwrap_or((&e, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Runs the test `name` of this test binary in a child process whose
+/// environment also holds `vars`, and checks that it passed. The child
+/// test finds itself named in `RR_CHILD_TEST` (see [`is_child`]).
+pub fn run_in_child(name: &str, vars: &[(&str, &str)]) {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("RR_CHILD_TEST", name)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} failed in the child:\n{text}");
+    assert!(
+        text.contains(&format!("child {name} done")),
+        "{name} did not run in the child:\n{text}"
+    );
+}
+
+/// True in the child process [`run_in_child`] started for the test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var("RR_CHILD_TEST").as_deref() == Ok(name)
+}
+
+/// The caller's environment in the env tests: a secret that must not
+/// reach a command unless passed, and three variables to pass by name or
+/// by prefix.
+pub const CALLER_ENV: &[(&str, &str)] = &[
+    ("RR_LEAK_API_KEY", "s3cret-api-key"),
+    ("RR_PASS_ONE", "one"),
+    ("RR_PASS_TWO", "two words"),
+    ("RR_NAMED", "named"),
+];
+
+/// The `inherit_env`/`pass_env` cases every runner must pass, run in a
+/// child whose environment holds [`CALLER_ENV`]. `runner(extra)` builds the
+/// runner under test with `extra` options (a JSON object's members, or "").
+/// `inherits` says whether the runner passes the caller's environment by
+/// default; `own` lists variables the sandbox itself sets, which may appear
+/// whatever the policy.
+pub fn env_policy_cases(runner: impl Fn(&str) -> Runner, inherits: bool, own: &[&str]) {
+    for (k, v) in CALLER_ENV {
+        assert_eq!(
+            std::env::var(k).as_deref(),
+            Ok(*v),
+            "the child's own environment"
+        );
+    }
+    let names = |env: &[(String, String)]| -> Vec<String> {
+        let mut n: Vec<String> = env
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !own.contains(&k.as_str()))
+            .collect();
+        n.sort();
+        n
+    };
+    let value = |env: &[(String, String)], k: &str| -> Option<String> {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let leaks = |env: &[(String, String)]| env.iter().any(|(_, v)| v.contains("s3cret"));
+
+    // By default.
+    let env = environ_of(&runner(""), &[("RR_SPAWN", "mine")]);
+    assert_eq!(value(&env, "RR_SPAWN").as_deref(), Some("mine"));
+    assert_eq!(leaks(&env), inherits, "{env:?}");
+    if !inherits {
+        assert_eq!(names(&env), ["RR_SPAWN"], "{env:?}");
+    }
+
+    // Nothing inherited: only the spawn's own entries.
+    let r = runner(r#""inherit_env": false"#);
+    let env = environ_of(&r, &[("RR_SPAWN", "mine")]);
+    assert_eq!(names(&env), ["RR_SPAWN"], "{env:?}");
+
+    // Named and prefixed variables, the spawn's entries on top.
+    let r = runner(r#""inherit_env": false, "pass_env": ["RR_PASS_*", "RR_NAMED", "RR_UNSET"]"#);
+    let env = environ_of(&r, &[("RR_SPAWN", "mine"), ("RR_PASS_ONE", "override")]);
+    assert_eq!(
+        names(&env),
+        ["RR_NAMED", "RR_PASS_ONE", "RR_PASS_TWO", "RR_SPAWN"],
+        "{env:?}"
+    );
+    assert_eq!(value(&env, "RR_PASS_ONE").as_deref(), Some("override"));
+    assert_eq!(value(&env, "RR_PASS_TWO").as_deref(), Some("two words"));
+    assert_eq!(value(&env, "RR_NAMED").as_deref(), Some("named"));
+    assert!(!leaks(&env), "{env:?}");
+}
