@@ -202,6 +202,7 @@ both_engines!(
     a_param_cannot_mount_a_folder_outside_the_template,
     a_setuid_binary_gains_nothing,
     ordinary_images_work_without_new_privileges,
+    host_sockets_are_not_in_the_container,
 );
 
 fn echo_cat(engine: &str) {
@@ -819,42 +820,31 @@ fn a_param_cannot_mount_a_folder_outside_the_template(engine: &str) {
     assert_no_container(&case);
 }
 
-/// The image with a setuid-root copy of tests/support/suid-probe.c, built
-/// once from the test image's busybox.
-fn suid_image() -> String {
+/// The test image plus the probes: a setuid-root copy of
+/// tests/support/suid-probe.c and tests/support/tiocsti.c, built once.
+fn probe_image() -> String {
     static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            let tag = "localhost/rr-test-suid:latest".to_string();
+            use std::os::unix::fs::PermissionsExt;
+            let tag = "localhost/rr-test-probes:latest".to_string();
             let root = tempfile::tempdir().unwrap();
             let bin = root.path().join("bin");
             std::fs::create_dir_all(&bin).unwrap();
             std::fs::create_dir_all(root.path().join("etc")).unwrap();
-            let src =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/suid-probe.c");
-            let probe = bin.join("suid-probe");
-            let out = std::process::Command::new("cc")
-                .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-                .arg(&probe)
-                .arg(&src)
-                .output()
-                .expect("cc, to build the test probe");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
             std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-            for applet in ["sh", "cat", "id", "grep"] {
+            for applet in ["sh", "cat", "id", "grep", "ls"] {
                 std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
             }
+            build_c_helper("tiocsti", &bin.join("tiocsti"));
+            let probe = bin.join("suid-probe");
+            build_c_helper("suid-probe", &probe);
+            std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
             std::fs::write(
                 root.path().join("etc/passwd"),
                 "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
             )
             .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
             let tar = root.path().with_extension("tar");
             let out = std::process::Command::new("tar")
                 .arg("-C")
@@ -887,7 +877,7 @@ fn suid_image() -> String {
 /// no-new-privileges; `no_new_privileges: false` brings the old behaviour
 /// back (which shows that the probe does detect it).
 fn a_setuid_binary_gains_nothing(engine: &str) {
-    let image = suid_image();
+    let image = probe_image();
     let r = runner_with(engine, &format!(r#""image": "{image}", "user": "nobody""#));
     assert_eq!(
         stdout_of(&r, "suid-probe"),
@@ -977,4 +967,93 @@ fn env_child() {
         assert!(process.wait().unwrap().success());
     }
     println!("child env_child done");
+}
+
+/// A caller in a terminal runs a container whose command pushes input into
+/// a terminal with TIOCSTI: the container has no way to the caller's
+/// terminal. The same probe run by the exec runner shows it does inject
+/// where nothing stops it.
+#[test]
+fn the_container_cannot_push_input_into_the_callers_terminal() {
+    let report = run_in_child_on_a_terminal("tiocsti_child");
+    assert!(
+        report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
+        "the injection should work without a container: {report}"
+    );
+    for engine in ["podman", "docker"] {
+        assert!(
+            report.contains(&format!("{engine}: the caller read nothing")),
+            "the {engine} container pushed input into the caller's terminal: {report}"
+        );
+    }
+}
+
+#[test]
+fn tiocsti_child() {
+    if !is_child("tiocsti_child") {
+        return;
+    }
+    setup();
+    let tty = controlling_terminal_name();
+    let dir = tempfile::tempdir().unwrap();
+    let host_probe = dir.path().join("tiocsti");
+    build_c_helper("tiocsti", &host_probe);
+    let image = probe_image();
+    let runners = [
+        (
+            "exec",
+            Runner::new("exec", None).unwrap(),
+            host_probe.display().to_string(),
+        ),
+        (
+            "podman",
+            runner_with("podman", &format!(r#""image": "{image}""#)),
+            "tiocsti".into(),
+        ),
+        (
+            "docker",
+            runner_with("docker", &format!(r#""image": "{image}""#)),
+            "tiocsti".into(),
+        ),
+    ];
+    for (name, r, probe) in runners {
+        let o = r
+            .run(
+                Some(OsStr::new("/bin/sh")),
+                OsStr::new(&format!("{probe} {tty}")),
+                &[],
+                &Params::new(),
+                Some(Duration::from_secs(60)),
+            )
+            .unwrap();
+        println!(
+            "{name}: {}: {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout).replace('\n', "; "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        match terminal_input() {
+            Some(input) => println!("{name}: the caller read {input:?}"),
+            None => println!("{name}: the caller read nothing"),
+        }
+    }
+    println!("child tiocsti_child done");
+}
+
+/// The host's unix sockets (the engine's API socket among them) are not in
+/// the container unless a mount puts them there.
+fn host_sockets_are_not_in_the_container(engine: &str) {
+    let sock =
+        std::env::var("RR_DOCKER_SOCK").unwrap_or_else(|_| "unix:///tmp/rr-podman.sock".into());
+    let sock = sock.trim_start_matches("unix://").to_string();
+    assert!(std::path::Path::new(&sock).exists(), "{sock}");
+    let r = runner(engine);
+    let o = run_in(&r, &format!("ls {sock} 2>&1"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("{sock}: No such file or directory")),
+        "{out}"
+    );
+    let listing = stdout_of(&r, "ls -a /tmp /run");
+    assert!(!listing.contains(".sock"), "{listing}");
 }

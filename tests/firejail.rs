@@ -969,25 +969,23 @@ fn the_callers_home_and_the_home_folders_are_hidden() {
     assert_eq!(text(&o.stdout), secrets[0].1, "stderr: {}", text(&o.stderr));
 }
 
-/// The helper that tries to connect to a unix socket by every route
-/// (tests/support/unix-connect.c), built once where the jail can run it.
-fn unix_connect() -> &'static Path {
-    static HELPER: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    &HELPER
-        .get_or_init(|| {
-            let dir = host_dir();
-            let bin = dir.path().join("unix-connect");
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/unix-connect.c");
-            let out = std::process::Command::new("cc")
-                .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-                .arg(&bin)
-                .arg(&src)
-                .output()
-                .expect("cc, to build the test helper");
-            assert!(out.status.success(), "{}", text(&out.stderr));
-            (dir, bin)
-        })
-        .1
+/// The test helper tests/support/NAME.c, built once where the jail can
+/// run it.
+fn c_helper(name: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let bin = DIR.get_or_init(host_dir).path().join(name);
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    if !bin.exists() {
+        build_c_helper(name, &bin);
+    }
+    bin
+}
+
+/// tests/support/unix-connect.c: tries to connect to a unix socket by
+/// every route.
+fn unix_connect() -> PathBuf {
+    c_helper("unix-connect")
 }
 
 /// The podman API socket tests/support/setup-env.sh starts.
@@ -1035,7 +1033,7 @@ fn no_host_unix_socket_is_reachable() {
     let r = runner_with(&serde_json::json!({ "allow_read_folders": ["/tmp"] }));
     for route in ["socket", "int80", "uring"] {
         for sock in &sockets {
-            let cmd = Command::new(helper).arg(route).arg(sock);
+            let cmd = Command::new(&helper).arg(route).arg(sock);
             let Pipes {
                 stdin,
                 stdout,
@@ -1102,72 +1100,14 @@ fn no_host_unix_socket_is_reachable() {
     }
 }
 
-/// Pushes `INJECTED\n` into the terminal through TIOCSTI, on /dev/tty and
-/// on the caller's terminal by name; says what worked.
-const INJECT: &str = r#"
-import fcntl, sys, termios
-for path in ["/dev/tty"] + sys.argv[1:]:
-    try:
-        fd = open(path, "wb", 0)
-    except OSError as e:
-        print(path, "open:", e.strerror)
-        continue
-    try:
-        for b in b"INJECTED\n":
-            fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
-        print(path, "injected")
-    except OSError as e:
-        print(path, "TIOCSTI:", e.strerror)
-"#;
-
 /// A caller in a terminal (a real pty, its controlling terminal) runs a
 /// jailed command that pushes input into the terminal with TIOCSTI: the
 /// caller must read nothing. The exec runner, which isolates nothing, shows
 /// that the injection works where nothing stops it.
 #[test]
 fn the_jailed_command_cannot_push_input_into_the_callers_terminal() {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
     let _g = shared();
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two fds, which are then owned here.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: fresh fds from openpty.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-    child
-        .args([
-            "--exact",
-            "tiocsti_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RR_CHILD_TEST", "tiocsti_child")
-        .stdin(std::process::Stdio::from(slave));
-    // SAFETY: async-signal-safe calls only, between fork and exec.
-    unsafe {
-        child.pre_exec(|| {
-            // A session of its own, the pty (its stdin) as its terminal.
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = child.output().unwrap();
-    drop(master);
-    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{report}");
-    assert!(report.contains("child tiocsti_child done"), "{report}");
+    let report = run_in_child_on_a_terminal("tiocsti_child");
     assert!(
         report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
         "the injection should work without a jail: {report}"
@@ -1178,63 +1118,62 @@ fn the_jailed_command_cannot_push_input_into_the_callers_terminal() {
     );
 }
 
-/// All the caller reads from its terminal (stdin) until it stays quiet
-/// for half a second.
-fn terminal_input() -> Option<String> {
-    let mut input = String::new();
-    loop {
-        let mut pfd = libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, 500) } <= 0 {
-            break;
-        }
-        let mut buf = [0u8; 256];
-        // SAFETY: reading into a local buffer.
-        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        input.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
-    }
-    (!input.is_empty()).then_some(input)
-}
-
 #[test]
 fn tiocsti_child() {
     if !is_child("tiocsti_child") {
         return;
     }
-    // SAFETY: ttyname on fd 0; the string is copied at once.
-    let tty = unsafe { std::ffi::CStr::from_ptr(libc::ttyname(0)) }
-        .to_string_lossy()
-        .into_owned();
+    let probe = c_helper("tiocsti");
+    let tty = controlling_terminal_name();
     for (name, r) in [
         ("exec", Runner::new("exec", None).unwrap()),
         ("firejail", runner()),
     ] {
-        let cmd = Command::new("python3").args(["-c", INJECT, &tty]).stdio(
-            Stdio::Null,
-            Stdio::Pipe,
-            Stdio::Pipe,
+        let o = r
+            .run(
+                Some(OsStr::new("/bin/sh")),
+                OsStr::new(&format!("{} {tty}", probe.display())),
+                &[],
+                &Params::new(),
+                Some(Duration::from_secs(60)),
+            )
+            .unwrap();
+        println!(
+            "{name}: {}: {}{}",
+            o.status,
+            text(&o.stdout).replace('\n', "; "),
+            text(&o.stderr)
         );
-        let mut p = r.spawn(&cmd).unwrap();
-        let (mut out, mut err) = (String::new(), String::new());
-        std::fs::File::from(p.take_stdout().unwrap())
-            .read_to_string(&mut out)
-            .unwrap();
-        std::fs::File::from(p.take_stderr().unwrap())
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = p.wait().unwrap();
-        println!("{name}: {status}: {}{err}", out.replace('\n', "; "));
         match terminal_input() {
             Some(input) => println!("{name}: the caller read {input:?}"),
             None => println!("{name}: the caller read nothing"),
         }
     }
     println!("child tiocsti_child done");
+}
+
+/// The jailed command has no capability, no_new_privs, the seccomp filter,
+/// and no io_uring (which would bypass the filter).
+#[test]
+fn the_jail_has_no_capabilities_and_no_way_around_seccomp() {
+    let _g = shared();
+    let o = sh_run(
+        &runner(),
+        "grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status",
+        &[],
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n",
+        "stderr: {}",
+        text(&o.stderr)
+    );
+    for r in [runner(), runner_json(r#""allow_unix_sockets": true"#)] {
+        let o = sh_run(
+            &r,
+            &format!("{} uring /nonexistent", unix_connect().display()),
+            &[],
+        );
+        assert_eq!(text(&o.stdout), "socket: Operation not permitted\n");
+    }
 }

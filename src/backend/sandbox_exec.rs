@@ -43,11 +43,15 @@ impl SandboxExec {
         let paths = self
             .options
             .render_paths(&command.params, profile::check_path)?;
+        // The command's HOME, else the caller's: an environment without
+        // HOME (inherit_env: false) must not leave the user folders open.
+        let caller_home = std::env::var("HOME").ok();
         let home = vars
             .iter()
             .rev()
             .find(|(k, _)| k == "HOME")
-            .and_then(|(_, v)| v.to_str());
+            .and_then(|(_, v)| v.to_str())
+            .or(caller_home.as_deref());
         let settings = profile::Settings {
             allow_networking: self.options.allow_networking,
             allow_user_folders: self.options.allow_user_folders,

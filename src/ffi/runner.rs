@@ -18,7 +18,8 @@ pub struct rr_runner {
 /// `kind` is one of `"exec"`, `"sandbox-exec"`, `"firejail"`, `"docker"`,
 /// `"landrun"` (alias `"landlock"`). `options_json` is a UTF-8 JSON object
 /// with that runner's option keys, or NULL for `{}`. Options are strict: an
-/// unknown key or a wrong type is `RR_ERR_INVALID_OPTIONS` naming the key.
+/// unknown key, a key given twice or a wrong type is
+/// `RR_ERR_INVALID_OPTIONS` naming the key.
 /// The runner's requirements are checked here (`RR_ERR_REQUIREMENTS`).
 ///
 /// On success `*out` receives a runner that the caller frees with

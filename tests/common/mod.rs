@@ -576,3 +576,108 @@ pub fn env_policy_cases(runner: impl Fn(&str) -> Runner, inherits: bool, own: &[
     assert_eq!(value(&env, "RR_NAMED").as_deref(), Some("named"));
     assert!(!leaks(&env), "{env:?}");
 }
+
+/// Builds the test helper tests/support/NAME.c as the static program `out`
+/// (static, so that it also runs in a container image without a libc).
+pub fn build_c_helper(name: &str, out: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(format!("{name}.c"));
+    let built = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(out)
+        .arg(&src)
+        .output()
+        .expect("cc, to build a test helper");
+    assert!(
+        built.status.success(),
+        "building {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// Runs the test `name` of this test binary in a child process that has a
+/// terminal of its own (a new pty as its stdin and controlling terminal),
+/// as a host program started from a shell has; returns what the child
+/// printed, after checking that it passed.
+pub fn run_in_child_on_a_terminal(name: &str) -> String {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds, which are then owned here.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh fds from openpty.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("RR_CHILD_TEST", name)
+        .stdin(std::process::Stdio::from(slave));
+    // SAFETY: async-signal-safe calls only, between fork and exec.
+    unsafe {
+        child.pre_exec(|| {
+            // A session of its own, with the pty (its stdin) as its terminal.
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = child.output().unwrap();
+    drop(master);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(&format!("child {name} done")), "{report}");
+    report
+}
+
+/// The name of the controlling terminal, which is stdin in
+/// [`run_in_child_on_a_terminal`]'s child.
+pub fn controlling_terminal_name() -> String {
+    // SAFETY: ttyname on fd 0; the string is copied at once.
+    let name = unsafe { libc::ttyname(0) };
+    assert!(!name.is_null(), "stdin is not a terminal");
+    // SAFETY: a NUL-terminated string from ttyname.
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// All the caller reads from its terminal (stdin) until it stays quiet
+/// for half a second.
+pub fn terminal_input() -> Option<String> {
+    let mut input = String::new();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 500) } <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        input.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+    (!input.is_empty()).then_some(input)
+}
