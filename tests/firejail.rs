@@ -1177,3 +1177,21 @@ fn the_jail_has_no_capabilities_and_no_way_around_seccomp() {
         assert_eq!(text(&o.stdout), "socket: Operation not permitted\n");
     }
 }
+
+/// What the documentation says stays open: the system folders are
+/// readable, root-only files too for a root caller, and socketpair(2)
+/// works without allow_unix_sockets.
+#[test]
+fn system_folders_stay_readable_and_socketpairs_work() {
+    let _g = shared();
+    let o = sh_run(
+        &runner(),
+        r#"cat /etc/passwd >/dev/null && echo etc
+        cat /etc/shadow >/dev/null 2>&1 && echo shadow
+        python3 -c 'import socket; socket.socketpair(); print("socketpair")'"#,
+        &[],
+    );
+    let root = nix::unistd::geteuid().is_root();
+    let want = format!("etc\n{}socketpair\n", if root { "shadow\n" } else { "" });
+    assert_eq!(text(&o.stdout), want, "stderr: {}", text(&o.stderr));
+}

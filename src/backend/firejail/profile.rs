@@ -233,8 +233,7 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
         }
     }
     let env_home = host_value("HOME", host.env_home)?;
-    let caller_home = host_value("the caller's HOME", host.caller_home)?;
-    let passwd_home = host_value("the passwd home", host.passwd_home)?;
+    let passwd_home = host.passwd_home.map(|h| h.trim_end_matches('/'));
     let program = host_value("the command", host.program)?;
     let mounts = read_only_mounts(host.mounts)?;
 
@@ -258,8 +257,9 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
     if !settings.allow_user_folders {
         for h in HOME_FOLDERS
             .into_iter()
-            .chain(passwd_home)
-            .chain(caller_home)
+            .chain(host.passwd_home)
+            .chain(host.caller_home)
+            .filter(|h| h.starts_with('/'))
             .map(|h| h.trim_end_matches('/'))
             .filter(|h| !h.is_empty())
         {
@@ -286,6 +286,15 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
     homes.retain(|h| !visible.iter().any(|v| is_under(v, h) || is_under(h, v)));
     let all_homes = homes.clone();
     homes.retain(|h| !all_homes.iter().any(|o| o != h && is_under(h, o)));
+    for h in &homes {
+        if let Some(why) = unsafe_reason(h) {
+            return Err(Error::invalid_options(format!(
+                "the caller's home {} {why}; the firejail runner cannot hide it in a profile \
+                 (set allow_user_folders, or list a folder inside it)",
+                shown(h)
+            )));
+        }
+    }
     // Whitelisting anything under /tmp already gives the jail a /tmp of its
     // own; listing /tmp itself asks for the host's.
     let tmp_listed = visible.iter().any(|p| is_under(p, "/tmp"));
@@ -796,13 +805,23 @@ mod tests {
         let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
         assert!(e.message().contains("the command \"/bin/a#b\""), "{e}");
         let host = Host {
-            caller_home: Some("/root/a;b"),
+            caller_home: Some("/srv/a;b"),
             ..Host::default()
         };
         let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
         assert!(
-            e.message().contains("the caller's HOME \"/root/a;b\""),
+            e.message().contains("the caller's home \"/srv/a;b\""),
             "{e}"
+        );
+        // Inside a folder hidden anyway, it needs no line of its own.
+        let host = Host {
+            caller_home: Some("/home/a;b"),
+            passwd_home: Some("/root/a,b"),
+            ..Host::default()
+        };
+        assert_eq!(
+            render(Settings::default(), &PathLists::default(), &host).unwrap(),
+            render_default(&PathLists::default()).replace(BLACKLIST, "")
         );
     }
 
