@@ -1,6 +1,6 @@
 //! The `firejail` runner: each spawn renders a profile from the options, the
 //! params and the host, writes it to a private temporary file, and runs
-//! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE --
+//! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE
 //! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
 //! pipes as the program's stdio. The spawn returns once the jail is set up
 //! (a failed set-up is retried, then reported with firejail's message). The
@@ -233,7 +233,9 @@ impl Backend for Firejail {
             .arg("--deterministic-exit-code")?
             .arg("--keep-fd=3")?
             .arg(&profile_arg)?
-            .arg("--")?
+            // firejail reads its own options up to the first argument that
+            // is not one, this absolute path; without a `--` it runs it
+            // directly instead of through the user's shell (`bash -c`).
             .arg(REAPER_SHELL)?
             .arg("-c")?
             .arg(REAPER)?
