@@ -6,6 +6,8 @@
 //! (a failed set-up is retried, then reported with firejail's message). The
 //! file is removed when the process is reaped.
 
+#[cfg(target_os = "linux")]
+mod io_uring;
 mod profile;
 
 use std::ffi::{OsStr, OsString};
@@ -20,13 +22,16 @@ use crate::process::Process;
 use crate::runner::Command;
 use crate::spawn::{find_program, pipe_above_stdio, Program};
 
-/// Tells the runner the jail is set up (a byte on fd 3, which it then
-/// closes), runs the program, kills whatever the program left in the jail's
-/// pid namespace (`kill -1` spares only the shell itself and the namespace's
-/// init) and exits with the program's status. firejail otherwise waits for
-/// every process left in the jail, and its `--deterministic-shutdown`
-/// sleeps a fixed 100 ms on every exit, tripling the cost of a short command.
-const REAPER: &str = "printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+/// Sets the jail's locked-memory limit to 0 (which keeps io_uring out of
+/// reach where the kernel charges its rings to that limit, see `io_uring`;
+/// without capabilities the command cannot raise it), tells the runner the
+/// jail is set up (a byte on fd 3, which it then closes), runs the program,
+/// kills whatever the program left in the jail's pid namespace (`kill -1`
+/// spares only the shell itself and the namespace's init) and exits with
+/// the program's status. firejail otherwise waits for every process left in
+/// the jail, and its `--deterministic-shutdown` sleeps a fixed 100 ms on
+/// every exit, tripling the cost of a short command.
+const REAPER: &str = "ulimit -l 0 || exit 125; printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
 
 /// How many times a jail whose set-up failed is started afresh. firejail
 /// 0.9.72 aborts its set-up when another program (a container engine, say)
@@ -60,6 +65,9 @@ pub(crate) struct Firejail {
     options: ProfileOptions,
     /// Where firejail is, looked up once when the runner is built.
     firejail: Option<PathBuf>,
+    /// Whether the profile must refuse io_uring by seccomp, because the
+    /// locked-memory limit does not keep it out of reach on this machine.
+    io_uring_seccomp: bool,
 }
 
 impl Firejail {
@@ -67,7 +75,15 @@ impl Firejail {
         let options = ProfileOptions::parse("firejail", options_json, KEYS, profile::check_path)?;
         let path = std::env::var_os("PATH");
         let firejail = find_program(OsStr::new("firejail"), path.as_deref()).ok();
-        Ok(Firejail { options, firejail })
+        #[cfg(target_os = "linux")]
+        let io_uring_seccomp = !io_uring::memlock_limit_stops_io_uring();
+        #[cfg(not(target_os = "linux"))]
+        let io_uring_seccomp = true;
+        Ok(Firejail {
+            options,
+            firejail,
+            io_uring_seccomp,
+        })
     }
 
     fn firejail(&self) -> Result<&Path> {
@@ -118,6 +134,7 @@ impl Firejail {
             allow_networking: self.options.allow_networking,
             allow_user_folders: self.options.allow_user_folders,
             allow_unix_sockets: self.options.allow_unix_sockets,
+            io_uring_seccomp: self.io_uring_seccomp,
         };
         profile::render(settings, &paths, &host)
     }
@@ -301,12 +318,14 @@ fn tail_of(stderr: Option<OwnedFd>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spawn::Stdio;
 
     #[test]
     fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
         let f = Firejail {
             options: ProfileOptions::parse("firejail", None, KEYS, profile::check_path).unwrap(),
             firejail: None,
+            io_uring_seccomp: true,
         };
         let e = f.check_requirements().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Requirements);
@@ -314,6 +333,54 @@ mod tests {
         assert!(e.message().contains("apt-get install firejail"), "{e}");
         let e = f.spawn(&Command::new("true")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Requirements);
+    }
+
+    /// io_uring_setup in the jail, through python3: its return value and errno.
+    #[cfg(target_os = "linux")]
+    const IO_URING_SETUP: &str = "import ctypes; libc = ctypes.CDLL(None, use_errno=True); \
+        r = libc.syscall(425, 1, ctypes.create_string_buffer(120)); print(r, ctypes.get_errno())";
+
+    #[cfg(target_os = "linux")]
+    fn io_uring_setup_in_jail(io_uring_seccomp: bool) -> String {
+        let mut f = Firejail::new(None).unwrap();
+        f.io_uring_seccomp = io_uring_seccomp;
+        // The system's python: one under a home would be hidden.
+        let cmd = Command::new("/usr/bin/python3")
+            .args(["-c", IO_URING_SETUP])
+            .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe);
+        let mut p = f.spawn(&cmd).expect("the real firejail");
+        let (mut out, mut err) = (String::new(), String::new());
+        std::fs::File::from(p.take_stdout().unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        std::fs::File::from(p.take_stderr().unwrap())
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = p.wait().unwrap();
+        assert!(status.success(), "{status}: {out}{err}");
+        out
+    }
+
+    /// Both ways of refusing io_uring hold in the real jail: the seccomp
+    /// filter (EPERM, before the limit is looked at), and, where the probe
+    /// found it enough, the locked-memory limit alone (ENOMEM).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn io_uring_is_refused_in_the_jail_either_way() {
+        assert_eq!(
+            io_uring_setup_in_jail(true),
+            format!("-1 {}\n", libc::EPERM)
+        );
+        let by_limit = io_uring_setup_in_jail(false);
+        if io_uring::memlock_limit_stops_io_uring() {
+            assert!(
+                by_limit == format!("-1 {}\n", libc::ENOMEM)
+                    || by_limit == format!("-1 {}\n", libc::EPERM),
+                "{by_limit}"
+            );
+        } else {
+            assert!(!Firejail::new(None).unwrap().io_uring_seccomp);
+        }
     }
 
     #[test]

@@ -104,6 +104,10 @@ pub(crate) struct Settings {
     pub(crate) allow_networking: bool,
     pub(crate) allow_user_folders: bool,
     pub(crate) allow_unix_sockets: bool,
+    /// Refuse the io_uring calls in the seccomp filter, which makes
+    /// firejail rebuild it at each spawn; otherwise the jail's
+    /// locked-memory limit of 0 keeps io_uring out of reach.
+    pub(crate) io_uring_seccomp: bool,
 }
 
 /// What the profile needs to know about the host, gathered at spawn time.
@@ -361,7 +365,11 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
         line("read-only", p);
     }
     // io_uring performs system calls without passing the seccomp filter.
-    line("seccomp", "io_uring_setup,io_uring_enter,io_uring_register");
+    if settings.io_uring_seccomp {
+        line("seccomp", "io_uring_setup,io_uring_enter,io_uring_register");
+    } else {
+        line("seccomp", "");
+    }
     if !settings.allow_unix_sockets {
         // A socket of any other family cannot be made, so no host unix
         // socket can be reached (a read-only mount does not stop connect).
@@ -407,7 +415,7 @@ mod tests {
         blacklist ${HOME}/Videos\n\
         blacklist ${HOME}/Music\n";
     const BASE_RO: &str = "read-only /\nread-only /run\nread-write /run/firejail/mnt\n";
-    const SECCOMP: &str = "seccomp io_uring_setup,io_uring_enter,io_uring_register\n";
+    const SECCOMP: &str = "seccomp\n";
     const NO_UNIX: &str = "seccomp.block-secondary\nprotocol inet,inet6,netlink\n";
     const PRIVS: &str = "caps.drop all\nnonewprivs\nnoroot\n";
 
@@ -437,6 +445,7 @@ mod tests {
             allow_networking: true,
             allow_user_folders: true,
             allow_unix_sockets: true,
+            io_uring_seccomp: false,
         };
         let want = format!("{HEAD}private-tmp\nprivate-dev\n{BASE_RO}{SECCOMP}{PRIVS}");
         assert_eq!(
@@ -449,6 +458,23 @@ mod tests {
         };
         let want = format!(
             "{}private-tmp\nprivate-dev\n{BASE_RO}{SECCOMP}{PRIVS}",
+            start()
+        );
+        assert_eq!(
+            render(s, &PathLists::default(), &Host::default()).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn golden_io_uring_refused_by_seccomp() {
+        let s = Settings {
+            io_uring_seccomp: true,
+            ..Settings::default()
+        };
+        let want = format!(
+            "{}private-tmp\nprivate-dev\n{BASE_RO}\
+             seccomp io_uring_setup,io_uring_enter,io_uring_register\n{NO_UNIX}{PRIVS}",
             start()
         );
         assert_eq!(
