@@ -318,7 +318,6 @@ fn tail_of(stderr: Option<OwnedFd>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spawn::Stdio;
 
     #[test]
     fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
@@ -342,6 +341,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     fn io_uring_setup_in_jail(io_uring_seccomp: bool) -> String {
+        use crate::spawn::Stdio;
         let mut f = Firejail::new(None).unwrap();
         f.io_uring_seccomp = io_uring_seccomp;
         // The system's python: one under a home would be hidden.
