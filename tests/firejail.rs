@@ -1052,17 +1052,6 @@ fn no_host_unix_socket_is_reachable() {
             );
         }
     }
-    let o = sh_run(
-        &r,
-        r#"/usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("connected")' "$S""#,
-        &[("S", sockets[2].to_str().unwrap())],
-    );
-    assert!(
-        !text(&o.stdout).contains("connected"),
-        "{}",
-        text(&o.stdout)
-    );
-    assert!(text(&o.stderr).contains("Errno 95"), "{}", text(&o.stderr));
     for (p, l) in &listeners {
         assert_eq!(
             l.accept().map(|_| ()).unwrap_err().kind(),
@@ -1200,8 +1189,8 @@ fn system_folders_stay_readable_and_socketpairs_work() {
         &runner(),
         r#"cat /etc/passwd >/dev/null && echo etc
         cat /etc/shadow >/dev/null 2>&1 && echo shadow
-        /usr/bin/python3 -c 'import socket; socket.socketpair(); print("socketpair")'"#,
-        &[],
+        "$HELPER" pair"#,
+        &[("HELPER", unix_connect().to_str().unwrap())],
     );
     let root = nix::unistd::geteuid().is_root();
     let want = format!("etc\n{}socketpair\n", if root { "shadow\n" } else { "" });

@@ -8,6 +8,7 @@
  *                              x86_64 socket syscall does not see
  *   unix-connect uring PATH    the socket made by io_uring (IORING_OP_SOCKET),
  *                              which no seccomp filter on socket sees
+ *   unix-connect pair          socketpair(AF_UNIX), which reaches nothing
  *
  * Prints "connected" and exits 0 when connected; prints why not and exits 1.
  */
@@ -98,6 +99,13 @@ static int socket_uring(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "pair") == 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+            return fail("socketpair");
+        puts("socketpair");
+        return 0;
+    }
     if (argc != 3) {
         fprintf(stderr, "usage: %s socket|int80|uring PATH\n", argv[0]);
         return 2;
