@@ -821,13 +821,29 @@ fn a_param_cannot_mount_a_folder_outside_the_template(engine: &str) {
 }
 
 /// The test image plus the probes: a setuid-root copy of
-/// tests/support/suid-probe.c and tests/support/tiocsti.c, built once.
+/// tests/support/suid-probe.c and tests/support/tiocsti.c. Its tag names
+/// the probes' sources, so it is built once per version of them.
 fn probe_image() -> String {
     static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IMAGE
         .get_or_init(|| {
+            use std::hash::{Hash, Hasher};
             use std::os::unix::fs::PermissionsExt;
-            let tag = "localhost/rr-test-probes:latest".to_string();
+            let support = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for probe in ["suid-probe.c", "tiocsti.c"] {
+                std::fs::read(support.join(probe))
+                    .unwrap()
+                    .hash(&mut hasher);
+            }
+            let tag = format!("localhost/rr-test-probes:{:016x}", hasher.finish());
+            let exists = std::process::Command::new("podman")
+                .args(["image", "exists", &tag])
+                .status()
+                .expect("podman CLI");
+            if exists.success() {
+                return tag;
+            }
             let root = tempfile::tempdir().unwrap();
             let bin = root.path().join("bin");
             std::fs::create_dir_all(&bin).unwrap();
@@ -975,6 +991,8 @@ fn env_child() {
 /// where nothing stops it.
 #[test]
 fn the_container_cannot_push_input_into_the_callers_terminal() {
+    // Built here, so that the child finds it.
+    probe_image();
     let report = run_in_child_on_a_terminal("tiocsti_child");
     assert!(
         report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
