@@ -47,15 +47,19 @@ fn runner() -> Runner {
 /// target folder when the checkout itself lives under /tmp (as CI's may).
 /// /srv needs root, as these tests do; elsewhere the target folder.
 fn host_dir() -> tempfile::TempDir {
-    let base = std::path::Path::new("/srv/restricted-runner-tests");
-    let base = match std::fs::create_dir_all(base) {
-        Ok(()) => base,
-        Err(_) => std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
-    };
     tempfile::Builder::new()
         .prefix("rr-firejail-test-")
-        .tempdir_in(base)
+        .tempdir_in(host_base())
         .unwrap()
+}
+
+/// Where [`host_dir`] makes its folders.
+fn host_base() -> &'static Path {
+    let base = Path::new("/srv/restricted-runner-tests");
+    match std::fs::create_dir_all(base) {
+        Ok(()) => base,
+        Err(_) => Path::new(env!("CARGO_TARGET_TMPDIR")),
+    }
 }
 
 fn sh_run(r: &Runner, script: &str, env: &[(&str, &str)]) -> Output {
@@ -969,15 +973,28 @@ fn the_callers_home_and_the_home_folders_are_hidden() {
     assert_eq!(text(&o.stdout), secrets[0].1, "stderr: {}", text(&o.stderr));
 }
 
-/// The test helper tests/support/NAME.c, built once where the jail can
-/// run it.
+/// The test helper tests/support/NAME.c, built where the jail can run it,
+/// once per version of its source (the name holds the source's hash), so
+/// that nothing is left behind per run.
 fn c_helper(name: &str) -> PathBuf {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let bin = DIR.get_or_init(host_dir).path().join(name);
-    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    use std::hash::{Hash, Hasher};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(format!("{name}.c"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(&src).unwrap().hash(&mut hasher);
+    let dir = host_base().join("helpers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join(format!("{name}-{:016x}", hasher.finish()));
     if !bin.exists() {
-        build_c_helper(name, &bin);
+        // Built aside and renamed, so a concurrent test never runs half a file.
+        let partial = tempfile::Builder::new()
+            .prefix(&format!(".{name}-"))
+            .tempfile_in(&dir)
+            .unwrap()
+            .into_temp_path();
+        build_c_helper(name, &partial);
+        partial.persist(&bin).unwrap();
     }
     bin
 }
