@@ -1,8 +1,8 @@
 //! The `firejail` runner against the real firejail (run as root, as CI does).
 //!
-//! Every spawning test holds a shared lock; the test that counts profile
-//! files left in the temp folder holds it exclusively, so no other test's
-//! profile can be in flight while it counts.
+//! The test that counts the profile files left behind runs in a child
+//! process with a temp folder of its own, where no other test (of this
+//! binary, or of another checkout running at the same time) writes one.
 
 mod common;
 
@@ -11,23 +11,13 @@ use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use restricted_runner::{Command, ErrorKind, ExitStatus, Output, Params, Runner, Stdio};
 
 const PREFIX: &str = "rr-firejail-";
-
-static PROFILES: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    PROFILES.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    PROFILES.write().unwrap_or_else(|p| p.into_inner())
-}
 
 fn runner_with(options: &serde_json::Value) -> Runner {
     Runner::new("firejail", Some(&options.to_string())).unwrap_or_else(|e| {
@@ -110,61 +100,51 @@ fn profile_files() -> usize {
 
 #[test]
 fn echo_through_cat_works() {
-    let _g = shared();
     echo_through_cat(&runner());
 }
 
 #[test]
 fn many_writes_get_replies() {
-    let _g = shared();
     many_writes(&runner());
 }
 
 #[test]
 fn stderr_is_captured() {
-    let _g = shared();
     stderr_capture(&runner());
 }
 
 #[test]
 fn missing_command_is_named() {
-    let _g = shared();
     command_not_found(&runner());
 }
 
 #[test]
 fn env_vars_reach_the_child() {
-    let _g = shared();
     env_vars(&runner());
 }
 
 #[test]
 fn early_exit_gives_epipe() {
-    let _g = shared();
     early_exit_epipe(&runner());
 }
 
 #[test]
 fn sixteen_mib_in_and_out() {
-    let _g = shared();
     bulk_through_cat(&runner(), 16 << 20);
 }
 
 #[test]
 fn wait_timeout_leaves_process_running() {
-    let _g = shared();
     wait_timeout(&runner());
 }
 
 #[test]
 fn run_does_not_hang_on_background_grandchild() {
-    let _g = shared();
     run_background_grandchild(&runner());
 }
 
 #[test]
 fn run_times_out() {
-    let _g = shared();
     run_timeout(&runner());
 }
 
@@ -172,7 +152,6 @@ fn run_times_out() {
 /// reports a command killed by signal N as exit status 128+N.
 #[test]
 fn run_captures_output_and_codes() {
-    let _g = shared();
     let r = runner();
     let o = run(&r, "echo hello; echo oops >&2");
     assert_eq!(
@@ -213,7 +192,6 @@ fn host_pid(ns_pid: i32, pgid: i32) -> Option<i32> {
 /// jail's pid namespace, and firejail's 128+N status for a killed command.
 #[test]
 fn kill_reaches_grandchildren() {
-    let _g = shared();
     let Pipes {
         stdin,
         mut stdout,
@@ -253,7 +231,6 @@ fn requirements_are_checked() {
 
 #[test]
 fn no_banner_reaches_stdout_or_stderr() {
-    let _g = shared();
     let dir = host_dir();
     for r in [
         runner(),
@@ -274,7 +251,6 @@ fn no_banner_reaches_stdout_or_stderr() {
 
 #[test]
 fn profile_file_is_private_and_removed_after_wait() {
-    let _g = shared();
     let mut p = runner().spawn(&Command::new("sleep").arg("0.3")).unwrap();
     let profile = profile_of(p.pid());
     let name = profile.file_name().unwrap().to_string_lossy().into_owned();
@@ -295,7 +271,26 @@ fn profile_file_is_private_and_removed_after_wait() {
 /// Every path a spawn can take leaves no profile file behind.
 #[test]
 fn no_profile_file_is_left_on_any_path() {
-    let _g = exclusive();
+    let tmp = tempfile::Builder::new()
+        .prefix("rr-fj-tmpdir-")
+        .tempdir()
+        .unwrap();
+    run_in_child(
+        "profile_files_child",
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    assert!(files_with_prefix(tmp.path(), PREFIX).is_empty());
+}
+
+#[test]
+fn profile_files_child() {
+    if !is_child("profile_files_child") {
+        return;
+    }
+    assert_eq!(
+        std::env::temp_dir(),
+        PathBuf::from(std::env::var_os("TMPDIR").unwrap())
+    );
     let before = profile_files();
     let r = runner_with(&serde_json::json!({"allow_read_folders": ["/srv/{{ .dir }}"]}));
     let params = |v: &str| {
@@ -365,11 +360,11 @@ fn no_profile_file_is_left_on_any_path() {
         "firejail's message is missing: {e}"
     );
     assert_eq!(profile_files(), before, "after a failed jail set-up");
+    println!("child profile_files_child done");
 }
 
 #[test]
 fn a_command_named_like_an_option_is_run_as_a_program() {
-    let _g = shared();
     let dir = host_dir();
     let prog = dir.path().join("--version");
     std::fs::write(&prog, "#!/bin/sh\necho i am the program $1\n").unwrap();
@@ -392,7 +387,6 @@ fn a_command_named_like_an_option_is_run_as_a_program() {
 
 #[test]
 fn a_program_in_tmp_stays_visible_when_a_tmp_folder_is_whitelisted() {
-    let _g = shared();
     let progdir = tempfile::Builder::new()
         .prefix("rr-fj-bin")
         .tempdir_in("/tmp")
@@ -433,7 +427,6 @@ fn connect_script(port: u16) -> String {
 
 #[test]
 fn networking_off_cannot_reach_a_host_listener() {
-    let _g = shared();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let o = runner()
@@ -452,7 +445,6 @@ fn networking_off_cannot_reach_a_host_listener() {
 
 #[test]
 fn networking_on_reaches_a_host_listener() {
-    let _g = shared();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let r = runner_with(&serde_json::json!({"allow_networking": true}));
@@ -512,13 +504,11 @@ fn read_write_folders(base: &Path) {
 
 #[test]
 fn read_folder_is_read_only_and_write_folder_writable() {
-    let _g = shared();
     read_write_folders(host_dir().path());
 }
 
 #[test]
 fn read_and_write_folders_under_tmp() {
-    let _g = shared();
     read_write_folders(
         tempfile::Builder::new()
             .prefix("rr-fj-rw")
@@ -530,7 +520,6 @@ fn read_and_write_folders_under_tmp() {
 
 #[test]
 fn read_and_write_files() {
-    let _g = shared();
     let dir = host_dir();
     let rfile = dir.path().join("r.txt");
     let wfile = dir.path().join("w.txt");
@@ -555,7 +544,6 @@ fn read_and_write_files() {
 
 #[test]
 fn a_host_folder_in_no_list_is_not_writable() {
-    let _g = shared();
     let dir = host_dir();
     let target = dir.path().join("victim");
     let o = sh_run(
@@ -571,7 +559,6 @@ fn a_host_folder_in_no_list_is_not_writable() {
 /// shows up on the host is an escape (private tmpfs mounts don't).
 #[test]
 fn no_host_mount_is_writable() {
-    let _g = shared();
     let token = format!("rr-probe-{}-{}", std::process::id(), rand_suffix());
     let script = r#"for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
             case "$m" in *\\*) continue;; esac
@@ -603,7 +590,6 @@ fn rand_suffix() -> u64 {
 
 #[test]
 fn user_folders_are_hidden_unless_allowed() {
-    let _g = shared();
     let home = host_dir();
     let docs = home.path().join("Documents");
     std::fs::create_dir_all(&docs).unwrap();
@@ -620,7 +606,6 @@ fn user_folders_are_hidden_unless_allowed() {
 
 #[test]
 fn custom_profile_is_used_verbatim() {
-    let _g = shared();
     let dir = host_dir();
     // Unlike the generated profile, this one leaves the host writable.
     let r = runner_with(&serde_json::json!({"custom_profile": "net none\nseccomp\n"}));
@@ -652,7 +637,6 @@ fn bad_paths_are_rejected_naming_option_and_path() {
         assert!(e.message().contains(key), "{e}");
         assert!(e.message().contains(&format!("{path:?}")), "{e}");
     }
-    let _g = shared();
     let r = runner_with(&serde_json::json!({"allow_write_folders": ["{{ .root }}/out"]}));
     let mut p = Params::new();
     p.insert("root", "/srv\nread-write");
@@ -671,7 +655,6 @@ fn bad_paths_are_rejected_naming_option_and_path() {
 /// of its own, and can write only its own folder.
 #[test]
 fn concurrent_spawns_render_their_own_params() {
-    let _g = shared();
     let base = host_dir();
     let r = Arc::new(runner_with(&serde_json::json!({
         "allow_write_folders": [format!("{}/{{{{ .who }}}}", base.path().display())],
@@ -731,7 +714,6 @@ fn concurrent_spawns_render_their_own_params() {
 
 #[test]
 fn stdin_written_after_spawn_reaches_the_jailed_command() {
-    let _g = shared();
     let Pipes {
         mut stdin,
         mut stdout,
@@ -774,7 +756,6 @@ const FIREJAIL_OWN: &[&str] = &[
 /// clean and `pass_env` names what passes.
 #[test]
 fn the_environment_follows_inherit_env_and_pass_env() {
-    let _g = shared();
     run_in_child("env_child", CALLER_ENV);
 }
 
@@ -821,7 +802,6 @@ fn cut_before(base: &Path, payload: &str) -> String {
 /// `ignore caps.drop`. Now such a value is refused, naming key and param.
 #[test]
 fn a_long_param_cannot_add_a_directive() {
-    let _g = shared();
     let base = host_dir();
     // Outside /srv, which the whitelisted param turns into a tmpfs, and
     // outside /tmp and /var/tmp, which firejail replaces.
@@ -929,7 +909,6 @@ fn plant_secret(parent: &Path, planted: &mut Planted) -> (PathBuf, String) {
 /// /proc/self/root. `allow_user_folders` or a listed folder opens them.
 #[test]
 fn the_callers_home_and_the_home_folders_are_hidden() {
-    let _g = shared();
     let mut planted = Planted(Vec::new());
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
     let mut secrets = Vec::new();
@@ -1024,7 +1003,6 @@ fn engine_socket() -> PathBuf {
 /// and io_uring; sockets in /run, in /tmp, and the engine's.
 #[test]
 fn no_host_unix_socket_is_reachable() {
-    let _g = shared();
     let helper = unix_connect();
     let run_dir = tempfile::Builder::new()
         .prefix("rr-fj-sock-")
@@ -1113,7 +1091,6 @@ fn no_host_unix_socket_is_reachable() {
 /// that the injection works where nothing stops it.
 #[test]
 fn the_jailed_command_cannot_push_input_into_the_callers_terminal() {
-    let _g = shared();
     let report = run_in_child_on_a_terminal("tiocsti_child");
     assert!(
         report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
@@ -1163,7 +1140,6 @@ fn tiocsti_child() {
 /// and no io_uring (which would bypass the filter).
 #[test]
 fn the_jail_has_no_capabilities_and_no_way_around_seccomp() {
-    let _g = shared();
     let o = sh_run(
         &runner(),
         "grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status",
@@ -1201,7 +1177,6 @@ fn the_jail_has_no_capabilities_and_no_way_around_seccomp() {
 /// works without allow_unix_sockets.
 #[test]
 fn system_folders_stay_readable_and_socketpairs_work() {
-    let _g = shared();
     let o = sh_run(
         &runner(),
         r#"cat /etc/passwd >/dev/null && echo etc
