@@ -938,6 +938,10 @@ fn relative_and_dot_dot_paths_are_refused_when_built() {
     // Normalised, not refused.
     let r = runner_with("podman", r#""workdir": "//tmp/./""#);
     assert_eq!(stdout_of(&r, "pwd"), "/tmp\n");
+    // "" is unset, as go-restricted-runner's configs write it: the image's own.
+    let image_own = stdout_of(&runner("podman"), "pwd");
+    let r = runner_with("podman", r#""workdir": """#);
+    assert_eq!(stdout_of(&r, "pwd"), image_own);
 }
 
 #[test]

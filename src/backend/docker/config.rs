@@ -333,7 +333,10 @@ impl Config {
             }
         }
         let user = non_empty(&mut o, "user")?;
-        let workdir = o.template("workdir")?.filter(|w| !w.source().is_empty());
+        // `""` means unset, as in go-restricted-runner's configs.
+        let workdir = non_empty(&mut o, "workdir")?
+            .map(|w| TemplatedValue::parse("workdir", w))
+            .transpose()?;
         if let Some(w) = workdir.as_ref().filter(|w| w.is_literal()) {
             check_workdir(&w.render(&Params::new())?, w)?;
         }
@@ -816,6 +819,17 @@ mod tests {
         golden(
             r#"{"image": "img", "engine": "podman", "user": "", "network": "", "platform": null}"#,
             &[],
+        );
+        // go-restricted-runner's configs write every string field, "" when unset.
+        golden(
+            r#"{"image": "img", "workdir": "", "prepare_command": "", "memory": "", "dns": []}"#,
+            &[],
+        );
+        assert_eq!(
+            cfg(r#"{"image": "img", "workdir": ""}"#)
+                .render_workdir(&Params::new())
+                .unwrap(),
+            None
         );
     }
 
