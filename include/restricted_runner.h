@@ -6,7 +6,11 @@
  *
  * Lifecycle
  *   rr_runner_new      build a runner from a kind and JSON options (checked)
+ *                      (rr_runner_new_unchecked + rr_runner_check: check later)
  *   rr_run_with_pipes  spawn; get three fds (yours to close) and a handle
+ *   rr_spawn           the same with spawn attributes (rr_spawn_attrs_new,
+ *                      rr_spawn_attrs_set_cwd: the folder it starts in)
+ *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
  *   rr_runner_free     free the runner
  *   rr_run             one-shot: shell -c command, both streams captured
@@ -57,6 +61,16 @@
  * Patch version of this library.
  */
 #define RR_VERSION_PATCH 0
+
+/**
+ * `rr_wait_result.measured`: the CPU times were measured.
+ */
+#define RR_MEASURED_CPU 1
+
+/**
+ * `rr_wait_result.measured`: the peak resident memory was measured.
+ */
+#define RR_MEASURED_PEAK_RSS 2
 
 /**
  * Status of a call. `RR_OK` is 0, so `if (rc != RR_OK)` and `if (rc)` both
@@ -126,6 +140,57 @@ typedef uint32_t rr_status;
 #endif // __cplusplus
 
 /**
+ * Why a process ended (`rr_wait_result.reason`). Values are stable and
+ * only ever appended; treat an unknown one as `RR_END_EXITED` or
+ * `RR_END_SIGNALED` by the status.
+ */
+enum rr_end_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * It exited by itself, whatever its code.
+     */
+    RR_END_EXITED = 0,
+    /**
+     * A signal ended it that did not come from its handle.
+     */
+    RR_END_SIGNALED = 1,
+    /**
+     * Its handle killed it (`rr_process_kill`).
+     */
+    RR_END_KILLED = 2,
+    /**
+     * Its deadline passed and its tree was killed.
+     */
+    RR_END_TIMED_OUT = 3,
+    /**
+     * The caller cancelled the run and its tree was killed.
+     */
+    RR_END_CANCELED = 4,
+    /**
+     * The kernel, or the container engine, killed it for memory.
+     */
+    RR_END_OUT_OF_MEMORY = 5,
+    /**
+     * It used up its CPU time limit (`max_cpu_seconds`).
+     */
+    RR_END_CPU_LIMIT = 6,
+    /**
+     * It wrote past its file size limit (SIGXFSZ).
+     */
+    RR_END_FILE_SIZE_LIMIT = 7,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum rr_end_reason rr_end_reason;
+#else
+typedef uint32_t rr_end_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * An error: a status code, a message, and the OS errno where one exists.
  */
 typedef struct rr_error rr_error;
@@ -137,10 +202,22 @@ typedef struct rr_error rr_error;
 typedef struct rr_process rr_process;
 
 /**
- * A runner: a kind with its options, checked when it was built. Immutable;
- * may be used from many threads at once.
+ * A runner: a kind with its options. Immutable; may be used from many
+ * threads at once. Its requirements are checked when it is built by
+ * `rr_runner_new`; one built by `rr_runner_new_unchecked` is checked by
+ * `rr_runner_check` and at its first spawn instead.
  */
 typedef struct rr_runner rr_runner;
+
+/**
+ * Settings of one spawn that are neither the command nor the runner's
+ * options (its working folder), in the spirit of `posix_spawnattr_t`:
+ * created with `rr_spawn_attrs_new`, changed with `rr_spawn_attrs_set_*`,
+ * passed to `rr_spawn`, freed with `rr_spawn_attrs_free`. `rr_spawn` only
+ * reads it, so one object may serve many spawns, from many threads at
+ * once as long as none changes it meanwhile.
+ */
+typedef struct rr_spawn_attrs rr_spawn_attrs;
 
 /**
  * How a process ended.
@@ -188,11 +265,64 @@ typedef struct rr_output {
     struct rr_exit_status status;
 } rr_output;
 
+/**
+ * How a process ended and what it cost.
+ *
+ * Set `size` to `sizeof(rr_wait_result)` before passing it: the library
+ * fills only the fields that fit in that size, so a program built against
+ * an older header keeps working when fields are appended.
+ */
+typedef struct rr_wait_result {
+    /**
+     * `sizeof(rr_wait_result)` as the caller knows it; left as given.
+     */
+    size_t size;
+    /**
+     * How it ended (for wrapper runners, the wrapper's status: 128+N for a
+     * signal).
+     */
+    struct rr_exit_status status;
+    /**
+     * Why it ended: an `rr_end_reason` value.
+     */
+    uint32_t reason;
+    /**
+     * Which of the measurements below were made: `RR_MEASURED_*` bits.
+     */
+    uint32_t measured;
+    /**
+     * Microseconds from the spawn to the reap.
+     */
+    uint64_t wall_time_us;
+    /**
+     * CPU time in user mode, in microseconds, of the processes the command
+     * waited for (or of its whole cgroup, where it has one).
+     */
+    uint64_t user_time_us;
+    /**
+     * CPU time in the kernel, in microseconds, likewise.
+     */
+    uint64_t system_time_us;
+    /**
+     * The largest resident set of any one of those processes, in bytes.
+     */
+    uint64_t peak_rss_bytes;
+} rr_wait_result;
+
 
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Frees a string this library returned through an `*_out` parameter
+ * (`rr_process_enforcement`, ...). NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a string from this library not yet freed.
+ */
+void rr_string_free(char *s);
 
 /**
  * The library version, `"MAJOR.MINOR.PATCH"`; a static string.
@@ -259,7 +389,7 @@ void rr_error_free(struct rr_error *err);
 
 /**
  * Starts `cmd` with `args` under `runner` and hands back pipe fds to its
- * standard streams.
+ * standard streams: `rr_spawn` with NULL attributes.
  *
  * `cmd` is a program name (looked up in PATH) or path. `args` is a
  * NULL-terminated array of arguments not repeating `cmd`, or NULL. `env`
@@ -287,6 +417,23 @@ void rr_error_free(struct rr_error *err);
  * Pointers are NULL or valid as described; `out` must be writable.
  */
 rr_status rr_run_with_pipes(const struct rr_runner *runner, const char *cmd, const char *const *args, const char *const *env, const char *params_json, int *stdin_fd, int *stdout_fd, int *stderr_fd, struct rr_process **out, struct rr_error **err);
+
+/**
+ * Starts `cmd` with `args` under `runner` with the spawn attributes
+ * `attrs` (NULL: the defaults), and hands back pipe fds to its standard
+ * streams.
+ *
+ * Everything but `attrs` is as for `rr_run_with_pipes`. `attrs` is only
+ * read during the call: the caller may free or change it afterwards.
+ * An attribute that cannot be applied fails the spawn with an error naming
+ * it (a working folder that does not exist is `RR_ERR_SPAWN` naming the
+ * folder), leaving no process and no fd behind.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described; `attrs` is NULL or a live
+ * object that no thread changes during the call; `out` must be writable.
+ */
+rr_status rr_spawn(const struct rr_runner *runner, const char *cmd, const char *const *args, const char *const *env, const char *params_json, const struct rr_spawn_attrs *attrs, int *stdin_fd, int *stdout_fd, int *stderr_fd, struct rr_process **out, struct rr_error **err);
 
 /**
  * Consumes `process`: waits for it to exit, reaps it, kills whatever is
@@ -337,13 +484,57 @@ rr_status rr_process_wait_exit(const struct rr_process *process, int64_t timeout
 rr_status rr_process_kill(struct rr_process *process, int signal, struct rr_error **err);
 
 /**
+ * Gives a pollable fd that becomes readable (POLLIN) once `process` has
+ * exited: a pidfd on Linux. An event loop waits on it for many processes
+ * without a thread each, then calls `rr_wait`, which no longer blocks on
+ * the exit.
+ *
+ * The fd is owned by the handle: valid until the handle is consumed
+ * (`rr_wait`, a completing `rr_wait_timeout`), close-on-exec, and the
+ * caller must not close it, read it or change its flags. Every call gives
+ * the same fd. `*fd_out` is written only on success.
+ *
+ * `RR_ERR_REQUIREMENTS` where the system has no such fd (Linux before 5.3,
+ * macOS): wait there with `rr_process_wait_exit` and a timeout (0 only
+ * checks), polling at an interval.
+ *
+ * # Safety
+ * `process` is NULL or a live handle; `fd_out` is NULL or writable.
+ */
+rr_status rr_process_exit_fd(const struct rr_process *process, int *fd_out, struct rr_error **err);
+
+/**
  * The pid of the process's direct child (for container runners, the
- * engine CLI), or -1 for NULL.
+ * engine CLI), or -1 for NULL. Until `rr_wait` reaps it the child stays
+ * this process's child, a zombie once it exited, so the pid cannot be
+ * reused meanwhile: a caller may wait for the exit itself without reaping
+ * (`waitid` with `WNOWAIT`, or a pidfd from `pidfd_open`), then call
+ * `rr_wait`.
  *
  * # Safety
  * `process` is NULL or a live handle.
  */
 int32_t rr_process_pid(const struct rr_process *process);
+
+/**
+ * Describes what the spawn of `process` enforced, layer by layer, as a
+ * JSON object of the same shape for every runner:
+ * `{"runner": ..., "best_effort": ..., "layers": {NAME: {"enforced": bool,
+ * "method": string, ...details}}, "missing": [{"layer": ..., "reason": ...}]}`
+ * with the layers `filesystem`, `network`, `namespaces`, `landlock`,
+ * `seccomp`, `capabilities`, `no_new_privs`, `terminal`, `limits`,
+ * `containment`, `die_with_caller` and `environment`, always all present.
+ * `missing` lists the layers that would apply but could not (with
+ * `best_effort`), and why. A host can log it, or refuse to go on with less
+ * than it needs.
+ *
+ * On success `*json_out` receives a NUL-terminated UTF-8 string that the
+ * caller frees with `rr_string_free` (never with `free()`).
+ *
+ * # Safety
+ * `process` is NULL or a live handle; `json_out` is writable.
+ */
+rr_status rr_process_enforcement(const struct rr_process *process, char **json_out, struct rr_error **err);
 
 /**
  * Runs `shell -c command` under `runner` to completion and captures both
@@ -396,8 +587,9 @@ void rr_output_free(struct rr_output *out);
  * `"landrun"` (alias `"landlock"`). `options_json` is a UTF-8 JSON object
  * with that runner's option keys, or NULL for `{}`. Options are strict: an
  * unknown key, a key given twice or a wrong type is
- * `RR_ERR_INVALID_OPTIONS` naming the key.
- * The runner's requirements are checked here (`RR_ERR_REQUIREMENTS`).
+ * `RR_ERR_INVALID_OPTIONS` naming the key. The runner's requirements are
+ * checked here (`RR_ERR_REQUIREMENTS` says what is missing);
+ * `rr_runner_new_unchecked` leaves that for later.
  *
  * On success `*out` receives a runner that the caller frees with
  * `rr_runner_free`. On failure `*out` is not written and, if `err` is not
@@ -411,11 +603,45 @@ void rr_output_free(struct rr_output *out);
 rr_status rr_runner_new(const char *kind, const char *options_json, struct rr_runner **out, struct rr_error **err);
 
 /**
+ * Creates a runner of `kind` configured by `options_json`, like
+ * `rr_runner_new`, without checking the runner's requirements.
+ *
+ * The kind and options are checked as strictly as by `rr_runner_new`
+ * (`RR_ERR_UNKNOWN_RUNNER`, `RR_ERR_INVALID_OPTIONS`), but what the runner
+ * needs on this machine (its OS, a program such as firejail, Landlock, an
+ * engine that answers) is not looked at here: this succeeds wherever the
+ * options are valid. The requirements are checked by `rr_runner_check`,
+ * and by the first spawn (`rr_run_with_pipes`, `rr_run`,
+ * `rr_run_cancelable`), which fails with `RR_ERR_REQUIREMENTS` while
+ * something is missing. Once a check passed, spawns do not check again.
+ *
+ * Use it to build a runner first and decide afterwards, with
+ * `rr_runner_check`, whether to use it or fall back to another.
+ * Ownership and errors are as for `rr_runner_new`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described; `out` must be writable.
+ */
+rr_status rr_runner_new_unchecked(const char *kind, const char *options_json, struct rr_runner **out, struct rr_error **err);
+
+/**
+ * Checks now that what `runner` needs is on this machine: `RR_OK`, or
+ * `RR_ERR_REQUIREMENTS` saying what is missing. Each call checks afresh
+ * (for the docker runner this asks the engine, a few tens of ms). After a
+ * check passed, spawns from `runner` no longer check. Thread-safe, like
+ * every call taking a `const rr_runner *`.
+ *
+ * # Safety
+ * `runner` is NULL (`RR_ERR_INVALID_ARGUMENT`) or a live runner.
+ */
+rr_status rr_runner_check(const struct rr_runner *runner, struct rr_error **err);
+
+/**
  * Frees a runner. NULL is ignored. Processes spawned from it stay valid.
  *
  * # Safety
- * `runner` is NULL or a runner from `rr_runner_new` not yet freed, and no
- * other thread is using it.
+ * `runner` is NULL or a runner from `rr_runner_new` or
+ * `rr_runner_new_unchecked` not yet freed, and no other thread is using it.
  */
 void rr_runner_free(struct rr_runner *runner);
 
@@ -428,6 +654,93 @@ void rr_runner_free(struct rr_runner *runner);
  * Pointers are NULL or valid NUL-terminated strings.
  */
 rr_status rr_check_requirements(const char *kind, const char *options_json, struct rr_error **err);
+
+/**
+ * Reclaims everything recorded by spawns of callers that are dead (they
+ * crashed, were killed, or exited without waiting, and their watchdog is
+ * gone too): kills their leftover processes, removes their containers,
+ * profile files and cgroups, and the records. Never touches the spawns of
+ * a process that is alive; several processes may run it at once, and it
+ * may run while others spawn. On success `*reclaimed_out` (may be NULL)
+ * receives how many spawns were reclaimed.
+ *
+ * Each process already does this once, in the background, when it builds
+ * its first runner; call it to reclaim at a moment of your choosing (a
+ * service's start, a CI job's end).
+ *
+ * # Safety
+ * Pointers are NULL or valid as described.
+ */
+rr_status rr_gc(uint32_t *reclaimed_out, struct rr_error **err);
+
+/**
+ * Creates spawn attributes with every setting at its default (what
+ * `rr_spawn` does with NULL attributes). `*out` receives an object the
+ * caller frees with `rr_spawn_attrs_free`.
+ *
+ * # Safety
+ * `out` is NULL or writable; `err` as for every call.
+ */
+rr_status rr_spawn_attrs_new(struct rr_spawn_attrs **out, struct rr_error **err);
+
+/**
+ * Frees spawn attributes. NULL is ignored. Processes spawned with them are
+ * not affected.
+ *
+ * # Safety
+ * `attrs` is NULL or an object from `rr_spawn_attrs_new` not yet freed,
+ * and no other thread is using it.
+ */
+void rr_spawn_attrs_free(struct rr_spawn_attrs *attrs);
+
+/**
+ * Sets the folder the command starts in; NULL clears it (the command then
+ * starts in the caller's current folder).
+ *
+ * The path is bytes (no UTF-8 demanded). A relative path is resolved
+ * against the caller's current folder when `rr_spawn` runs, and a folder
+ * that does not exist then is `RR_ERR_SPAWN` naming it (errno ENOENT or
+ * ENOTDIR). Every runner honours it: `exec` and `sandbox-exec` change
+ * there between spawn and exec; under `firejail` the jail's program starts
+ * there (the profile must make the folder visible); under `landrun` the
+ * child changes there just before exec (the folder must be reachable by
+ * the command's rules). Under `docker` it is a path **inside the
+ * container** (absolute, UTF-8) and overrides the `workdir` option; one
+ * the container lacks fails the command with the engine's message (exit
+ * status 126 with podman), not the spawn.
+ *
+ * # Safety
+ * `attrs` is NULL or a live object used by no other thread; `cwd` is NULL
+ * or a NUL-terminated string.
+ */
+rr_status rr_spawn_attrs_set_cwd(struct rr_spawn_attrs *attrs, const char *cwd, struct rr_error **err);
+
+/**
+ * Consumes `process` as `rr_wait` does, and fills `*out` (whose `size`
+ * the caller set) with how it ended and what it cost: the status, the
+ * reason (`rr_end_reason`), wall time, CPU times and peak memory where the
+ * system measured them (see `measured`). `*out` is written only on
+ * success; the handle is consumed on every path.
+ *
+ * # Safety
+ * `process` is NULL or a live handle, not used after this call; `out` is
+ * NULL or writable for `out->size` bytes.
+ */
+rr_status rr_wait_info(struct rr_process *process, struct rr_wait_result *out, struct rr_error **err);
+
+/**
+ * `rr_run_cancelable` that also says how the command ended and what it
+ * cost, in `*info` (whose `size` the caller set). Unlike `rr_run`, a
+ * timeout or a cancellation is an outcome here, not an error: the tree is
+ * killed, the call returns `RR_OK`, `*out` holds what the command wrote
+ * until then and `info->reason` is `RR_END_TIMED_OUT` or
+ * `RR_END_CANCELED`. `cancel_fd` may be negative (no cancellation).
+ * Release `*out` with `rr_output_free`.
+ *
+ * # Safety
+ * As `rr_run_cancelable`; `info` is writable for `info->size` bytes.
+ */
+rr_status rr_run_info(const struct rr_runner *runner, const char *shell, const char *command, const char *const *env, const char *params_json, int64_t timeout_ms, int cancel_fd, struct rr_output *out, struct rr_wait_result *info, struct rr_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

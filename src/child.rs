@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitStatus};
+#[cfg(target_os = "linux")]
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use once_cell::sync::OnceCell;
 
@@ -62,7 +63,37 @@ impl std::fmt::Display for ExitStatus {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Running,
-    Reaped(ExitStatus),
+    Reaped(ExitStatus, Usage),
+}
+
+/// What the reaped child and the descendants it waited for used, as the
+/// kernel's `wait4` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time in user mode.
+    pub user: Duration,
+    /// CPU time in the kernel.
+    pub system: Duration,
+    /// The largest resident set size of any of those processes, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl Usage {
+    fn from_rusage(r: &libc::rusage) -> Usage {
+        let tv = |t: libc::timeval| {
+            Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+        };
+        // ru_maxrss is in KiB on Linux, in bytes on macOS.
+        #[cfg(target_os = "macos")]
+        let rss = r.ru_maxrss.max(0) as u64;
+        #[cfg(not(target_os = "macos"))]
+        let rss = r.ru_maxrss.max(0) as u64 * 1024;
+        Usage {
+            user: tv(r.ru_utime),
+            system: tv(r.ru_stime),
+            peak_rss_bytes: rss,
+        }
+    }
 }
 
 /// A child process started by this library, leader of its own process group.
@@ -71,6 +102,9 @@ pub struct Child {
     pid: Pid,
     state: Mutex<State>,
     pidfd: OnceCell<Option<OwnedFd>>,
+    /// Where a supervising child (a sandbox's init) writes the wait status
+    /// of the command it runs, which is then the status reported.
+    status_pipe: Option<OwnedFd>,
 }
 
 impl Child {
@@ -79,6 +113,45 @@ impl Child {
             pid: Pid::from_raw(pid),
             state: Mutex::new(State::Running),
             pidfd: OnceCell::new(),
+            status_pipe: None,
+        }
+    }
+
+    /// A child that supervises the command: when it reports the command's
+    /// raw wait status on `status_pipe` before exiting, that status is the
+    /// one [`reap`](Child::reap) returns; when it reports nothing (it was
+    /// killed), its own status is.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn with_status_pipe(pid: libc::pid_t, status_pipe: OwnedFd) -> Self {
+        Child {
+            status_pipe: Some(status_pipe),
+            ..Child::new(pid)
+        }
+    }
+
+    /// The status reported on the status pipe, if any.
+    fn reported_status(&self) -> Option<ExitStatus> {
+        let fd = self.status_pipe.as_ref()?;
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            match nix::unistd::read(fd, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        if got < buf.len() {
+            return None;
+        }
+        let raw = i32::from_ne_bytes(buf);
+        if libc::WIFEXITED(raw) {
+            Some(ExitStatus::Exited(libc::WEXITSTATUS(raw)))
+        } else if libc::WIFSIGNALED(raw) {
+            Some(ExitStatus::Signaled(libc::WTERMSIG(raw)))
+        } else {
+            None
         }
     }
 
@@ -95,7 +168,15 @@ impl Child {
     /// The exit status if the child was already reaped.
     pub fn reaped_status(&self) -> Option<ExitStatus> {
         match *self.state() {
-            State::Reaped(s) => Some(s),
+            State::Reaped(s, _) => Some(s),
+            State::Running => None,
+        }
+    }
+
+    /// What the child used, once it was reaped.
+    pub fn usage(&self) -> Option<Usage> {
+        match *self.state() {
+            State::Reaped(_, u) => Some(u),
             State::Running => None,
         }
     }
@@ -104,17 +185,26 @@ impl Child {
     /// already reaped. `signal` 0 only checks that the group exists.
     pub fn signal_group(&self, signal: i32) -> Result<()> {
         let state = self.state();
-        if let State::Reaped(_) = *state {
+        if let State::Reaped(..) = *state {
             return Ok(());
         }
         killpg(self.pid, signal)
     }
 
     /// A pidfd for the child, opened on first use; None where the kernel
-    /// lacks `pidfd_open` (before Linux 5.3) or on other systems.
+    /// lacks `pidfd_open` (before Linux 5.3), on other systems, and when the
+    /// child was reaped before the first use (its pid may name another
+    /// process by then).
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.pidfd
-            .get_or_init(|| open_pidfd(self.pid))
+            .get_or_init(|| {
+                // Under the lock: no reap can run between the check and the open.
+                let state = self.state();
+                match *state {
+                    State::Running => open_pidfd(self.pid),
+                    State::Reaped(..) => None,
+                }
+            })
             .as_ref()
             .map(|fd| fd.as_fd())
     }
@@ -182,25 +272,38 @@ impl Child {
             self.peek_exit(true)?;
         }
         let mut state = self.state();
-        if let State::Reaped(s) = *state {
+        if let State::Reaped(s, _) = *state {
             return Ok(s);
         }
-        let status = loop {
-            match waitpid(self.pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => break ExitStatus::Exited(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => break ExitStatus::Signaled(sig as i32),
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    return Err(Error::from_errno(
-                        ErrorKind::Io,
-                        format!("reaping pid {}", self.pid),
-                        e,
-                    ));
+        let (status, usage) = loop {
+            let mut raw = 0;
+            // SAFETY: a zeroed rusage is valid; wait4 fills it.
+            let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: waits for our own child with valid out pointers.
+            let rc = unsafe { libc::wait4(self.pid.as_raw(), &mut raw, 0, &mut ru) };
+            if rc < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    e => {
+                        return Err(Error::from_errno(
+                            ErrorKind::Io,
+                            format!("reaping pid {}", self.pid),
+                            e,
+                        ))
+                    }
                 }
             }
+            let usage = Usage::from_rusage(&ru);
+            if libc::WIFEXITED(raw) {
+                break (ExitStatus::Exited(libc::WEXITSTATUS(raw)), usage);
+            }
+            if libc::WIFSIGNALED(raw) {
+                break (ExitStatus::Signaled(libc::WTERMSIG(raw)), usage);
+            }
         };
-        *state = State::Reaped(status);
+        // The supervisor exited: what it wrote is all there will be.
+        let status = self.reported_status().unwrap_or(status);
+        *state = State::Reaped(status, usage);
         // Still under the lock, right after the reap: the group id is ours as
         // long as any member lives, and no member means ESRCH.
         let _ = killpg(self.pid, libc::SIGKILL);

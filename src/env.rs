@@ -11,6 +11,9 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use serde_json::json;
+
+use crate::enforcement::Enforcement;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::spawn::with_overrides;
@@ -43,6 +46,14 @@ impl Pattern {
             }
             Some(_) if item == "*" => bad("would pass every variable: set \"inherit_env\" instead"),
             Some(_) => bad("is not a variable name nor a PREFIX* pattern ('*' only at the end)"),
+        }
+    }
+
+    /// The item as written in the options.
+    fn as_option(&self) -> String {
+        match self {
+            Pattern::Name(n) => String::from_utf8_lossy(n).into_owned(),
+            Pattern::Prefix(p) => format!("{}*", String::from_utf8_lossy(p)),
         }
     }
 
@@ -101,6 +112,22 @@ impl EnvPolicy {
             .iter()
             .map(|item| Pattern::parse(kind, item))
             .collect()
+    }
+
+    /// `report` with its `environment` layer saying what the command gets
+    /// of the caller's environment.
+    pub(crate) fn report(&self, report: Enforcement) -> Enforcement {
+        if self.inherit {
+            report.layer("environment", false, "inherited", json!({}))
+        } else {
+            let pass: Vec<String> = self.pass.iter().map(Pattern::as_option).collect();
+            report.layer(
+                "environment",
+                true,
+                "only the caller's variables pass_env names, and the spawn's own",
+                json!({ "pass_env": pass }),
+            )
+        }
     }
 
     /// Whether the caller's variable `name` is passed.

@@ -29,27 +29,50 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod attrs;
 mod backend;
+#[cfg(target_os = "linux")]
+mod cgroup;
 mod child;
+mod enforcement;
 mod env;
 mod error;
 pub mod ffi;
+#[cfg(target_os = "linux")]
+mod helper;
 mod options;
 mod output;
+mod owner;
 mod process;
+mod record;
 mod runner;
 mod spawn;
 mod template;
+#[cfg(target_os = "linux")]
+mod vfork;
+
+/// Reclaims everything recorded by spawns of callers that are dead (they
+/// crashed, were killed, or exited without waiting, and their watchdog is
+/// gone too): kills their leftover processes, removes their containers,
+/// profile files and cgroups. Never touches a live process's spawns; safe to
+/// run from several processes at once. Returns how many spawns it
+/// reclaimed. Each process's watchdog does the same in the background when
+/// its first runner is built.
+pub fn gc() -> Result<u32> {
+    record::gc()
+}
 
 /// Housekeeping for the `docker` runner's containers.
 pub mod docker {
     pub use crate::backend::docker::remove_orphans;
 }
 
-pub use child::ExitStatus;
+pub use attrs::SpawnAttrs;
+pub use child::{ExitStatus, Usage};
+pub use enforcement::Enforcement;
 pub use error::{Error, ErrorKind, Result};
 pub use output::Output;
-pub use process::Process;
+pub use process::{EndReason, Process, WaitResult};
 pub use runner::{Command, Kind, Runner};
 pub use spawn::Stdio;
 pub use template::Params;

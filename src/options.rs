@@ -162,13 +162,6 @@ impl Options {
         }
     }
 
-    /// A string option that may hold `{{ .name }}` params.
-    pub fn template(&mut self, key: &'static str) -> Result<Option<TemplatedValue>> {
-        self.string(key)?
-            .map(|s| TemplatedValue::parse(key, s))
-            .transpose()
-    }
-
     /// A list-of-strings option whose items may hold `{{ .name }}` params.
     pub fn template_list(&mut self, key: &'static str) -> Result<Vec<TemplatedValue>> {
         self.string_list(key)?

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 
 use crate::child::{timeout_ms, ExitStatus};
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::Process;
+use crate::process::{EndReason, Process, WaitResult};
 
 /// What a finished command wrote, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +91,36 @@ pub fn collect(process: Process, timeout: Option<Duration>) -> Result<Output> {
 /// and the error is [`ErrorKind::Canceled`]: a caller that cannot interrupt
 /// this thread can still stop the call from another one.
 pub fn collect_cancelable(
-    mut process: Process,
+    process: Process,
     timeout: Option<Duration>,
     cancel: Option<BorrowedFd<'_>>,
 ) -> Result<Output> {
+    let pid = process.pid();
+    let (output, result) = collect_detailed(process, timeout, cancel)?;
+    match result.reason {
+        EndReason::TimedOut => Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the command (pid {pid}) did not finish within {} ms and was killed",
+                timeout.unwrap_or_default().as_millis()
+            ),
+        )),
+        EndReason::Canceled => Err(Error::new(
+            ErrorKind::Canceled,
+            format!("the command (pid {pid}) was cancelled and killed"),
+        )),
+        _ => Ok(output),
+    }
+}
+
+/// Like [`collect_cancelable`], but a timeout or a cancellation is an
+/// outcome, not an error: the tree is killed, and what it wrote until then
+/// comes back with a [`WaitResult`] whose reason says so.
+pub fn collect_detailed(
+    mut process: Process,
+    timeout: Option<Duration>,
+    cancel: Option<BorrowedFd<'_>>,
+) -> Result<(Output, WaitResult)> {
     drop(process.take_stdin());
     let mut out = Stream::new(process.take_stdout())?;
     let mut err = Stream::new(process.take_stderr())?;
@@ -108,7 +134,8 @@ pub fn collect_cancelable(
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    return Err(time_out(process, timeout.unwrap_or_default()));
+                    stop(&process, EndReason::TimedOut)?;
+                    break;
                 }
                 Some(d - now)
             }
@@ -130,17 +157,16 @@ pub fn collect_cancelable(
             wait,
         )?;
         if ready.is_some_and(|r| r & (1 << 3) != 0) {
-            return Err(cancelled(process));
+            stop(&process, EndReason::Canceled)?;
+            break;
         }
         out.read_available()?;
         err.read_available()?;
     }
 
-    // The child exited: reap it (which also kills what is left of its
-    // group), then take what is still in flight.
-    let status = process
-        .wait_timeout(Duration::ZERO)?
-        .ok_or_else(|| Error::internal("exited child not reapable"))?;
+    // The child exited (or was killed): reap it (which also kills what is
+    // left of its tree), then take what is still in flight.
+    let result = process.wait_result()?;
     let drain_deadline = Instant::now() + DRAIN_GRACE;
     while out.fd.is_some() || err.fd.is_some() {
         let now = Instant::now();
@@ -160,43 +186,20 @@ pub fn collect_cancelable(
         out.read_available()?;
         err.read_available()?;
     }
-    Ok(Output {
-        stdout: out.buf,
-        stderr: err.buf,
-        status,
-    })
+    Ok((
+        Output {
+            stdout: out.buf,
+            stderr: err.buf,
+            status: result.status,
+        },
+        result,
+    ))
 }
 
-/// Kills the tree, reaps and cleans up; an error doing so wins over `None`.
-fn kill_and_wait(process: Process) -> Option<Error> {
-    let killed = process.kill(libc::SIGKILL);
-    let waited = process.wait();
-    killed.and(waited.map(|_| ())).err()
-}
-
-fn cancelled(process: Process) -> Error {
-    let pid = process.pid();
-    if let Some(e) = kill_and_wait(process) {
-        return e;
-    }
-    Error::new(
-        ErrorKind::Canceled,
-        format!("the command (pid {pid}) was cancelled and killed"),
-    )
-}
-
-fn time_out(process: Process, after: Duration) -> Error {
-    let pid = process.pid();
-    if let Some(e) = kill_and_wait(process) {
-        return e;
-    }
-    Error::new(
-        ErrorKind::Timeout,
-        format!(
-            "the command (pid {pid}) did not finish within {} ms and was killed",
-            after.as_millis()
-        ),
-    )
+/// Kills the tree for `reason`.
+fn stop(process: &Process, reason: EndReason) -> Result<()> {
+    process.mark(reason);
+    process.kill(libc::SIGKILL)
 }
 
 /// Polls the present fds for input; returns a mask with bit `i` set when

@@ -2,12 +2,54 @@
 //! spawn created (profile files, containers), removed when it is waited for.
 
 use std::fmt;
-use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
-use crate::child::{Child, ExitStatus};
-use crate::error::Result;
+use crate::child::{Child, ExitStatus, Usage};
+use crate::enforcement::Enforcement;
+use crate::error::{Error, Result};
+use crate::record::Record;
 use crate::spawn::Spawned;
+
+/// Why a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// It exited by itself, whatever its code.
+    Exited,
+    /// A signal ended it that did not come from this handle.
+    Signaled,
+    /// This handle killed it (`kill`, or dropping the handle).
+    Killed,
+    /// Its deadline passed and its tree was killed.
+    TimedOut,
+    /// The caller cancelled the run and its tree was killed.
+    Canceled,
+    /// The kernel, or the container engine, killed it for memory.
+    OutOfMemory,
+    /// It used up its CPU time limit (`max_cpu_seconds`).
+    CpuLimit,
+    /// It wrote past its file size limit (SIGXFSZ).
+    FileSizeLimit,
+}
+
+/// How a process ended and what it cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitResult {
+    /// How it ended, as the kernel reports it (for wrapper runners, the
+    /// wrapper's status: 128+N for a signal).
+    pub status: ExitStatus,
+    /// Why it ended.
+    pub reason: EndReason,
+    /// From the spawn to the reap.
+    pub wall_time: Duration,
+    /// CPU time and peak resident memory of the tree, where the system
+    /// measured them (the processes the command waited for, or its whole
+    /// cgroup); `None` where nothing was measured (a container's processes
+    /// are not the caller's).
+    pub usage: Option<Usage>,
+}
 
 /// What a backend created for one spawn, and how to stop what it started.
 ///
@@ -23,6 +65,24 @@ pub trait SpawnGuard: Send + Sync + fmt::Debug {
     /// before [`cleanup`](SpawnGuard::cleanup): a guard may skip removal work
     /// that a normal exit makes unnecessary.
     fn reaped(&mut self, _status: Option<ExitStatus>) {}
+
+    /// What only the runner can tell about how the process ended (the
+    /// engine's OOM kill, a CPU limit), and what the tree used where the
+    /// runner measures more than `wait4` does (a cgroup's accounting).
+    /// Called after the reap, before [`cleanup`](SpawnGuard::cleanup).
+    fn ended(
+        &mut self,
+        _status: ExitStatus,
+        _usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        (None, None)
+    }
+
+    /// Whether the kernel's accounting of the direct child (`wait4`) is the
+    /// command's: not for a container, whose processes are the engine's.
+    fn measures_usage(&self) -> bool {
+        true
+    }
 
     /// Removes what the spawn created. Called exactly once, after the child
     /// was reaped (or could not be), on every path.
@@ -54,6 +114,16 @@ pub struct Process {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     guard: Option<Box<dyn SpawnGuard>>,
+    enforcement: Option<Enforcement>,
+    /// The crash-safe record of what the spawn made, freed once the guard
+    /// removed it all.
+    record: Option<Record>,
+    started: Instant,
+    /// Set when this handle sent a signal.
+    killed: AtomicBool,
+    /// A reason set by the one running it to completion (a timeout).
+    marked: AtomicU8,
+    result: Option<WaitResult>,
 }
 
 impl Process {
@@ -65,7 +135,41 @@ impl Process {
             stdout: spawned.stdout,
             stderr: spawned.stderr,
             guard: Some(guard),
+            enforcement: None,
+            record: None,
+            started: Instant::now(),
+            killed: AtomicBool::new(false),
+            marked: AtomicU8::new(0),
+            result: None,
         }
+    }
+
+    /// Records why the tree is about to be killed (a timeout, a
+    /// cancellation), for the wait result.
+    pub(crate) fn mark(&self, reason: EndReason) {
+        let code = match reason {
+            EndReason::TimedOut => 1,
+            EndReason::Canceled => 2,
+            _ => 0,
+        };
+        self.marked.store(code, Ordering::SeqCst);
+    }
+
+    /// Attaches the record of what the spawn made.
+    pub(crate) fn with_record(mut self, record: Record) -> Self {
+        self.record = Some(record);
+        self
+    }
+
+    /// Attaches the report of what the spawn enforced.
+    pub fn with_enforcement(mut self, enforcement: Enforcement) -> Self {
+        self.enforcement = Some(enforcement);
+        self
+    }
+
+    /// What the spawn enforced, layer by layer.
+    pub fn enforcement(&self) -> Option<&Enforcement> {
+        self.enforcement.as_ref()
     }
 
     /// The pid of the direct child (for container runners, the engine CLI).
@@ -96,10 +200,37 @@ impl Process {
     /// Sends `signal` to the whole process tree (or container). A no-op once
     /// the process was reaped.
     pub fn kill(&self, signal: i32) -> Result<()> {
+        if signal != 0 {
+            self.killed.store(true, Ordering::SeqCst);
+        }
         match &self.guard {
             Some(g) => g.kill(&self.child, signal),
             None => Ok(()),
         }
+    }
+
+    /// A pollable fd that becomes readable once the process has exited (a
+    /// pidfd), owned by this handle: valid as long as it lives, not to be
+    /// closed. An event loop waits on it instead of a thread per process.
+    ///
+    /// [`ErrorKind::Requirements`](crate::ErrorKind::Requirements) where the
+    /// system has none (before Linux 5.3, other systems): wait with
+    /// [`wait_exit`](Process::wait_exit) and a timeout instead.
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+    /// once the process was reaped.
+    pub fn exit_fd(&self) -> Result<BorrowedFd<'_>> {
+        if self.child.reaped_status().is_some() {
+            return Err(Error::invalid_argument(format!(
+                "pid {} was already reaped",
+                self.child.pid()
+            )));
+        }
+        self.child.pidfd().ok_or_else(|| {
+            Error::requirements(
+                "this system has no process fd (pidfd_open needs Linux 5.3 or later); \
+                 wait with a timeout instead",
+            )
+        })
     }
 
     /// Waits until the process has exited without reaping it or cleaning up;
@@ -111,6 +242,12 @@ impl Process {
     /// Waits for the process, reaps it, ends whatever is left of its process
     /// group, and removes everything the spawn created.
     pub fn wait(mut self) -> Result<ExitStatus> {
+        self.finish().map(|r| r.status)
+    }
+
+    /// Like [`wait`](Process::wait), and says why the process ended and what
+    /// it cost.
+    pub fn wait_result(mut self) -> Result<WaitResult> {
         self.finish()
     }
 
@@ -118,27 +255,77 @@ impl Process {
     /// `Ok(None)` and leaving the process running. After it returned
     /// `Some`, the process is finished and later calls return the same status.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        if let Some(status) = self.child.reaped_status() {
-            return Ok(Some(status));
+        if let Some(r) = self.result {
+            return Ok(Some(r.status));
         }
         if !self.child.wait_exit(Some(timeout))? {
             return Ok(None);
         }
-        self.finish().map(Some)
+        self.finish().map(|r| Some(r.status))
     }
 
-    fn finish(&mut self) -> Result<ExitStatus> {
+    /// The result of a process that a completed
+    /// [`wait_timeout`](Process::wait_timeout) finished.
+    pub fn result(&self) -> Option<WaitResult> {
+        self.result
+    }
+
+    fn finish(&mut self) -> Result<WaitResult> {
+        if let Some(r) = self.result {
+            return Ok(r);
+        }
         let reaped = self.child.reap();
+        let wall_time = self.started.elapsed();
+        let mut usage = self.child.usage();
+        let mut told = (None, None);
         let cleaned = match self.guard.take() {
             Some(mut g) => {
                 g.reaped(reaped.as_ref().ok().copied());
+                if !g.measures_usage() {
+                    usage = None;
+                }
+                if let Ok(status) = &reaped {
+                    told = g.ended(*status, usage);
+                }
                 g.cleanup()
             }
             None => Ok(()),
         };
+        if let Some(record) = self.record.take() {
+            if cleaned.is_err() || reaped.is_err() {
+                // Something may be left: the watchdog or gc will retry.
+                record.keep();
+            }
+        }
         let status = reaped?;
         cleaned?;
-        Ok(status)
+        let killed = self.killed.load(Ordering::SeqCst);
+        let reason = match self.marked.load(Ordering::SeqCst) {
+            1 => EndReason::TimedOut,
+            2 => EndReason::Canceled,
+            _ => told.0.unwrap_or_else(|| generic_reason(status, killed)),
+        };
+        let result = WaitResult {
+            status,
+            reason,
+            wall_time,
+            usage: told.1.or(usage),
+        };
+        self.result = Some(result);
+        Ok(result)
+    }
+}
+
+/// Why a process ended, from its status alone.
+fn generic_reason(status: ExitStatus, killed: bool) -> EndReason {
+    match status {
+        ExitStatus::Signaled(libc::SIGXCPU) => EndReason::CpuLimit,
+        ExitStatus::Signaled(libc::SIGXFSZ) => EndReason::FileSizeLimit,
+        ExitStatus::Signaled(_) if killed => EndReason::Killed,
+        ExitStatus::Signaled(_) => EndReason::Signaled,
+        // Wrapper runners (firejail, the engines) report a signal as 128+N.
+        ExitStatus::Exited(c) if killed && c > 128 => EndReason::Killed,
+        ExitStatus::Exited(_) => EndReason::Exited,
     }
 }
 

@@ -4,13 +4,16 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::attrs::SpawnAttrs;
 use crate::backend::{self, Backend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Output};
-use crate::process::Process;
+use crate::process::{Process, WaitResult};
 use crate::spawn::{parse_env_entry, Stdio};
 use crate::template::Params;
 
@@ -76,7 +79,8 @@ impl FromStr for Kind {
 }
 
 /// What to run: a program, its arguments, extra environment, params for the
-/// runner's `{{ .name }}` placeholders, and where its stdio goes.
+/// runner's `{{ .name }}` placeholders, where its stdio goes, and the
+/// spawn's attributes (its working folder).
 #[derive(Debug, Clone)]
 pub struct Command {
     pub(crate) program: OsString,
@@ -84,6 +88,7 @@ pub struct Command {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) params: Params,
     pub(crate) stdio: [Stdio; 3],
+    pub(crate) attrs: SpawnAttrs,
 }
 
 impl Command {
@@ -95,6 +100,7 @@ impl Command {
             env: Vec::new(),
             params: Params::new(),
             stdio: [Stdio::Pipe; 3],
+            attrs: SpawnAttrs::new(),
         }
     }
 
@@ -141,6 +147,23 @@ impl Command {
         self
     }
 
+    /// Sets the folder the command starts in (see [`SpawnAttrs::set_cwd`]).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.attrs.set_cwd(Some(dir));
+        self
+    }
+
+    /// Sets every spawn attribute at once.
+    pub fn attrs(mut self, attrs: SpawnAttrs) -> Self {
+        self.attrs = attrs;
+        self
+    }
+
+    /// The spawn attributes.
+    pub fn attrs_ref(&self) -> &SpawnAttrs {
+        &self.attrs
+    }
+
     /// The program to run.
     pub fn program(&self) -> &OsStr {
         &self.program
@@ -167,24 +190,56 @@ impl Command {
     }
 }
 
-/// A runner of one kind with its options, checked and ready to spawn.
+/// A runner of one kind with its options, ready to spawn.
 ///
 /// Immutable: it can be shared between threads (`Send + Sync`), and a spawn
-/// never changes it.
+/// never changes what it does. Its requirements (an OS, a program, a kernel
+/// feature, an answering engine) are checked by [`Runner::new`], or, for a
+/// runner from [`Runner::new_unchecked`], by [`Runner::check`] and at the
+/// first spawn; once a check passed, spawns do not check again.
 #[derive(Debug)]
 pub struct Runner {
     kind: Kind,
     backend: Box<dyn Backend>,
+    /// Set once a requirements check passed.
+    checked: AtomicBool,
 }
 
 impl Runner {
     /// Builds a runner of `kind` (a name such as `"firejail"`) from its JSON
     /// options, and checks that what it needs is on this machine.
     pub fn new(kind: &str, options_json: Option<&str>) -> Result<Runner> {
+        let runner = Runner::new_unchecked(kind, options_json)?;
+        runner.check()?;
+        Ok(runner)
+    }
+
+    /// Builds a runner of `kind` from its JSON options without checking its
+    /// requirements. The options are read as strictly as by
+    /// [`Runner::new`] (an unknown key or a wrong type is an error); what
+    /// the runner needs on this machine is checked by [`Runner::check`] and
+    /// by the first spawn, which fails with [`ErrorKind::Requirements`] while
+    /// something is missing.
+    pub fn new_unchecked(kind: &str, options_json: Option<&str>) -> Result<Runner> {
         let kind: Kind = kind.parse()?;
         let backend = backend::build(kind, options_json)?;
-        backend.check_requirements()?;
-        Ok(Runner { kind, backend })
+        // The record store and its watchdog, which also reclaims what dead
+        // callers left: made now, so the first spawn does not pay for them.
+        crate::record::ensure();
+        Ok(Runner {
+            kind,
+            backend,
+            checked: AtomicBool::new(false),
+        })
+    }
+
+    /// Checks now that what the runner needs is on this machine (each call
+    /// checks afresh); an error is [`ErrorKind::Requirements`] saying what
+    /// is missing. Once a check passed, spawns no longer check.
+    pub fn check(&self) -> Result<()> {
+        self.backend.check_requirements()?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Checks that the options are valid and that what the runner needs is
@@ -198,9 +253,18 @@ impl Runner {
         self.kind
     }
 
-    /// Starts `command` under this runner.
+    /// Starts `command` under this runner; a runner whose requirements
+    /// were not checked yet checks them first.
     pub fn spawn(&self, command: &Command) -> Result<Process> {
-        self.backend.spawn(command)
+        if !self.checked.load(Ordering::Acquire) {
+            self.check()?;
+        }
+        let process = self.backend.spawn(command)?;
+        if process.enforcement().is_some() {
+            return Ok(process);
+        }
+        let report = self.backend.report(self.kind);
+        Ok(process.with_enforcement(report))
     }
 
     /// The shell `run` uses when none is given: the runner's `shell` option,
@@ -237,6 +301,35 @@ impl Runner {
         timeout: Option<Duration>,
         cancel: Option<BorrowedFd<'_>>,
     ) -> Result<Output> {
+        let process = self.spawn(&self.run_command(shell, command, env, params))?;
+        output::collect_cancelable(process, timeout, cancel)
+    }
+
+    /// Like [`run_cancelable`](Runner::run_cancelable), and says why the
+    /// command ended and what it cost. A timeout or a cancellation is an
+    /// outcome here, not an error: the tree is killed, what it wrote until
+    /// then is returned, and the result's reason says which.
+    pub fn run_detailed(
+        &self,
+        shell: Option<&OsStr>,
+        command: &OsStr,
+        env: &[(OsString, OsString)],
+        params: &Params,
+        timeout: Option<Duration>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<(Output, WaitResult)> {
+        let process = self.spawn(&self.run_command(shell, command, env, params))?;
+        output::collect_detailed(process, timeout, cancel)
+    }
+
+    /// `shell -c command`, stdin /dev/null, both streams piped.
+    fn run_command(
+        &self,
+        shell: Option<&OsStr>,
+        command: &OsStr,
+        env: &[(OsString, OsString)],
+        params: &Params,
+    ) -> Command {
         let shell = match shell {
             Some(s) if !s.is_empty() => s.to_owned(),
             _ => self.default_shell(),
@@ -247,8 +340,7 @@ impl Runner {
             .params(params.clone())
             .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe);
         cmd.env = env.to_vec();
-        let process = self.spawn(&cmd)?;
-        output::collect_cancelable(process, timeout, cancel)
+        cmd
     }
 }
 

@@ -34,6 +34,9 @@ pub enum Stdio {
     Pipe,
     /// `/dev/null`.
     Null,
+    /// The caller's own stream of the same number (its fd 0, 1 or 2),
+    /// shared with the child: a terminal stays a terminal.
+    Inherit,
 }
 
 /// Pipe buffer size asked for the stdin and stdout pipes. The kernel default
@@ -49,10 +52,11 @@ pub struct Program {
     pub(crate) path: CString,
     pub(crate) argv: Vec<CString>,
     pub(crate) env: Vec<CString>,
-    pub(crate) stdio: [Stdio; 3],
-    /// Start the child in a session of its own, without a controlling
-    /// terminal, instead of a process group of its own in the caller's.
+    /// A session of its own rather than only a process group.
     pub(crate) new_session: bool,
+    pub(crate) stdio: [Stdio; 3],
+    /// The folder the child changes to before exec; None stays in the caller's.
+    pub(crate) cwd: Option<CString>,
 }
 
 impl Program {
@@ -62,8 +66,9 @@ impl Program {
             path: c_string(path.as_os_str(), "program path")?,
             argv: vec![c_string(arg0, "argument")?],
             env: Vec::new(),
-            stdio: [Stdio::Pipe; 3],
             new_session: false,
+            stdio: [Stdio::Pipe; 3],
+            cwd: None,
         })
     }
 
@@ -106,24 +111,38 @@ impl Program {
         self
     }
 
-    /// Starts the child in a session of its own (it still leads a process
-    /// group of its own, with its pid as the group id): it has no
-    /// controlling terminal, so neither it nor anything it starts can open
-    /// the caller's terminal through /dev/tty.
-    pub fn new_session(&mut self) -> &mut Self {
+    /// Gives the child a session of its own (and so no controlling
+    /// terminal) instead of only a process group.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
         self
     }
 
+    /// Sets the folder the child starts in (None: the caller's current one).
+    pub fn cwd(&mut self, dir: Option<&Path>) -> Result<&mut Self> {
+        self.cwd = dir
+            .map(|d| c_string(d.as_os_str(), "working folder"))
+            .transpose()?;
+        Ok(self)
+    }
+
     /// Starts the program.
     pub fn spawn(&self) -> Result<Spawned> {
-        spawn(self, None)
+        spawn(self, &[])
     }
 
     /// Starts the program with `fd3` as its fd 3 (every other fd above 2
     /// is still closed). The caller keeps `fd3` and should close its copy.
     pub(crate) fn spawn_with_fd3(&self, fd3: BorrowedFd<'_>) -> Result<Spawned> {
-        spawn(self, Some(fd3))
+        spawn(self, &[fd3])
+    }
+
+    /// Starts the program with `fds` as its fds 3, 4, ... (every other fd
+    /// above 2 is still closed). The caller keeps its copies.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn spawn_with_fds(&self, fds: &[BorrowedFd<'_>]) -> Result<Spawned> {
+        spawn(self, fds)
     }
 }
 
@@ -332,6 +351,19 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                 .map_err(|e| Error::from_errno(ErrorKind::Io, "opening /dev/null", e))?;
                 child.push(lift_above_stdio(fd)?);
             }
+            Stdio::Inherit => {
+                // SAFETY: F_DUPFD_CLOEXEC on one of our fds returns a new fd we own.
+                let fd = unsafe { libc::fcntl(target as RawFd, libc::F_DUPFD_CLOEXEC, 3) };
+                if fd < 0 {
+                    return Err(Error::from_io(
+                        ErrorKind::InvalidArgument,
+                        format!("sharing the caller's fd {target} with the child"),
+                        &io::Error::last_os_error(),
+                    ));
+                }
+                // SAFETY: a new fd that nothing else owns.
+                child.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
             Stdio::Pipe => {
                 let (r, w) = pipe_above_stdio()?;
                 let (mine, theirs) = if target == 0 { (w, r) } else { (r, w) };
@@ -368,6 +400,15 @@ impl FileActions {
         check(
             unsafe { libc::posix_spawn_file_actions_adddup2(&mut self.0, fd, target) },
             "dup2 action",
+        )
+    }
+
+    fn chdir(&mut self, dir: &CString) -> Result<()> {
+        // SAFETY: self.0 is initialised; `dir` is NUL-terminated and the
+        // action copies it.
+        check(
+            unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut self.0, dir.as_ptr()) },
+            "chdir action",
         )
     }
 
@@ -431,12 +472,16 @@ impl Attributes {
             let close_others = 0;
             #[cfg(target_os = "macos")]
             let close_others = libc::POSIX_SPAWN_CLOEXEC_DEFAULT;
-            // A session leader cannot change its process group, so the two
-            // exclude each other; setsid makes the child a group leader too.
+            #[cfg(target_os = "linux")]
             let group = if new_session {
-                session_flag()?
+                libc::POSIX_SPAWN_SETSID as libc::c_int
             } else {
-                libc::POSIX_SPAWN_SETPGROUP
+                libc::POSIX_SPAWN_SETPGROUP as libc::c_int
+            };
+            #[cfg(not(target_os = "linux"))]
+            let group = {
+                let _ = new_session;
+                libc::POSIX_SPAWN_SETPGROUP as libc::c_int
             };
             let flags =
                 group | libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK | close_others;
@@ -447,20 +492,6 @@ impl Attributes {
         }
         Ok(attr)
     }
-}
-
-/// The spawn flag that starts a new session (glibc 2.26 and later).
-#[cfg(target_os = "linux")]
-fn session_flag() -> Result<libc::c_int> {
-    Ok(libc::c_int::from(libc::POSIX_SPAWN_SETSID))
-}
-
-/// Only the Linux runners start a child in a session of its own.
-#[cfg(not(target_os = "linux"))]
-fn session_flag() -> Result<libc::c_int> {
-    Err(Error::internal(
-        "a new session for a child is only set up on Linux",
-    ))
 }
 
 impl Drop for Attributes {
@@ -482,27 +513,31 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
     }
 }
 
-fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
+fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let mut actions = FileActions::new()?;
     let attrs = Attributes::new(program.new_session)?;
 
     let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
-    // Lifted above 3 so that the dup2s onto 0-3 cannot clobber one another.
-    let fd3 = fd3
+    // Lifted above the targets so that the dup2s onto 0.. cannot clobber
+    // one another.
+    let first_free = 3 + extra.len() as RawFd;
+    let extra = extra
+        .iter()
         .map(|fd| {
             fd.try_clone_to_owned()
-                .map_err(|e| Error::from_io(ErrorKind::Io, "duplicating fd 3", &e))
-                .and_then(|fd| lift_above(fd, 4))
+                .map_err(|e| Error::from_io(ErrorKind::Io, "duplicating an fd for the child", &e))
+                .and_then(|fd| lift_above(fd, first_free))
         })
-        .transpose()?;
+        .collect::<Result<Vec<OwnedFd>>>()?;
     for (target, fd) in child.iter().enumerate() {
         actions.dup2(fd.as_raw_fd(), target as RawFd)?;
     }
-    if let Some(fd) = &fd3 {
-        actions.dup2(fd.as_raw_fd(), 3)?;
-        actions.close_from(4)?;
-    } else {
-        actions.close_from(3)?;
+    for (i, fd) in extra.iter().enumerate() {
+        actions.dup2(fd.as_raw_fd(), 3 + i as RawFd)?;
+    }
+    actions.close_from(first_free)?;
+    if let Some(dir) = &program.cwd {
+        actions.chdir(dir)?;
     }
 
     let mut argv: Vec<*mut libc::c_char> =
@@ -525,9 +560,13 @@ fn spawn(program: &Program, fd3: Option<BorrowedFd<'_>>) -> Result<Spawned> {
             envp.as_ptr(),
         )
     };
-    drop((child, fd3));
+    drop((child, extra));
     if rc != 0 {
         let name = OsStr::from_bytes(program.path.as_bytes());
+        if let Some(dir) = &program.cwd {
+            // The folder was checked before; it may have gone since.
+            crate::attrs::check_folder(Path::new(OsStr::from_bytes(dir.as_bytes())))?;
+        }
         return Err(match Errno::from_raw(rc) {
             Errno::ENOENT => Error::from_errno(
                 ErrorKind::CommandNotFound,

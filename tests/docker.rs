@@ -760,12 +760,61 @@ fn requirements_child() {
             "does not answer"
         };
         assert!(e.message().contains(want), "{engine}: {e}");
+        // Built unchecked, the same runner fails its check and every spawn
+        // with the same error, and its options are still read strictly.
+        let r = Runner::new_unchecked("docker", Some(&options(engine, ""))).unwrap();
+        for e in [
+            r.check().unwrap_err(),
+            r.spawn(&Command::new("true")).unwrap_err(),
+            r.run(None, OsStr::new("true"), &[], &Params::new(), None)
+                .unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+            assert!(e.message().contains(want), "{engine}: {e}");
+        }
+        let e =
+            Runner::new_unchecked("docker", Some(&options(engine, r#""imag": "x""#))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
     }
     if what == "no-engine" {
         // auto falls back to podman, which answers.
         Runner::new("docker", Some(&options("auto", ""))).unwrap();
     }
     println!("checked requirements");
+}
+
+/// An unchecked runner asks the engine nothing until it is checked or
+/// spawns: a missing image (with `pull: never`) is reported then, and a
+/// runner whose requirements are met spawns without an explicit check.
+#[test]
+fn unchecked_runner_probes_the_engine_at_check_and_first_spawn() {
+    setup();
+    let missing =
+        r#"{"image": "localhost/rr-no-such-image:latest", "engine": "podman", "pull": "never"}"#;
+    let e = Runner::new("docker", Some(missing)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+    let r = Runner::new_unchecked("docker", Some(missing)).unwrap();
+    for e in [
+        r.check().unwrap_err(),
+        r.spawn(&Command::new("true")).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+        assert!(e.message().contains("rr-no-such-image"), "{e}");
+    }
+    for engine in ["podman", "docker"] {
+        let r = Runner::new_unchecked("docker", Some(&options(engine, ""))).unwrap();
+        let out = r
+            .run(
+                None,
+                OsStr::new("echo unchecked"),
+                &[],
+                &Params::new(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(out.stdout, b"unchecked\n", "{engine}");
+        r.check().unwrap();
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use restricted_runner::{Command, ErrorKind, Params, Runner};
 #[test]
 fn two_thousand_cycles_leak_nothing() {
     let options = r#"{"allow_read_exec_folders": ["/usr", "/bin", "/lib", "/lib64"],
+                      "allow_read_folders": ["/etc"],
                       "allow_write_folders": ["{{ .work }}"],
                       "allow_connect_tcp": [443], "max_open_files": 64}"#;
     let r = Runner::new("landrun", Some(options)).unwrap();

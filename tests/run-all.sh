@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: sets up the sandboxes the tests need (installs and
 # starts them where missing), then runs lints, the Rust tests, the C tests
-# (also under valgrind) and the Go binding's tests. CI runs exactly this.
+# (also under valgrind), the Go binding's tests and the Python package's.
+# CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,8 @@ suite "C tests under valgrind" make -C tests/c valgrind
 if [ -x bindings/go/test.sh ]; then
     suite "Go binding tests" bindings/go/test.sh
 fi
+# Installs its venv, the MCP SDK and the npm MCP server (tests/support/setup-python.sh).
+suite "Python package (ruff, mypy, pytest)" bindings/python/test.sh
 
 echo
 echo "suites: $suites_passed passed, 0 failed"

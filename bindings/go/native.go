@@ -22,9 +22,8 @@ import (
 // concurrent use. Close frees it; one that is not closed is freed when it
 // is garbage collected. Processes it started stay valid after Close.
 type Native struct {
-	kind    Type
-	options string // JSON, "" for none
-	logger  Logger
+	kind   Type
+	logger Logger
 
 	mu      sync.RWMutex // held shared by calls using ptr, exclusively by Close
 	ptr     *C.rr_runner
@@ -33,8 +32,16 @@ type Native struct {
 
 var _ Runner = (*Native)(nil)
 
-// NewNative is New returning the concrete type (for Close).
+// NewNative is New returning the concrete type (for Close): it checks the
+// runner's requirements.
 func NewNative(runnerType Type, options Options, logger Logger) (*Native, error) {
+	return newNative(runnerType, options, logger, true)
+}
+
+// newNative builds a runner, checking its requirements when checked is
+// true (rr_runner_new) and leaving them to CheckImplicitRequirements and
+// the first spawn otherwise (rr_runner_new_unchecked).
+func newNative(runnerType Type, options Options, logger Logger, checked bool) (*Native, error) {
 	logger = normalizeLogger(logger)
 	opts, err := optionsJSON(options)
 	if err != nil {
@@ -52,11 +59,17 @@ func NewNative(runnerType Type, options Options, logger Logger) (*Native, error)
 	}
 	var r *C.rr_runner
 	var e *C.rr_error
-	if err := takeError(C.rr_runner_new(kind, optsC, &r, &e), e); err != nil {
+	var rc C.rr_status
+	if checked {
+		rc = C.rr_runner_new(kind, optsC, &r, &e)
+	} else {
+		rc = C.rr_runner_new_unchecked(kind, optsC, &r, &e)
+	}
+	if err := takeError(rc, e); err != nil {
 		logger.Debug("runner %s not created: %v", runnerType, err)
 		return nil, err
 	}
-	n := &Native{kind: runnerType, options: opts, logger: logger, ptr: r}
+	n := &Native{kind: runnerType, logger: logger, ptr: r}
 	n.cleanup = runtime.AddCleanup(n, func(p *C.rr_runner) { C.rr_runner_free(p) }, r)
 	return n, nil
 }
@@ -99,10 +112,18 @@ func (n *Native) Close() error {
 	return nil
 }
 
-// CheckImplicitRequirements checks the runner's requirements on this
-// machine now (New checked them already once).
+// CheckImplicitRequirements checks now that what the runner needs is on
+// this machine (each call checks afresh; for docker it asks the engine):
+// nil, or an error matching ErrRequirements that says what is missing.
+// After a check passed, runs no longer check.
 func (n *Native) CheckImplicitRequirements() error {
-	return checkRequirements(n.kind, n.options)
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.ptr == nil {
+		return ErrClosed
+	}
+	var e *C.rr_error
+	return takeError(C.rr_runner_check(n.ptr, &e), e)
 }
 
 // CheckRequirements reports whether a runner of runnerType with options
@@ -320,6 +341,7 @@ func (n *Native) RunWithPipes(ctx context.Context, cmd string, args []string, en
 // pipeFile wraps a pipe fd from the library in an *os.File using Go's
 // poller: non-blocking, so Read parks the goroutine rather than an OS thread.
 func pipeFile(fd C.int, name string) *os.File {
-	_ = syscall.SetNonblock(int(fd), true)
+	// A pipe has no other status flag to keep: one fcntl sets O_NONBLOCK.
+	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFL, syscall.O_NONBLOCK)
 	return os.NewFile(uintptr(fd), name)
 }

@@ -90,15 +90,19 @@ func (pr *process) wait() error {
 		return ErrWaitCalled
 	}
 	defer runtime.KeepAlive(pr)
+	// Wait for the exit in Go's poller, so that no OS thread is held (the
+	// context watcher may kill the process meanwhile); where that is not
+	// possible, block in rr_process_wait_exit, which allows rr_process_kill
+	// from another thread. Then stop the watcher before rr_wait consumes
+	// the handle; rr_wait itself no longer waits for the exit.
+	exited := awaitExit(int(C.rr_process_pid(pr.h.ptrForWaitExit())))
 	if pr.stop != nil {
-		// Block until the process exited while the context watcher may
-		// still kill it (rr_process_wait_exit allows rr_process_kill from
-		// another thread), then stop the watcher before rr_wait consumes
-		// the handle.
-		var e *C.rr_error
-		C.rr_process_wait_exit(pr.h.ptrForWaitExit(), -1, &e)
-		if e != nil {
-			C.rr_error_free(e)
+		if !exited {
+			var e *C.rr_error
+			C.rr_process_wait_exit(pr.h.ptrForWaitExit(), -1, &e)
+			if e != nil {
+				C.rr_error_free(e)
+			}
 		}
 		pr.stop()
 	}

@@ -190,7 +190,7 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-func newExec(t *testing.T) *runner.Native {
+func newExec(t *testing.T) *runner.Exec {
 	t.Helper()
 	r, err := runner.NewExec(runner.Options{}, nil)
 	if err != nil {
@@ -252,8 +252,8 @@ func TestCloseAndWaitTwice(t *testing.T) {
 	if err := wait(); !errors.Is(err, runner.ErrWaitCalled) {
 		t.Errorf("second wait: %v", err)
 	}
-	if err := r.CheckImplicitRequirements(); err != nil {
-		t.Errorf("CheckImplicitRequirements: %v", err)
+	if err := r.CheckImplicitRequirements(); !errors.Is(err, runner.ErrClosed) {
+		t.Errorf("CheckImplicitRequirements after Close: %v", err)
 	}
 }
 

@@ -1,13 +1,16 @@
 // Package runner runs commands in restricted environments through the
-// restricted-runner C library. It mirrors the API of go-restricted-runner's
-// runner package (the same Type names, option keys, New, Run and
-// RunWithPipes), so a program switches by changing its import path.
+// restricted-runner C library. It is go-restricted-runner's runner package
+// over that library: the same Type names, option keys, Runner interface,
+// New and NewXxx constructors, runner types and typed options, so a
+// program switches by changing its import path (and that of the common
+// package, this module's common subpackage).
 //
-// What differs from the pure-Go package: option keys are checked strictly
-// (an unknown key or a wrong type is an error naming the key, matching
-// ErrInvalidOptions), cancelling the context kills the whole process tree
-// (grandchildren and containers included), and wait removes every profile
-// file and container the spawn created.
+// What differs (docs/migrating-from-go-restricted-runner.md has the whole
+// list): option keys are checked strictly (an unknown key or a wrong type
+// is an error naming the key, matching ErrInvalidOptions), cancelling the
+// context kills the whole process tree (grandchildren and containers
+// included), wait removes every profile file and container the spawn
+// created, and errors are *Error, *ExitError and *RunError values.
 package runner
 
 import (
@@ -15,13 +18,15 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+
+	"github.com/restricted-runner/restricted-runner/bindings/go/common"
 )
 
 // Type names a kind of runner.
 type Type string
 
 // The runner kinds. Each has implicit requirements (an OS, a binary, a
-// kernel feature) that New checks.
+// kernel feature, an engine) that New and CheckImplicitRequirements check.
 const (
 	// TypeExec runs commands directly, without isolation.
 	TypeExec Type = "exec"
@@ -44,8 +49,8 @@ func (o Options) ToJSON() (string, error) {
 	return string(b), err
 }
 
-// Logger receives debug messages. go-restricted-runner's *common.Logger
-// and this module's *common.Logger both satisfy it; nil logs nothing.
+// Logger receives debug messages. This module's *common.Logger satisfies
+// it (as does go-restricted-runner's); nil means common.GetLogger().
 type Logger interface {
 	Debug(format string, args ...interface{})
 }
@@ -84,10 +89,14 @@ type Runner interface {
 }
 
 // New creates a runner of runnerType configured by options and checks its
-// implicit requirements. Errors match ErrUnknownRunner, ErrInvalidOptions
-// or ErrRequirements, with a message naming the problem. The result is a
-// *Native, safe for concurrent use; its Close frees it early (otherwise
-// the garbage collector does).
+// implicit requirements, as go-restricted-runner's New does. Errors match
+// ErrUnknownRunner, ErrInvalidOptions or ErrRequirements, with a message
+// naming the problem. The result is a *Native (whichever the type), safe
+// for concurrent use; its Close frees it early (otherwise the garbage
+// collector does). The NewXxx constructors return the typed runners
+// (*Exec, *Firejail, ...) and leave the requirements to
+// CheckImplicitRequirements and the first run. A nil logger means
+// common.GetLogger().
 func New(runnerType Type, options Options, logger Logger) (Runner, error) {
 	n, err := NewNative(runnerType, options, logger)
 	if err != nil {
@@ -96,43 +105,15 @@ func New(runnerType Type, options Options, logger Logger) (Runner, error) {
 	return n, nil
 }
 
-// nopLogger is used for a nil logger, including a typed nil pointer (a nil
-// *common.Logger passed as Logger), which would otherwise be called.
-type nopLogger struct{}
-
-func (nopLogger) Debug(string, ...interface{}) {}
-
+// normalizeLogger replaces a nil logger, including a typed nil pointer (a
+// nil *common.Logger passed as Logger), by common.GetLogger(), as
+// go-restricted-runner does.
 func normalizeLogger(l Logger) Logger {
 	if l == nil {
-		return nopLogger{}
+		return common.GetLogger()
 	}
 	if v := reflect.ValueOf(l); v.Kind() == reflect.Ptr && v.IsNil() {
-		return nopLogger{}
+		return common.GetLogger()
 	}
 	return l
-}
-
-// NewExec creates an exec runner (go-restricted-runner's constructor name).
-func NewExec(options Options, logger Logger) (*Native, error) {
-	return NewNative(TypeExec, options, logger)
-}
-
-// NewFirejail creates a firejail runner.
-func NewFirejail(options Options, logger Logger) (*Native, error) {
-	return NewNative(TypeFirejail, options, logger)
-}
-
-// NewSandboxExec creates a sandbox-exec runner.
-func NewSandboxExec(options Options, logger Logger) (*Native, error) {
-	return NewNative(TypeSandboxExec, options, logger)
-}
-
-// NewLandrun creates a landrun runner.
-func NewLandrun(options Options, logger Logger) (*Native, error) {
-	return NewNative(TypeLandrun, options, logger)
-}
-
-// NewDocker creates a docker runner.
-func NewDocker(options Options, logger Logger) (*Native, error) {
-	return NewNative(TypeDocker, options, logger)
 }

@@ -11,23 +11,29 @@
 mod config;
 mod engine;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use once_cell::sync::OnceCell;
+
 use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
-use self::engine::{start_time, Cli, Owner, ME};
+use self::engine::Cli;
 use crate::backend::Backend;
-use crate::child::{Child, ExitStatus};
+use crate::child::{Child, ExitStatus, Usage};
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::{Process, SpawnGuard};
+use crate::owner::{now_ticks, start_time, Owner};
+use crate::process::{EndReason, Process, SpawnGuard};
+use crate::record::{Line, Record};
 use crate::runner::Command;
 
 #[derive(Debug)]
 pub(crate) struct Docker {
     config: Config,
     image: String,
-    cli: Cli,
+    /// The engine CLI, chosen and probed by the first check that passes
+    /// (the `auto` choice depends on which engine answers), then kept.
+    cli: OnceCell<Cli>,
 }
 
 /// Picks the engine CLI the options ask for and checks that its engine
@@ -65,16 +71,25 @@ fn connect(choice: EngineChoice, image: Option<&str>, pull: Option<Pull>) -> Res
 }
 
 impl Docker {
-    /// Reads the options, finds the engine and checks that it answers: the
-    /// `auto` engine choice depends on that check, so it happens here.
+    /// Reads the options. The engine is found and probed by the
+    /// requirements check, not here.
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         let config = Config::parse(options_json, true)?;
         let image = config
             .image
             .clone()
             .ok_or_else(|| Error::internal("image checked by Config::parse"))?;
-        let cli = connect(config.engine, Some(&image), config.pull)?;
-        Ok(Docker { config, image, cli })
+        Ok(Docker {
+            config,
+            image,
+            cli: OnceCell::new(),
+        })
+    }
+
+    /// The engine CLI; connects (and keeps the result) if no check passed yet.
+    fn cli(&self) -> Result<&Cli> {
+        self.cli
+            .get_or_try_init(|| connect(self.config.engine, Some(&self.image), self.config.pull))
     }
 }
 
@@ -91,7 +106,10 @@ fn unique_name() -> String {
 
 impl Backend for Docker {
     fn check_requirements(&self) -> Result<()> {
-        // Checked in `new`, where the engine is chosen.
+        // Every check asks the engine afresh; the first CLI that passed is
+        // the one spawns keep using.
+        let cli = connect(self.config.engine, Some(&self.image), self.config.pull)?;
+        let _ = self.cli.set(cli);
         Ok(())
     }
 
@@ -99,7 +117,12 @@ impl Backend for Docker {
         CONTAINER_SHELL.into()
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.config.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
+        let cli = self.cli()?;
         let mounts = self.config.render_mounts(&command.params)?;
         for m in mounts.iter().filter(|m| m.host.starts_with('/')) {
             // The engines would create a missing host folder, owned by root.
@@ -110,9 +133,14 @@ impl Backend for Docker {
                 )));
             }
         }
-        let workdir = self.config.render_workdir(&command.params)?;
+        // A working folder for this spawn is a path inside the container,
+        // overriding the `workdir` option.
+        let workdir = match container_cwd(command)? {
+            Some(dir) => Some(dir),
+            None => self.config.render_workdir(&command.params)?,
+        };
         let name = unique_name();
-        let owner = ME.label();
+        let owner = Owner::current().label();
         // Read once: the names passed are those the CLI's environment holds.
         let caller: Vec<(OsString, OsString)> = std::env::vars_os().collect();
         let passed: Vec<OsString> = self
@@ -124,7 +152,7 @@ impl Backend for Docker {
             .collect();
         let argv = config::run_argv(
             &self.config,
-            self.cli.engine,
+            cli.engine,
             &Spawn {
                 name: &name,
                 owner: &owner,
@@ -136,8 +164,23 @@ impl Backend for Docker {
                 args: &command.args,
             },
         )?;
-        let mut program = self.cli.program_with_env(&argv, &caller)?;
+        let mut program = cli.program_with_env(&argv, &caller)?;
         program.stdio(command.stdio);
+        // Should this process die, its watchdog (or a later gc) kills the
+        // CLI and removes the container, with the engine's settings of now.
+        let remove = cli.remove_argv(&name);
+        let remove: Vec<&OsStr> = std::iter::once(cli.path.as_os_str())
+            .chain(remove.iter().map(OsString::as_os_str))
+            .collect();
+        let env: Vec<(OsString, OsString)> = ENGINE_ENV
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
+            .collect();
+        let mut lines = vec![Line::Spawn("docker")];
+        lines.extend(env.iter().map(|(k, v)| Line::Env(k, v)));
+        lines.push(Line::Run(&remove));
+        let record = Record::begin(&lines);
+        let from = now_ticks();
         let spawned = program.spawn().map_err(|e| {
             let kind = match e.kind() {
                 ErrorKind::CommandNotFound => ErrorKind::Requirements,
@@ -147,22 +190,66 @@ impl Backend for Docker {
                 kind,
                 format!(
                     "starting the {} CLI for image {:?}: {}",
-                    self.cli.engine.cli(),
+                    cli.engine.cli(),
                     self.image,
                     e.message()
                 ),
             )
         })?;
+        record.add(Line::Pid {
+            pid: spawned.child.pid(),
+            from,
+            to: now_ticks(),
+        });
         Ok(Process::new(
             spawned,
             Box::new(ContainerGuard {
-                cli: self.cli.clone(),
+                cli: cli.clone(),
                 name,
                 signalled: AtomicBool::new(false),
-                must_remove: self.cli.engine == Engine::Docker,
+                must_remove: cli.engine == Engine::Docker || self.config.limits_memory(),
+                memory_limited: self.config.limits_memory(),
+                oom_kills_before: oom_kills(),
             }),
-        ))
+        )
+        .with_record(record))
     }
+}
+
+/// The environment variables that tell an engine CLI where its engine is,
+/// kept in each spawn's record for removing the container later.
+const ENGINE_ENV: [&str; 12] = [
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "CONTAINER_HOST",
+    "CONTAINER_CONNECTION",
+    "CONTAINERS_CONF",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "HOME",
+    "PATH",
+];
+
+/// The spawn's working folder inside the container: absolute, and UTF-8
+/// (the engines' API is JSON).
+fn container_cwd(command: &Command) -> Result<Option<String>> {
+    let Some(dir) = command.attrs.cwd() else {
+        return Ok(None);
+    };
+    let text = dir.to_str().ok_or_else(|| {
+        Error::invalid_argument(format!(
+            "working folder {dir:?} is not UTF-8; the docker runner cannot pass it to the engine"
+        ))
+    })?;
+    if !dir.is_absolute() {
+        return Err(Error::invalid_argument(format!(
+            "working folder {text:?}: the docker runner takes a path inside the container, which must be absolute"
+        )));
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// The container of one spawn: signalled through the engine, removed after
@@ -174,6 +261,18 @@ struct ContainerGuard {
     /// Set once a signal was sent: the container may outlive the CLI.
     signalled: AtomicBool,
     must_remove: bool,
+    /// The container has a memory limit: an exit by SIGKILL may be an OOM
+    /// kill, which the engine's record or the kernel's count of them says.
+    memory_limited: bool,
+    /// The kernel's count of OOM kills when the spawn started.
+    oom_kills_before: Option<u64>,
+}
+
+/// The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat).
+fn oom_kills() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
 }
 
 impl SpawnGuard for ContainerGuard {
@@ -204,6 +303,33 @@ impl SpawnGuard for ContainerGuard {
         }
     }
 
+    fn ended(
+        &mut self,
+        status: ExitStatus,
+        _usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        let killed = matches!(
+            status,
+            ExitStatus::Exited(137) | ExitStatus::Signaled(libc::SIGKILL)
+        );
+        let oom = if self.memory_limited && killed && !self.signalled.load(Ordering::SeqCst) {
+            // Engines behind cgroup v2 without the memory events
+            // (podman with runc here) record OOMKilled=false; the
+            // kernel's count rising during an unsignalled SIGKILL
+            // of a memory-limited container says the same thing.
+            self.cli.oom_killed(&self.name)
+                || matches!((self.oom_kills_before, oom_kills()), (Some(b), Some(n)) if n > b)
+        } else {
+            false
+        };
+        (oom.then_some(EndReason::OutOfMemory), None)
+    }
+
+    fn measures_usage(&self) -> bool {
+        // The CLI's own CPU and memory are not the container's.
+        false
+    }
+
     fn cleanup(&mut self) -> Result<()> {
         if self.must_remove || self.signalled.load(Ordering::SeqCst) {
             self.cli.remove(&[&self.name])
@@ -224,10 +350,11 @@ impl SpawnGuard for ContainerGuard {
 pub fn remove_orphans(options_json: Option<&str>) -> Result<u32> {
     let config = Config::parse(options_json, false)?;
     let cli = connect(config.engine, None, None)?;
+    let me = Owner::current();
     let orphans: Vec<String> = cli
         .list_owned()?
         .into_iter()
-        .filter(|(_, label)| Owner::parse(label).is_some_and(|o| o.is_gone(&ME, start_time)))
+        .filter(|(_, label)| Owner::parse(label).is_some_and(|o| o.is_gone(&me, start_time)))
         .map(|(name, _)| name)
         .collect();
     let names: Vec<&str> = orphans.iter().map(String::as_str).collect();

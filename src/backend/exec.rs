@@ -1,13 +1,35 @@
-//! The `exec` runner: direct execution on the host, no isolation.
+//! The `exec` runner: direct execution on the host, no isolation; but the
+//! command's whole tree still ends with its handle, and with its caller.
+//!
+//! Where the caller may create cgroups (root, or a delegated cgroup v2
+//! subtree) each spawn gets a leaf of its own under the caller's cgroup,
+//! joined before exec: `cgroup.kill` then ends every process of the tree,
+//! `setsid` and double-forked ones included. Elsewhere the process group
+//! is what is killed.
 
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
+use std::os::fd::AsFd;
 
-use crate::backend::{host_shell, spawn_on_host, Backend};
+use serde_json::json;
+
+use crate::attrs::program_in;
+use crate::backend::{host_program, host_shell, Backend};
+#[cfg(target_os = "linux")]
+use crate::child::{Child, ExitStatus, Usage};
+use crate::enforcement::Enforcement;
 use crate::env::EnvPolicy;
 use crate::error::Result;
 use crate::options::Options;
+use crate::owner::now_ticks;
+#[cfg(target_os = "linux")]
+use crate::process::{EndReason, SpawnGuard};
 use crate::process::{PlainGuard, Process};
+use crate::record::{Line, Record};
 use crate::runner::Command;
+
+#[cfg(target_os = "linux")]
+use crate::cgroup::{self, Leaf};
 
 /// Option keys of the `exec` runner.
 pub(crate) const KEYS: &[&str] = &["shell", "inherit_env", "pass_env"];
@@ -28,6 +50,55 @@ impl Exec {
     }
 }
 
+/// The guard of a spawn contained in a cgroup leaf: signals reach every
+/// process in it, and the wait ends what is left before the leaf goes.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct CgroupGuard {
+    leaf: Option<Leaf>,
+}
+
+#[cfg(target_os = "linux")]
+impl SpawnGuard for CgroupGuard {
+    fn kill(&self, child: &Child, signal: i32) -> Result<()> {
+        child.signal_group(signal)?;
+        if let (Some(leaf), true) = (&self.leaf, signal != 0 && child.reaped_status().is_none()) {
+            if signal == libc::SIGKILL {
+                leaf.kill_all();
+            } else if let Ok(procs) = std::fs::read_to_string(leaf.dir.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill takes plain integers.
+                    unsafe { libc::kill(pid, signal) };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ended(
+        &mut self,
+        _status: ExitStatus,
+        usage: Option<Usage>,
+    ) -> (Option<EndReason>, Option<Usage>) {
+        // The leaf counts the whole tree's CPU, orphans included; the peak
+        // memory is the kernel's, of the processes waited for.
+        let cpu = self.leaf.as_ref().and_then(Leaf::cpu_used);
+        let usage = cpu.map(|(user, system)| Usage {
+            user,
+            system,
+            peak_rss_bytes: usage.map_or(0, |u| u.peak_rss_bytes),
+        });
+        (None, usage)
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        match self.leaf.take() {
+            Some(leaf) => leaf.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Backend for Exec {
     fn check_requirements(&self) -> Result<()> {
         Ok(())
@@ -37,14 +108,59 @@ impl Backend for Exec {
         host_shell(self.shell.as_deref())
     }
 
-    fn spawn(&self, command: &Command) -> Result<Process> {
-        spawn_on_host(
-            &command.program,
-            &command.args,
-            &self.env,
-            &command.env,
-            command.stdio,
-            Box::new(PlainGuard),
-        )
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.env
     }
+
+    fn spawn(&self, command: &Command) -> Result<Process> {
+        let cwd = command.attrs.host_cwd()?;
+        let name = program_in(&command.program, cwd.as_deref());
+        let mut program =
+            host_program(&name, &command.args, &self.env, &command.env, command.stdio)?;
+        program.cwd(cwd.as_deref())?;
+        #[cfg(target_os = "linux")]
+        if let Some(h) = cgroup::containment() {
+            let leaf = Leaf::take(h)?;
+            let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
+            let procs = leaf.procs_fd()?;
+            let from = now_ticks();
+            let spawned = crate::vfork::spawn_in_cgroup(&program, procs.as_fd())?;
+            record.add(Line::Pid {
+                pid: spawned.child.pid(),
+                from,
+                to: now_ticks(),
+            });
+            let report = report(&record, "cgroup v2 leaf (cgroup.kill)", &self.env);
+            return Ok(
+                Process::new(spawned, Box::new(CgroupGuard { leaf: Some(leaf) }))
+                    .with_record(record)
+                    .with_enforcement(report),
+            );
+        }
+        let record = Record::begin(&[Line::Spawn("exec")]);
+        let from = now_ticks();
+        let spawned = program.spawn()?;
+        record.add(Line::Pid {
+            pid: spawned.child.pid(),
+            from,
+            to: now_ticks(),
+        });
+        let report = report(&record, "process group", &self.env);
+        Ok(Process::new(spawned, Box::new(PlainGuard))
+            .with_record(record)
+            .with_enforcement(report))
+    }
+}
+
+fn report(record: &Record, containment: &str, env: &EnvPolicy) -> Enforcement {
+    let dies = if record.is_recorded() {
+        "the caller's watchdog ends the tree when the caller dies"
+    } else {
+        "none (no spawn record could be written)"
+    };
+    env.report(
+        Enforcement::new("exec")
+            .layer("containment", true, containment, json!({}))
+            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+    )
 }

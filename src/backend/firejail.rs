@@ -2,9 +2,10 @@
 //! params and the host, writes it to a private temporary file, and runs
 //! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE
 //! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
-//! pipes as the program's stdio. The spawn returns once the jail is set up
-//! (a failed set-up is retried, then reported with firejail's message). The
-//! file is removed when the process is reaped.
+//! pipes as the program's stdio (with a working folder, the shell changes
+//! there first, see [`REAPER_IN_FOLDER`]). The spawn returns once the jail
+//! is set up (a failed set-up is retried, then reported with firejail's
+//! message). The file is removed when the process is reaped.
 
 #[cfg(target_os = "linux")]
 mod io_uring;
@@ -15,10 +16,15 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use once_cell::sync::OnceCell;
+
+use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
 use crate::error::{Error, ErrorKind, Result};
+use crate::owner::now_ticks;
 use crate::process::Process;
+use crate::record::{Line, Record};
 use crate::runner::Command;
 use crate::spawn::{find_program, pipe_above_stdio, Program};
 
@@ -32,6 +38,14 @@ use crate::spawn::{find_program, pipe_above_stdio, Program};
 /// the jail, and its `--deterministic-shutdown` sleeps a fixed 100 ms on
 /// every exit, tripling the cost of a short command.
 const REAPER: &str = "ulimit -l 0 || exit 125; printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+
+/// [`REAPER`] for a spawn with a working folder, given as the first
+/// argument: after the same limit, the jail's shell changes there, and
+/// reports `c` on fd 3 instead when the folder is not reachable inside the
+/// jail.
+const REAPER_IN_FOLDER: &str = "ulimit -l 0 || exit 125; \
+     cd \"$1\" || { printf c >&3; exit 126; }; shift; \
+     printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
 
 /// How many times a jail whose set-up failed is started afresh. firejail
 /// 0.9.72 aborts its set-up when another program (a container engine, say)
@@ -63,36 +77,42 @@ pub(crate) const KEYS: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct Firejail {
     options: ProfileOptions,
-    /// Where firejail is, looked up once when the runner is built.
-    firejail: Option<PathBuf>,
+    /// Where firejail is: looked up in PATH by the first check that finds
+    /// it (not when the runner is built), then kept.
+    firejail: OnceCell<PathBuf>,
     /// Whether the profile must refuse io_uring by seccomp, because the
     /// locked-memory limit does not keep it out of reach on this machine.
     io_uring_seccomp: bool,
 }
 
+/// Finds firejail in `path` (a PATH value).
+fn find_firejail(path: Option<&OsStr>) -> Result<PathBuf> {
+    find_program(OsStr::new("firejail"), path).map_err(|_| {
+        Error::requirements(
+            "the firejail runner needs the firejail program, which is not in PATH; \
+             install it (Debian/Ubuntu: apt-get install firejail; Fedora: dnf install firejail)",
+        )
+    })
+}
+
 impl Firejail {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         let options = ProfileOptions::parse("firejail", options_json, KEYS, profile::check_path)?;
-        let path = std::env::var_os("PATH");
-        let firejail = find_program(OsStr::new("firejail"), path.as_deref()).ok();
         #[cfg(target_os = "linux")]
         let io_uring_seccomp = !io_uring::memlock_limit_stops_io_uring();
         #[cfg(not(target_os = "linux"))]
         let io_uring_seccomp = true;
         Ok(Firejail {
             options,
-            firejail,
+            firejail: OnceCell::new(),
             io_uring_seccomp,
         })
     }
 
     fn firejail(&self) -> Result<&Path> {
-        self.firejail.as_deref().ok_or_else(|| {
-            Error::requirements(
-                "the firejail runner needs the firejail program, which is not in PATH; \
-                 install it (Debian/Ubuntu: apt-get install firejail; Fedora: dnf install firejail)",
-            )
-        })
+        self.firejail
+            .get_or_try_init(|| find_firejail(std::env::var_os("PATH").as_deref()))
+            .map(PathBuf::as_path)
     }
 
     fn render(
@@ -226,21 +246,34 @@ impl Backend for Firejail {
                 std::env::consts::OS
             )));
         }
-        self.firejail().map(|_| ())
+        let found = find_firejail(std::env::var_os("PATH").as_deref())?;
+        let _ = self.firejail.set(found);
+        Ok(())
     }
 
     fn default_shell(&self) -> OsString {
         host_shell(self.options.shell.as_deref())
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.options.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
+        let cwd = command.attrs.host_cwd()?;
         let HostCommand {
             path: program,
             vars,
-        } = resolve_on_host(&command.program, &self.options.env, &command.env)?;
+        } = resolve_on_host(
+            &program_in(&command.program, cwd.as_deref()),
+            &self.options.env,
+            &command.env,
+        )?;
         let text = self.render(command, &vars, &program)?;
+        let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
+        record.add(Line::Unlink(file.path()));
         let mut profile_arg = OsString::from("--profile=");
         profile_arg.push(file.path());
         let mut p = Program::new(firejail, OsStr::new("firejail"))?;
@@ -255,27 +288,52 @@ impl Backend for Firejail {
             // directly instead of through the user's shell (`bash -c`).
             .arg(REAPER_SHELL)?
             .arg("-c")?
-            .arg(REAPER)?
+            .arg(if cwd.is_some() {
+                REAPER_IN_FOLDER
+            } else {
+                REAPER
+            })?
             .arg("rr-firejail")?
+            .args(&cwd)?
             .arg(&program)?
             .args(&command.args)?
             .env(&vars)?
-            .stdio(command.stdio)
-            // No controlling terminal: nothing in the jail can open the
-            // caller's terminal (/dev/tty) to push input into it (TIOCSTI).
-            .new_session();
+            .stdio(command.stdio);
+        // No controlling terminal: nothing in the jail can open the
+        // caller's terminal (/dev/tty) to push input into it (TIOCSTI).
+        #[cfg(target_os = "linux")]
+        p.new_session();
         // A failure from here on drops `file`, which removes it.
         let mut failure = String::new();
         for _ in 0..SETUP_ATTEMPTS {
             let (ready, ready_in_jail) = pipe_above_stdio()?;
+            let from = now_ticks();
             let mut spawned = p.spawn_with_fd3(ready_in_jail.as_fd())?;
             drop(ready_in_jail);
-            if jail_is_ready(&ready)? {
-                return Ok(Process::new(spawned, Box::new(file)));
+            let report = jail_report(&ready)?;
+            if report == Some(b'x') {
+                // Killing firejail ends its jail: its sandbox dies with it.
+                record.add(Line::Pid {
+                    pid: spawned.child.pid(),
+                    from,
+                    to: now_ticks(),
+                });
+                return Ok(Process::new(spawned, Box::new(file)).with_record(record));
             }
             // firejail ended before starting the program; its stderr says why.
             let status = spawned.child.reap()?;
             failure = format!("{status}: {}", tail_of(spawned.stderr.take()));
+            if report == Some(b'c') {
+                return Err(Error::from_errno(
+                    ErrorKind::Spawn,
+                    format!(
+                        "the working folder {:?} is not reachable inside the jail; the profile \
+                         must make it visible ({failure})",
+                        cwd.unwrap_or_default()
+                    ),
+                    nix::errno::Errno::ENOENT,
+                ));
+            }
         }
         Err(Error::new(
             ErrorKind::Spawn,
@@ -284,13 +342,14 @@ impl Backend for Firejail {
     }
 }
 
-/// Blocks until the jail reports the program is about to start (true) or
-/// firejail ended without getting that far (false).
-fn jail_is_ready(ready: &OwnedFd) -> Result<bool> {
+/// Blocks until the jail reports: `x` when the program is about to start,
+/// `c` when its working folder is not reachable; None when firejail ended
+/// without getting that far.
+fn jail_report(ready: &OwnedFd) -> Result<Option<u8>> {
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(ready, &mut byte) {
-            Ok(n) => return Ok(n == 1),
+            Ok(n) => return Ok((n == 1).then_some(byte[0])),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::from_errno(ErrorKind::Io, "waiting for firejail", e)),
         }
@@ -321,17 +380,10 @@ mod tests {
 
     #[test]
     fn missing_firejail_is_a_requirements_error_saying_how_to_get_it() {
-        let f = Firejail {
-            options: ProfileOptions::parse("firejail", None, KEYS, profile::check_path).unwrap(),
-            firejail: None,
-            io_uring_seccomp: true,
-        };
-        let e = f.check_requirements().unwrap_err();
+        let e = find_firejail(Some(OsStr::new("/nonexistent-rr-path"))).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Requirements);
         assert!(e.message().contains("firejail program"), "{e}");
         assert!(e.message().contains("apt-get install firejail"), "{e}");
-        let e = f.spawn(&Command::new("true")).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Requirements);
     }
 
     /// What tests/support/unix-connect.c says when it makes a socket with

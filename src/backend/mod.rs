@@ -6,9 +6,10 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::enforcement::Enforcement;
 use crate::env::EnvPolicy;
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::{Process, SpawnGuard};
+use crate::process::Process;
 use crate::runner::{Command, Kind};
 use crate::spawn::{find_program, Program, Stdio};
 
@@ -30,6 +31,21 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 
     /// Starts `command` under this runner.
     fn spawn(&self, command: &Command) -> Result<Process>;
+
+    /// Which of the caller's variables the command gets.
+    fn env_policy(&self) -> &EnvPolicy;
+
+    /// What a spawn of this runner enforces, for a spawn that did not
+    /// attach its own report.
+    fn report(&self, kind: Kind) -> Enforcement {
+        self.env_policy()
+            .report(Enforcement::new(kind.name()).layer(
+                "containment",
+                true,
+                "process group",
+                serde_json::json!({}),
+            ))
+    }
 }
 
 /// Builds the backend of `kind` from its JSON options.
@@ -59,24 +75,6 @@ pub(crate) fn host_shell(option: Option<&str>) -> OsString {
             _ => "/bin/sh".into(),
         },
     }
-}
-
-/// Starts `program args...` on the host with the environment `env` gives
-/// plus `overrides`, the program looked up in the resulting PATH.
-pub(crate) fn spawn_on_host<I, S>(
-    program: &OsStr,
-    args: I,
-    env: &EnvPolicy,
-    overrides: &[(OsString, OsString)],
-    stdio: [Stdio; 3],
-    guard: Box<dyn SpawnGuard>,
-) -> Result<Process>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let p = host_program(program, args, env, overrides, stdio)?;
-    Ok(Process::new(p.spawn()?, guard))
 }
 
 /// A command resolved on the host: its environment, and the program as

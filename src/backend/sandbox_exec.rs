@@ -79,6 +79,10 @@ impl Backend for SandboxExec {
         host_shell(self.options.shell.as_deref())
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.options.env
+    }
+
     fn spawn(&self, _command: &Command) -> Result<Process> {
         Err(needs_macos())
     }
@@ -89,6 +93,7 @@ mod macos {
     use std::ffi::{OsStr, OsString};
 
     use super::SandboxExec;
+    use crate::attrs::program_in;
     use crate::backend::profile_file::ProfileFile;
     use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
     use crate::error::{Error, Result};
@@ -113,11 +118,20 @@ mod macos {
             host_shell(self.options.shell.as_deref())
         }
 
+        fn env_policy(&self) -> &crate::env::EnvPolicy {
+            &self.options.env
+        }
+
         fn spawn(&self, command: &Command) -> Result<Process> {
+            let cwd = command.attrs.host_cwd()?;
             let HostCommand {
                 path: program,
                 vars,
-            } = resolve_on_host(&command.program, &self.options.env, &command.env)?;
+            } = resolve_on_host(
+                &program_in(&command.program, cwd.as_deref()),
+                &self.options.env,
+                &command.env,
+            )?;
             let text = self.render(command, &vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;
@@ -126,6 +140,7 @@ mod macos {
                 .arg(&program)?
                 .args(&command.args)?
                 .env(&vars)?
+                .cwd(cwd.as_deref())?
                 .stdio(command.stdio);
             let spawned = p.spawn()?;
             Ok(Process::new(spawned, Box::new(file)))

@@ -1,5 +1,6 @@
 //! The C ABI: thin wrappers over the Rust API, one file per object as
-//! rustls-ffi does (`runner`, `process`, `run`, `error`, `docker`). This is
+//! rustls-ffi does (`runner`, `process`, `spawn_attrs`, `run`, `error`,
+//! `docker`). This is
 //! the only module with `extern "C"` functions; every one of them runs inside
 //! [`guard`], which turns errors into an `rr_error` object and a caught panic
 //! into `RR_ERR_INTERNAL`, so nothing unwinds into the host.
@@ -22,12 +23,16 @@ mod error;
 mod process;
 mod run;
 mod runner;
+mod spawn_attrs;
+mod wait_result;
 
 pub use docker::*;
 pub use error::*;
 pub use process::*;
 pub use run::*;
 pub use runner::*;
+pub use spawn_attrs::*;
+pub use wait_result::*;
 
 /// Major version of this library; matches `rr_version()`.
 pub const RR_VERSION_MAJOR: u32 = 0;
@@ -121,6 +126,28 @@ fn env_pairs(entries: &[&[u8]]) -> Result<Vec<(OsString, OsString)>> {
 
 fn timeout_from_ms(ms: i64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms as u64))
+}
+
+/// A copy of `text` as a C string the caller frees with `rr_string_free`.
+fn owned_string(text: String) -> Result<*mut c_char> {
+    std::ffi::CString::new(text)
+        .map(std::ffi::CString::into_raw)
+        .map_err(|_| Error::internal("a returned string held a NUL byte"))
+}
+
+/// Frees a string this library returned through an `*_out` parameter
+/// (`rr_process_enforcement`, ...). NULL is ignored.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn rr_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: made by CString::into_raw in owned_string.
+            drop(unsafe { std::ffi::CString::from_raw(s) });
+        }));
+    }
 }
 
 /// The library version, `"MAJOR.MINOR.PATCH"`; a static string.

@@ -1,12 +1,14 @@
 //! Spawned processes: starting one with pipes, waiting, signalling.
 
 use std::ffi::{c_char, c_int, OsStr};
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::ptr;
 use std::time::Duration;
 
 use super::{
-    env_pairs, guard, handle, json, required, rr_error, rr_runner, rr_status, string_array,
+    env_pairs, guard, handle, json, required, rr_error, rr_runner, rr_spawn_attrs, rr_status,
+    string_array,
 };
 use crate::child::ExitStatus;
 use crate::error::{Error, ErrorKind};
@@ -51,7 +53,7 @@ impl From<ExitStatus> for rr_exit_status {
 }
 
 /// Starts `cmd` with `args` under `runner` and hands back pipe fds to its
-/// standard streams.
+/// standard streams: `rr_spawn` with NULL attributes.
 ///
 /// `cmd` is a program name (looked up in PATH) or path. `args` is a
 /// NULL-terminated array of arguments not repeating `cmd`, or NULL. `env`
@@ -90,6 +92,51 @@ pub unsafe extern "C" fn rr_run_with_pipes(
     out: *mut *mut rr_process,
     err: *mut *mut rr_error,
 ) -> rr_status {
+    // SAFETY: the same contract; NULL attributes are the defaults.
+    unsafe {
+        rr_spawn(
+            runner,
+            cmd,
+            args,
+            env,
+            params_json,
+            ptr::null(),
+            stdin_fd,
+            stdout_fd,
+            stderr_fd,
+            out,
+            err,
+        )
+    }
+}
+
+/// Starts `cmd` with `args` under `runner` with the spawn attributes
+/// `attrs` (NULL: the defaults), and hands back pipe fds to its standard
+/// streams.
+///
+/// Everything but `attrs` is as for `rr_run_with_pipes`. `attrs` is only
+/// read during the call: the caller may free or change it afterwards.
+/// An attribute that cannot be applied fails the spawn with an error naming
+/// it (a working folder that does not exist is `RR_ERR_SPAWN` naming the
+/// folder), leaving no process and no fd behind.
+///
+/// # Safety
+/// Pointers are NULL or valid as described; `attrs` is NULL or a live
+/// object that no thread changes during the call; `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn rr_spawn(
+    runner: *const rr_runner,
+    cmd: *const c_char,
+    args: *const *const c_char,
+    env: *const *const c_char,
+    params_json: *const c_char,
+    attrs: *const rr_spawn_attrs,
+    stdin_fd: *mut c_int,
+    stdout_fd: *mut c_int,
+    stderr_fd: *mut c_int,
+    out: *mut *mut rr_process,
+    err: *mut *mut rr_error,
+) -> rr_status {
     guard(err, || {
         // SAFETY: pointer validity is this function's contract.
         let runner = unsafe { handle(runner, "runner") }?;
@@ -115,6 +162,10 @@ pub unsafe extern "C" fn rr_run_with_pipes(
             .args(args.iter().map(|a| OsStr::from_bytes(a)))
             .params(params)
             .stdio(stdio(stdin_fd), stdio(stdout_fd), stdio(stderr_fd));
+        // SAFETY: NULL or live per the contract.
+        if let Some(attrs) = unsafe { attrs.as_ref() } {
+            command = command.attrs(attrs.inner.clone());
+        }
         command.env = env;
         let mut process = runner.inner.spawn(&command)?;
         let fds = [
@@ -263,8 +314,47 @@ pub unsafe extern "C" fn rr_process_kill(
     })
 }
 
+/// Gives a pollable fd that becomes readable (POLLIN) once `process` has
+/// exited: a pidfd on Linux. An event loop waits on it for many processes
+/// without a thread each, then calls `rr_wait`, which no longer blocks on
+/// the exit.
+///
+/// The fd is owned by the handle: valid until the handle is consumed
+/// (`rr_wait`, a completing `rr_wait_timeout`), close-on-exec, and the
+/// caller must not close it, read it or change its flags. Every call gives
+/// the same fd. `*fd_out` is written only on success.
+///
+/// `RR_ERR_REQUIREMENTS` where the system has no such fd (Linux before 5.3,
+/// macOS): wait there with `rr_process_wait_exit` and a timeout (0 only
+/// checks), polling at an interval.
+///
+/// # Safety
+/// `process` is NULL or a live handle; `fd_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rr_process_exit_fd(
+    process: *const rr_process,
+    fd_out: *mut c_int,
+    err: *mut *mut rr_error,
+) -> rr_status {
+    guard(err, || {
+        // SAFETY: live handle per the contract.
+        let p = unsafe { handle(process, "process") }?;
+        if fd_out.is_null() {
+            return Err(Error::invalid_argument("fd_out is NULL"));
+        }
+        let fd = p.inner.exit_fd()?.as_raw_fd();
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { *fd_out = fd };
+        Ok(())
+    })
+}
+
 /// The pid of the process's direct child (for container runners, the
-/// engine CLI), or -1 for NULL.
+/// engine CLI), or -1 for NULL. Until `rr_wait` reaps it the child stays
+/// this process's child, a zombie once it exited, so the pid cannot be
+/// reused meanwhile: a caller may wait for the exit itself without reaping
+/// (`waitid` with `WNOWAIT`, or a pidfd from `pidfd_open`), then call
+/// `rr_wait`.
 ///
 /// # Safety
 /// `process` is NULL or a live handle.
@@ -275,4 +365,43 @@ pub unsafe extern "C" fn rr_process_pid(process: *const rr_process) -> i32 {
         Some(p) => p.inner.pid(),
         None => -1,
     }
+}
+
+/// Describes what the spawn of `process` enforced, layer by layer, as a
+/// JSON object of the same shape for every runner:
+/// `{"runner": ..., "best_effort": ..., "layers": {NAME: {"enforced": bool,
+/// "method": string, ...details}}, "missing": [{"layer": ..., "reason": ...}]}`
+/// with the layers `filesystem`, `network`, `namespaces`, `landlock`,
+/// `seccomp`, `capabilities`, `no_new_privs`, `terminal`, `limits`,
+/// `containment`, `die_with_caller` and `environment`, always all present.
+/// `missing` lists the layers that would apply but could not (with
+/// `best_effort`), and why. A host can log it, or refuse to go on with less
+/// than it needs.
+///
+/// On success `*json_out` receives a NUL-terminated UTF-8 string that the
+/// caller frees with `rr_string_free` (never with `free()`).
+///
+/// # Safety
+/// `process` is NULL or a live handle; `json_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rr_process_enforcement(
+    process: *const rr_process,
+    json_out: *mut *mut c_char,
+    err: *mut *mut rr_error,
+) -> rr_status {
+    guard(err, || {
+        // SAFETY: live handle per the contract.
+        let p = unsafe { handle(process, "process") }?;
+        if json_out.is_null() {
+            return Err(Error::invalid_argument("json_out is NULL"));
+        }
+        let text = match p.inner.enforcement() {
+            Some(e) => e.to_string(),
+            None => return Err(Error::internal("the spawn left no enforcement report")),
+        };
+        let s = super::owned_string(text)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *json_out = s };
+        Ok(())
+    })
 }

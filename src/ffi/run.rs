@@ -138,7 +138,7 @@ pub unsafe extern "C" fn rr_run_cancelable(
     })
 }
 
-fn into_c_buffer(mut data: Vec<u8>) -> (*mut c_char, usize) {
+pub(super) fn into_c_buffer(mut data: Vec<u8>) -> (*mut c_char, usize) {
     let len = data.len();
     data.push(0);
     (Box::into_raw(data.into_boxed_slice()) as *mut c_char, len)

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,16 +225,51 @@ static void test_stderr_and_exit_code(void) {
     rr_runner_free(r);
 }
 
+/* The host pid of the live process whose argv is exactly `argv0 arg1`, or
+ * 0: a sandbox with a PID namespace of its own cannot tell its host pids. */
+static int find_pid(const char *argv0, const char *arg1) {
+    char want[128];
+    size_t n = (size_t)snprintf(want, sizeof want, "%s%c%s", argv0, 0, arg1) + 1;
+    DIR *d = opendir("/proc");
+    int found = 0;
+    struct dirent *ent;
+    while (d && !found && (ent = readdir(d)) != NULL) {
+        int pid = atoi(ent->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[128];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t got = read(fd, buf, sizeof buf);
+        close(fd);
+        if (got == (ssize_t)n && memcmp(buf, want, n) == 0 && pid_alive(pid))
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 static void test_kill_reaches_grandchildren(void) {
     rr_runner *r = new_runner();
     rr_error *e = NULL;
     struct spawned s;
-    const char *args[] = {"-c", "sleep 100 & echo $!; sleep 100", NULL};
+    char marker[32], script[96];
+    snprintf(marker, sizeof marker, "100.%d", (int)getpid());
+    snprintf(script, sizeof script, "sleep %s & echo started; sleep 100", marker);
+    const char *args[] = {"-c", script, NULL};
     CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
     char line[32];
     read_line(s.out, line, sizeof line);
-    int grandchild = atoi(line);
-    CHECK(grandchild > 0 && pid_alive(grandchild), "grandchild '%s' not running", line);
+    int grandchild = 0;
+    for (int i = 0; i < 250 && grandchild == 0; i++) {
+        grandchild = find_pid("sleep", marker);
+        if (grandchild == 0)
+            usleep(20000);
+    }
+    CHECK(grandchild > 0 && pid_alive(grandchild), "grandchild 'sleep %s' not running", marker);
     CHECK(rr_process_pid(s.p) > 0, "pid");
     CHECK_OK(rr_process_kill(s.p, SIGTERM, &e), &e);
     rr_exit_status st;
@@ -481,6 +517,129 @@ static void test_bad_inputs(void) {
     rr_runner_free(r);
 }
 
+/* A runner built unchecked while firejail (or the engine CLI) is missing:
+ * building succeeds, rr_runner_check and every spawn report the missing
+ * program, and a failed spawn leaves nothing behind. */
+static void test_unchecked_runner_reports_requirements_later(void) {
+    rr_error *e = NULL;
+    rr_runner *r = NULL;
+    struct {
+        const char *kind, *options, *names;
+    } cases[] = {
+        {"firejail", NULL, "firejail"},
+        {"docker", "{\"image\": \"localhost/rr-test:latest\", \"engine\": \"podman\"}", "podman"},
+        {"docker", "{\"image\": \"localhost/rr-test:latest\"}", "docker"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* Everything runs without the program in PATH; checks come after
+         * PATH is back, so a failure cannot leave it broken. */
+        rr_error *new_e = NULL, *unchecked_e = NULL, *check_e = NULL, *spawn_e = NULL, *run_e = NULL;
+        rr_runner *checked = NULL;
+        rr_process *p = NULL;
+        int in = -1, out = -1, er = -1;
+        rr_output o = {0};
+        int fds_before = count_fds();
+        char *saved = strdup(getenv("PATH"));
+        setenv("PATH", "/nonexistent-rr-path", 1);
+        rr_status made = rr_runner_new(cases[i].kind, cases[i].options, &checked, &new_e);
+        rr_status st = rr_runner_new_unchecked(cases[i].kind, cases[i].options, &r, &unchecked_e);
+        rr_status check = st == RR_OK ? rr_runner_check(r, &check_e) : st;
+        rr_status spawned = st == RR_OK ? rr_run_with_pipes(r, "true", NULL, NULL, NULL, &in, &out, &er, &p, &spawn_e) : st;
+        rr_status ran = st == RR_OK ? rr_run(r, NULL, "true", NULL, NULL, 0, &o, &run_e) : st;
+        setenv("PATH", saved, 1);
+        free(saved);
+
+        expect_status(made, RR_ERR_REQUIREMENTS, &new_e, "checked runner without its program");
+        CHECK(checked == NULL, "runner written on failure");
+        CHECK(st == RR_OK && r != NULL, "%s unchecked: status %u: %s", cases[i].kind, (unsigned)st,
+              rr_error_message(unchecked_e));
+        CHECK(check == RR_ERR_REQUIREMENTS && strstr(rr_error_message(check_e), cases[i].names) != NULL,
+              "%s check: status %u, '%s'", cases[i].kind, (unsigned)check, rr_error_message(check_e));
+        CHECK(spawned == RR_ERR_REQUIREMENTS && strstr(rr_error_message(spawn_e), cases[i].names) != NULL,
+              "%s spawn: status %u, '%s'", cases[i].kind, (unsigned)spawned, rr_error_message(spawn_e));
+        CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+        expect_status(ran, RR_ERR_REQUIREMENTS, &run_e, "run, unchecked");
+        CHECK(o.stdout_data == NULL, "output written on failure");
+        CHECK(count_fds() == fds_before, "fds %d -> %d", fds_before, count_fds());
+        CHECK(count_zombie_children() == 0, "zombies left");
+        rr_error_free(check_e);
+        rr_error_free(spawn_e);
+        rr_runner_free(r);
+        r = NULL;
+    }
+
+    /* Options are as strict as rr_runner_new's. */
+    expect_status(rr_runner_new_unchecked("firejail", "{\"allow_networkin\": true}", &r, &e), RR_ERR_INVALID_OPTIONS,
+                  &e, "unchecked, unknown key");
+    expect_status(rr_runner_new_unchecked("docker", "{}", &r, &e), RR_ERR_INVALID_OPTIONS, &e,
+                  "unchecked docker without image");
+    expect_status(rr_runner_new_unchecked("chroot", NULL, &r, &e), RR_ERR_UNKNOWN_RUNNER, &e, "unchecked, unknown kind");
+    expect_status(rr_runner_new_unchecked(NULL, NULL, &r, &e), RR_ERR_INVALID_ARGUMENT, &e, "unchecked, NULL kind");
+    expect_status(rr_runner_new_unchecked("exec", NULL, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "unchecked, NULL out");
+    CHECK(r == NULL, "runner written on failure");
+    expect_status(rr_runner_check(NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "check NULL");
+    CHECK(rr_runner_check(NULL, NULL) == RR_ERR_INVALID_ARGUMENT, "check NULL without err");
+}
+
+/* The runner under test, built unchecked: it passes its check (again and
+ * again) and spawns, and its first spawn needs no explicit check. */
+static void test_unchecked_runner_that_meets_its_requirements(void) {
+    rr_error *e = NULL;
+    for (int explicit_check = 0; explicit_check < 2; explicit_check++) {
+        rr_runner *r = NULL;
+        CHECK_OK(rr_runner_new_unchecked(kind, options, &r, &e), &e);
+        if (explicit_check) {
+            CHECK_OK(rr_runner_check(r, &e), &e);
+            CHECK_OK(rr_runner_check(r, &e), &e);
+        }
+        rr_output o;
+        CHECK_OK(rr_run(r, "/bin/sh", "echo unchecked", NULL, NULL, 0, &o, &e), &e);
+        CHECK(o.stdout_len == 10 && memcmp(o.stdout_data, "unchecked\n", 10) == 0, "stdout '%.*s'",
+              (int)o.stdout_len, o.stdout_data);
+        rr_output_free(&o);
+        CHECK_OK(rr_runner_check(r, &e), &e);
+        rr_runner_free(r);
+    }
+}
+
+static char proc_state(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    char *paren = strrchr(buf, ')');
+    return paren ? paren[2] : 0;
+}
+
+/* The child stays a zombie with its pid until rr_wait: a caller may wait
+ * for the exit itself (waitid with WNOWAIT here) before rr_wait reaps. */
+static void test_pid_kept_until_wait(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    int pid = rr_process_pid(s.p);
+    CHECK(pid > 0, "pid %d", pid);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    CHECK(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) == 0 && info.si_pid == pid, "waitid: %s",
+          strerror(errno));
+    CHECK(proc_state(pid) == 'Z', "state '%c' after exit, want a zombie", proc_state(pid));
+    CHECK(rr_process_pid(s.p) == pid, "pid changed");
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    CHECK(proc_state(pid) == 0, "pid %d still there after rr_wait", pid);
+    rr_runner_free(r);
+}
+
 static void test_fd_hygiene(void) {
     /* An inheritable fd at a known number must not reach the child. */
     int leak = dup2(STDERR_FILENO, 100);
@@ -521,6 +680,169 @@ static void test_null_fd_pointers_mean_dev_null(void) {
     rr_runner_free(r);
 }
 
+static void test_spawn_attrs_cwd(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_spawn_attrs *a = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&a, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/etc", &e), &e);
+    const char *args[] = {"-c", "pwd -P", NULL};
+    int out = -1;
+    rr_process *p = NULL;
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e), &e);
+    char *got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/etc\n") == 0, "started in '%s'", got);
+    free(got);
+
+    /* A relative folder is taken from the caller's current folder at spawn time. */
+    char here[4096];
+    CHECK(getcwd(here, sizeof here) != NULL, "getcwd");
+    CHECK(chdir("/") == 0, "chdir /");
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "etc", &e), &e);
+    rr_status rc = rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e);
+    CHECK(chdir(here) == 0, "chdir back");
+    CHECK_OK(rc, &e);
+    got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/etc\n") == 0, "relative folder: started in '%s'", got);
+    free(got);
+
+    /* One attributes object serves many spawns; clearing it restores the
+     * default, the caller's current folder (one every runner's policy here
+     * allows). */
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, NULL, &e), &e);
+    CHECK(chdir("/usr") == 0, "chdir /usr");
+    rc = rr_spawn(r, "sh", args, NULL, NULL, a, NULL, &out, NULL, &p, &e);
+    CHECK(chdir(here) == 0, "chdir back");
+    CHECK_OK(rc, &e);
+    got = read_all(out, NULL);
+    close(out);
+    CHECK_OK(rr_wait(p, NULL, &e), &e);
+    CHECK(strcmp(got, "/usr\n") == 0, "cleared: started in '%s'", got);
+    free(got);
+    rr_spawn_attrs_free(a);
+    rr_runner_free(r);
+}
+
+static void test_spawn_attrs_missing_folder(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    rr_spawn_attrs *a = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&a, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/rr-no-such-folder/x", &e), &e);
+    int in = -1, out = -1, er = -1;
+    rr_process *p = NULL;
+    int fds_before = count_fds(), zombies_before = count_zombie_children();
+    rr_status rc = rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e);
+    CHECK(rc == RR_ERR_SPAWN, "status %u: %s", (unsigned)rc, rr_error_message(e));
+    CHECK(strstr(rr_error_message(e), "/rr-no-such-folder/x") != NULL, "message '%s'", rr_error_message(e));
+    CHECK(rr_error_os_code(e) == ENOENT, "errno %d", rr_error_os_code(e));
+    CHECK(p == NULL && in == -1 && out == -1 && er == -1, "outputs written on failure");
+    CHECK(count_fds() == fds_before, "fds leaked by a failed spawn");
+    CHECK(count_zombie_children() == zombies_before, "a failed spawn left a zombie");
+    rr_error_free(e);
+    e = NULL;
+    /* A file is not a folder. */
+    CHECK_OK(rr_spawn_attrs_set_cwd(a, "/etc/passwd", &e), &e);
+    rc = rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, &p, &e);
+    CHECK(rc == RR_ERR_SPAWN && rr_error_os_code(e) == ENOTDIR, "status %u errno %d", (unsigned)rc,
+          rr_error_os_code(e));
+    rr_error_free(e);
+    e = NULL;
+
+    /* Bad arguments. */
+    rr_spawn_attrs *none = NULL;
+    expect_status(rr_spawn_attrs_new(NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "attrs_new NULL out");
+    expect_status(rr_spawn_attrs_set_cwd(NULL, "/", &e), RR_ERR_INVALID_ARGUMENT, &e, "set_cwd NULL attrs");
+    expect_status(rr_spawn_attrs_set_cwd(a, "", &e), RR_ERR_INVALID_ARGUMENT, &e, "set_cwd empty");
+    expect_status(rr_spawn(r, NULL, NULL, NULL, NULL, a, &in, &out, &er, &p, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "spawn NULL cmd");
+    expect_status(rr_spawn(r, "true", NULL, NULL, NULL, a, &in, &out, &er, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "spawn NULL out");
+    CHECK(p == NULL && in == -1, "outputs written on failure");
+    rr_spawn_attrs_free(none);
+    rr_spawn_attrs_free(a);
+
+    /* NULL attributes are the defaults. */
+    CHECK_OK(rr_spawn(r, "true", NULL, NULL, NULL, NULL, NULL, NULL, NULL, &p, &e), &e);
+    rr_exit_status st;
+    CHECK_OK(rr_wait(p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    rr_runner_free(r);
+}
+
+static int readable_within(int fd, int ms) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pfd, 1, ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (pfd.revents & POLLIN);
+}
+
+static void test_exit_fd(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    int fds_before = count_fds();
+    struct spawned s;
+    const char *args[] = {"0.3", NULL};
+    CHECK_OK(spawn(r, "sleep", args, NULL, &s, &e), &e);
+    int fd = -1, again = -1;
+    rr_status rc = rr_process_exit_fd(s.p, &fd, &e);
+    if (rc == RR_ERR_REQUIREMENTS) {
+        /* No pidfd here: the documented fallback still works. */
+        rr_error_free(e);
+        e = NULL;
+        CHECK_OK(rr_process_wait_exit(s.p, -1, &e), &e);
+    } else {
+        CHECK_OK(rc, &e);
+        CHECK(fd > 2, "exit fd %d", fd);
+        CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "exit fd is not close-on-exec");
+        CHECK_OK(rr_process_exit_fd(s.p, &again, &e), &e);
+        CHECK(again == fd, "a second call gave fd %d, not %d", again, fd);
+        CHECK(!readable_within(fd, 0), "readable while the process runs");
+        CHECK(readable_within(fd, 30000), "not readable after the process exited");
+        /* Exited but not reaped: the status is there at once. */
+        CHECK_OK(rr_process_wait_exit(s.p, 0, &e), &e);
+    }
+    rr_exit_status st;
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 1 && st.code == 0, "status %d/%d", st.exited, st.code);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK(count_fds() == fds_before, "fds %d -> %d: the exit fd outlived its handle", fds_before, count_fds());
+
+    /* A kill makes it readable too. */
+    const char *long_args[] = {"100", NULL};
+    CHECK_OK(spawn(r, "sleep", long_args, NULL, &s, &e), &e);
+    if (rr_process_exit_fd(s.p, &fd, &e) == RR_OK) {
+        CHECK_OK(rr_process_kill(s.p, SIGKILL, &e), &e);
+        CHECK(readable_within(fd, 30000), "not readable after a kill");
+    } else {
+        rr_error_free(e);
+        e = NULL;
+        CHECK_OK(rr_process_kill(s.p, SIGKILL, &e), &e);
+    }
+    CHECK_OK(rr_wait(s.p, &st, &e), &e);
+    CHECK(st.exited == 0 && st.signal == SIGKILL, "status %d/%d", st.exited, st.signal);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    expect_status(rr_process_exit_fd(NULL, &fd, &e), RR_ERR_INVALID_ARGUMENT, &e, "exit_fd NULL process");
+    CHECK_OK(spawn(r, "true", NULL, NULL, &s, &e), &e);
+    expect_status(rr_process_exit_fd(s.p, NULL, &e), RR_ERR_INVALID_ARGUMENT, &e, "exit_fd NULL fd_out");
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    rr_runner_free(r);
+}
+
 static void test_spawn_wait_cycles(void) {
     const char *env_cycles = getenv("RR_C_CYCLES");
     int cycles = env_cycles ? atoi(env_cycles) : 10000;
@@ -537,6 +859,106 @@ static void test_spawn_wait_cycles(void) {
     }
     CHECK(count_fds() == fds_before, "fds %d -> %d after %d cycles", fds_before, count_fds(), cycles);
     CHECK(count_zombie_children() == zombies_before, "zombies %d -> %d", zombies_before, count_zombie_children());
+    rr_runner_free(r);
+}
+
+static void test_enforcement_report(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "exit 0", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    char *json = NULL;
+    CHECK_OK(rr_process_enforcement(s.p, &json, &e), &e);
+    char runner[64];
+    snprintf(runner, sizeof runner, "\"runner\":\"%s\"", strcmp(kind, "landlock") == 0 ? "landrun" : kind);
+    CHECK(json && strstr(json, runner) != NULL, "no %s in %s", runner, json ? json : "(null)");
+    const char *layers[] = {"\"filesystem\"", "\"network\"", "\"namespaces\"", "\"seccomp\"",
+                            "\"capabilities\"", "\"containment\"", "\"die_with_caller\"", "\"missing\""};
+    for (size_t i = 0; json && i < sizeof layers / sizeof layers[0]; i++)
+        CHECK(strstr(json, layers[i]) != NULL, "no %s in the report", layers[i]);
+    rr_string_free(json);
+    rr_string_free(NULL);
+    CHECK(rr_process_enforcement(s.p, NULL, &e) == RR_ERR_INVALID_ARGUMENT, "NULL json_out accepted");
+    rr_error_free(e);
+    e = NULL;
+    CHECK(rr_process_enforcement(NULL, &json, &e) == RR_ERR_INVALID_ARGUMENT, "NULL process accepted");
+    rr_error_free(e);
+    e = NULL;
+    close(s.in);
+    close(s.out);
+    close(s.err);
+    CHECK_OK(rr_wait(s.p, NULL, &e), &e);
+    rr_runner_free(r);
+}
+
+static void test_wait_info_and_run_info(void) {
+    rr_runner *r = new_runner();
+    rr_error *e = NULL;
+    struct spawned s;
+    const char *args[] = {"-c", "exit 4", NULL};
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    rr_wait_result w;
+    memset(&w, 0xAB, sizeof w);
+    w.size = sizeof w;
+    CHECK_OK(rr_wait_info(s.p, &w, &e), &e);
+    CHECK(w.size == sizeof w, "size changed to %zu", w.size);
+    CHECK(w.status.exited == 1 && w.status.code == 4, "status %d/%d", w.status.exited, w.status.code);
+    CHECK(w.reason == RR_END_EXITED, "reason %u", w.reason);
+    CHECK(w.wall_time_us > 0 && w.wall_time_us < 60u * 1000 * 1000, "wall %llu", (unsigned long long)w.wall_time_us);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* A caller built against an older, shorter struct: nothing past its size is written. */
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    unsigned char buf[sizeof(rr_wait_result) + 16];
+    memset(buf, 0xCD, sizeof buf);
+    rr_wait_result *old = (rr_wait_result *)buf;
+    size_t old_size = offsetof(rr_wait_result, wall_time_us);
+    old->size = old_size;
+    CHECK_OK(rr_wait_info(s.p, old, &e), &e);
+    CHECK(old->status.code == 4 && old->reason == RR_END_EXITED, "short struct not filled");
+    for (size_t i = old_size; i < sizeof buf; i++)
+        CHECK(buf[i] == 0xCD, "byte %zu past the caller's size written", i);
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* A struct smaller than its own size field is refused, and the handle still consumed. */
+    CHECK_OK(spawn(r, "sh", args, NULL, &s, &e), &e);
+    rr_wait_result tiny = {.size = 1};
+    CHECK(rr_wait_info(s.p, &tiny, &e) == RR_ERR_INVALID_ARGUMENT, "size 1 accepted");
+    CHECK(strstr(rr_error_message(e), "size") != NULL, "message '%s'", rr_error_message(e));
+    rr_error_free(e);
+    e = NULL;
+    close(s.in);
+    close(s.out);
+    close(s.err);
+
+    /* rr_run_info: a timeout is an outcome, with the output written before it. */
+    rr_output o;
+    rr_wait_result info = {.size = sizeof info};
+    CHECK_OK(rr_run_info(r, NULL, "echo early; exec sleep 100", NULL, NULL, 300, -1, &o, &info, &e), &e);
+    CHECK(info.reason == RR_END_TIMED_OUT, "reason %u", info.reason);
+    CHECK(o.stdout_data && strcmp(o.stdout_data, "early\n") == 0, "stdout '%s'", o.stdout_data);
+    rr_output_free(&o);
+
+    /* A cancellation likewise. */
+    int cancel[2];
+    CHECK(pipe(cancel) == 0, "pipe");
+    CHECK(write(cancel[1], "x", 1) == 1, "write");
+    CHECK_OK(rr_run_info(r, NULL, "sleep 100", NULL, NULL, 60000, cancel[0], &o, &info, &e), &e);
+    CHECK(info.reason == RR_END_CANCELED, "reason %u", info.reason);
+    rr_output_free(&o);
+    close(cancel[0]);
+    close(cancel[1]);
+
+    /* Wrapper runners report a signal as the wrapper's 128+N exit. */
+    CHECK_OK(rr_run_info(r, NULL, "kill -TERM $$", NULL, NULL, 60000, -1, &o, &info, &e), &e);
+    int direct = strcmp(kind, "exec") == 0 || strcmp(kind, "landrun") == 0;
+    CHECK(!direct || info.reason == RR_END_SIGNALED, "reason %u", info.reason);
+    rr_output_free(&o);
     rr_runner_free(r);
 }
 
@@ -571,9 +993,17 @@ int main(int argc, char **argv) {
         {"run_output_and_codes", test_run_output_and_codes},
         {"run_background_and_timeout", test_run_background_and_timeout},
         {"bad_inputs", test_bad_inputs},
+        {"unchecked_runner_reports_requirements_later", test_unchecked_runner_reports_requirements_later},
+        {"unchecked_runner_that_meets_its_requirements", test_unchecked_runner_that_meets_its_requirements},
+        {"pid_kept_until_wait", test_pid_kept_until_wait},
         {"fd_hygiene", test_fd_hygiene},
         {"null_fd_pointers", test_null_fd_pointers_mean_dev_null},
+        {"spawn_attrs_cwd", test_spawn_attrs_cwd},
+        {"spawn_attrs_missing_folder", test_spawn_attrs_missing_folder},
+        {"exit_fd", test_exit_fd},
         {"spawn_wait_cycles", test_spawn_wait_cycles},
+        {"enforcement_report", test_enforcement_report},
+        {"wait_info_and_run_info", test_wait_info_and_run_info},
         {"version", test_version},
     };
     const char *only = getenv("RR_C_TEST");

@@ -328,6 +328,35 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Host pids of live processes whose command line contains `needle`, with
+/// `\0` standing for the separator between arguments.
+pub fn host_pids_with_cmdline(needle: &str) -> Vec<i32> {
+    let needle = needle.replace("\\0", "\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+        .filter(|pid| pid_alive(*pid))
+        .collect()
+}
+
+/// [`host_pids_with_cmdline`], waiting up to 5 s for at least `n` to show.
+pub fn wait_for_pids(needle: &str, n: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = host_pids_with_cmdline(needle);
+        if found.len() >= n || Instant::now() >= deadline {
+            return found;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn wait_gone(pid: i32, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -463,6 +492,9 @@ pub fn environ_of(r: &Runner, env: &[(&str, &str)]) -> Vec<(String, String)> {
         process,
     } = spawn(r, cmd);
     drop(stdin);
+    // The spawn's report says whether the caller's environment was kept out.
+    let report = process.enforcement().expect("an enforcement report").to_json();
+    let layer = &report["layers"]["environment"];
     let out = read_to_end(stdout);
     let err = read_to_end(stderr);
     let status = process.wait().unwrap();
@@ -471,14 +503,20 @@ pub fn environ_of(r: &Runner, env: &[(&str, &str)]) -> Vec<(String, String)> {
         "{status}: {}",
         String::from_utf8_lossy(&err)
     );
-    out.split(|&b| b == 0)
+    let env: Vec<(String, String)> = out
+        .split(|&b| b == 0)
         .filter(|e| !e.is_empty())
         .map(|e| {
             let e = String::from_utf8_lossy(e);
             let (k, v) = e.split_once('=').unwrap_or((&e, ""));
             (k.to_string(), v.to_string())
         })
-        .collect()
+        .collect();
+    let leaked = env.iter().any(|(_, v)| v.contains("s3cret"));
+    if std::env::var_os("RR_LEAK_API_KEY").is_some() {
+        assert_eq!(layer["enforced"], !leaked, "{layer} with {env:?}");
+    }
+    env
 }
 
 /// Runs the test `name` of this test binary in a child process whose

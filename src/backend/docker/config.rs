@@ -400,6 +400,12 @@ impl Config {
         })
     }
 
+    /// Whether the container has a memory limit (the engine may then kill
+    /// the command for memory).
+    pub(crate) fn limits_memory(&self) -> bool {
+        self.memory.is_some() || self.memory_swap.is_some()
+    }
+
     /// The mounts with this spawn's params filled in.
     pub(crate) fn render_mounts(&self, params: &Params) -> Result<Vec<RenderedMount>> {
         self.mounts
@@ -552,7 +558,9 @@ pub(crate) fn run_argv(cfg: &Config, engine: Engine, s: &Spawn<'_>) -> Result<Ve
         ));
     }
     let mut argv: Vec<OsString> = vec!["run".into(), "-i".into(), "--init".into()];
-    if engine == Engine::Podman {
+    // With a memory limit the runner removes the container itself, after
+    // asking the engine whether it killed the command for memory.
+    if engine == Engine::Podman && !cfg.limits_memory() {
         argv.push("--rm".into());
     }
     argv.push(format!("--name={}", s.name).into());
@@ -662,6 +670,21 @@ mod tests {
         "--security-opt=no-new-privileges",
     ];
 
+    /// As [`golden`], for options with a memory limit: podman gets no
+    /// `--rm` (the runner removes the container after checking for an OOM
+    /// kill).
+    fn golden_without_rm(json: &str, flags: &[&str]) {
+        let mut want: Vec<String> = PODMAN_PREFIX
+            .iter()
+            .filter(|s| **s != "--rm")
+            .map(|s| s.to_string())
+            .collect();
+        want.extend(flags.iter().map(|s| s.to_string()));
+        want.push("img".into());
+        want.push("true".into());
+        assert_eq!(argv(json), want, "options {json}");
+    }
+
     /// The argv for `json` is the fixed prefix, `flags`, the image, `true`.
     fn golden(json: &str, flags: &[&str]) {
         let mut want: Vec<String> = PODMAN_PREFIX.iter().map(|s| s.to_string()).collect();
@@ -761,7 +784,7 @@ mod tests {
             r#"{"image": "img", "workdir": "/app"}"#,
             &["--workdir=/app"],
         );
-        golden(r#"{"image": "img", "memory": "512m"}"#, &["--memory=512m"]);
+        golden_without_rm(r#"{"image": "img", "memory": "512m"}"#, &["--memory=512m"]);
         golden(
             r#"{"image": "img", "memory_reservation": "256m"}"#,
             &["--memory-reservation=256m"],

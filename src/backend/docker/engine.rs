@@ -6,8 +6,6 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use once_cell::sync::Lazy;
-
 use super::config::{Engine, OWNER_LABEL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Output};
@@ -148,6 +146,39 @@ impl Cli {
         Ok(Probe { image_present })
     }
 
+    /// `rm` and its flags: forced removal without a graceful-stop wait.
+    fn remove_flags(&self) -> Vec<&'static str> {
+        match self.engine {
+            // `-t 0`: podman would first wait 10 s for SIGTERM to stop the
+            // container's PID 1.
+            Engine::Podman => vec!["rm", "--force", "--ignore", "--time=0"],
+            // docker's forced removal kills at once and ignores missing
+            // containers.
+            Engine::Docker => vec!["rm", "--force"],
+        }
+    }
+
+    /// The arguments (after the CLI) that remove container `name`.
+    pub(crate) fn remove_argv(&self, name: &str) -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> =
+            self.remove_flags().into_iter().map(Into::into).collect();
+        v.push(name.into());
+        v
+    }
+
+    /// Whether the engine killed container `name` for memory (its
+    /// `State.OOMKilled`); false when it cannot tell.
+    pub(crate) fn oom_killed(&self, name: &str) -> bool {
+        let what = format!("{} inspect {name}", self.engine.cli());
+        self.call(
+            &["inspect", "--format", "{{.State.OOMKilled}}", name],
+            CALL_TIMEOUT,
+            &what,
+        )
+        .map(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "true")
+        .unwrap_or(false)
+    }
+
     /// Sends `signal` to the container's processes through the engine.
     pub(crate) fn kill(&self, name: &str, signal: i32) -> Result<()> {
         let sig = format!("--signal={signal}");
@@ -166,14 +197,7 @@ impl Cli {
         if names.is_empty() {
             return Ok(());
         }
-        let mut args = match self.engine {
-            // `-t 0`: podman would first wait 10 s for SIGTERM to stop the
-            // container's PID 1.
-            Engine::Podman => vec!["rm", "--force", "--ignore", "--time=0"],
-            // docker's forced removal kills at once and ignores missing
-            // containers.
-            Engine::Docker => vec!["rm", "--force"],
-        };
+        let mut args = self.remove_flags();
         args.extend_from_slice(names);
         let what = format!("{} rm {}", self.engine.cli(), names.join(" "));
         let out = self.call(&args, REMOVE_TIMEOUT, &what)?;
@@ -228,130 +252,4 @@ fn failed(what: &str, out: &Output) -> Error {
         ErrorKind::Io,
         format!("{what} ({}): {}", out.status, first_lines(&out.stderr)),
     )
-}
-
-/// Who owns a container: the machine, its boot, and a process by pid and
-/// start time, so that neither a reboot nor pid reuse passes for the owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Owner {
-    pub(crate) machine: String,
-    pub(crate) boot: String,
-    pub(crate) pid: i32,
-    pub(crate) start: u64,
-}
-
-impl Owner {
-    /// The label value, `machine:boot:pid:start`.
-    pub(crate) fn label(&self) -> String {
-        format!("{}:{}:{}:{}", self.machine, self.boot, self.pid, self.start)
-    }
-
-    /// Parses a label value; `None` for anything this library did not write.
-    pub(crate) fn parse(value: &str) -> Option<Owner> {
-        let mut it = value.split(':');
-        let (machine, boot, pid, start) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() {
-            return None;
-        }
-        Some(Owner {
-            machine: machine.to_string(),
-            boot: boot.to_string(),
-            pid: pid.parse().ok()?,
-            start: start.parse().ok()?,
-        })
-    }
-
-    /// Whether `self`, as seen from `me`, certainly no longer runs.
-    /// `start_of(pid)` gives a live process's start time. Containers of
-    /// another machine (or of an unidentifiable one) are never judged.
-    pub(crate) fn is_gone(&self, me: &Owner, start_of: impl Fn(i32) -> Option<u64>) -> bool {
-        if self.machine.is_empty() || self.machine != me.machine {
-            return false;
-        }
-        if self.boot != me.boot {
-            return true;
-        }
-        start_of(self.pid) != Some(self.start)
-    }
-}
-
-fn read_id(paths: &[&str]) -> String {
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().replace(':', ""))
-        .find(|s| !s.is_empty())
-        .unwrap_or_default()
-}
-
-/// The start time of process `pid` in clock ticks since boot, from
-/// /proc/PID/stat (field 22).
-pub(crate) fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which may itself hold spaces and ')'.
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// This process as an owner.
-pub(crate) static ME: Lazy<Owner> = Lazy::new(|| {
-    let pid = std::process::id() as i32;
-    Owner {
-        machine: read_id(&["/etc/machine-id", "/var/lib/dbus/machine-id"]),
-        boot: read_id(&["/proc/sys/kernel/random/boot_id"]),
-        pid,
-        start: start_time(pid).unwrap_or(0),
-    }
-});
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner(machine: &str, boot: &str, pid: i32, start: u64) -> Owner {
-        Owner {
-            machine: machine.into(),
-            boot: boot.into(),
-            pid,
-            start,
-        }
-    }
-
-    #[test]
-    fn label_round_trips() {
-        let o = owner("abc", "b-1", 42, 777);
-        assert_eq!(o.label(), "abc:b-1:42:777");
-        assert_eq!(Owner::parse(&o.label()), Some(o));
-        for bad in ["", "a:b:c", "a:b:x:1", "a:b:1:2:3", "a:b:1:-2"] {
-            assert_eq!(Owner::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_dead_owners_of_this_machine_are_gone() {
-        let me = owner("m", "boot", 10, 100);
-        let alive = |pid: i32| (pid == 20).then_some(500);
-        // Same boot: alive with the same start time, or not.
-        assert!(!owner("m", "boot", 20, 500).is_gone(&me, alive));
-        assert!(
-            owner("m", "boot", 20, 499).is_gone(&me, alive),
-            "pid reused"
-        );
-        assert!(owner("m", "boot", 21, 500).is_gone(&me, alive), "pid gone");
-        // An earlier boot of this machine: certainly gone.
-        assert!(owner("m", "old", 20, 500).is_gone(&me, alive));
-        // Another or an unknown machine: not ours to judge.
-        assert!(!owner("other", "boot", 21, 1).is_gone(&me, alive));
-        let anon = owner("", "boot", 10, 100);
-        assert!(!owner("", "boot", 21, 1).is_gone(&anon, alive));
-    }
-
-    #[test]
-    fn this_process_is_identified() {
-        assert_eq!(ME.pid, std::process::id() as i32);
-        assert!(ME.start > 0);
-        assert_eq!(start_time(ME.pid), Some(ME.start));
-        assert!(!ME.boot.is_empty());
-        assert!(!ME.clone().is_gone(&ME, start_time));
-    }
 }

@@ -1,176 +1,284 @@
-//! Starting a program confined by a Landlock ruleset, resource limits and
-//! optionally an empty network namespace, applied to the child only.
+//! Starting a program in its sandbox: the clone choreography.
 //!
 //! The restrictions must be applied between clone and exec, which
 //! `posix_spawn` cannot do, and a plain `fork` copies the caller's page
-//! tables (tens of milliseconds for a host holding gigabytes). So the child
-//! is made with `clone(CLONE_VM | CLONE_VFORK)` on a stack of its own: it
-//! shares the caller's memory, the calling thread sleeps until it execs or
+//! tables (tens of milliseconds for a host holding gigabytes). So every
+//! child here is made with `clone(CLONE_VM | CLONE_VFORK)` on a stack of its
+//! own: it shares the caller's memory, its parent sleeps until it execs or
 //! exits, and the cost does not depend on the caller's size.
 //!
-//! Sharing memory means the child may only make async-signal-safe system
+//! With namespaces, two such children:
+//! 1. the *sandbox* process, cloned into new user (when the caller is not
+//!    privileged), mount, PID, IPC, UTS, cgroup and (when networking is off)
+//!    network namespaces. It is PID 1 of the new PID namespace. It writes
+//!    its id maps, brings the loopback up, builds the mount view and moves
+//!    into it, then clones (without CLONE_VFORK, still sharing memory)
+//! 2. the *command* process, which starts its own session, connects stdio,
+//!    closes every other fd, sets the resource limits, drops every
+//!    capability, sets `no_new_privs`, enforces the Landlock ruleset and the
+//!    seccomp filters, and execs the program.
+//!
+//! Meanwhile the sandbox process drops its own capabilities and execs the
+//! embedded init (see `init`), which stays PID 1 until the command ends.
+//! The caller sleeps until the sandbox process execs, then reads the error
+//! pipe to its end, which comes once the command has exec'd too: only then
+//! is the memory both children use released. Without namespaces (the
+//! fallback where none can be made) the first child is the command itself.
+//!
+//! Sharing memory means the children may only make async-signal-safe system
 //! calls on data prepared before the clone: everything that allocates
-//! (strings, argv and envp arrays, path fds, the ruleset) is built first.
-//! All signals are blocked around the clone so that no handler of the
-//! caller runs in the child; the child resets every disposition to default
-//! and unblocks everything just before exec. A failure in the child is
-//! written (stage and errno) to a close-on-exec pipe and turned into an error
-//! by the caller, who also reaps the failed child.
+//! (strings, argv and envp arrays, path fds, the ruleset, the seccomp
+//! programs, the mount plan) is built first. All signals are blocked around
+//! the clone so that no handler of the caller runs in a child; the command
+//! resets every disposition to default and unblocks everything just before
+//! exec. A failure in a child is written (stage and errno) to a
+//! close-on-exec pipe and turned into an error by the caller, who also
+//! reaps the failed child.
 
-use std::ffi::{c_void, OsStr};
-use std::mem::MaybeUninit;
+use std::ffi::{c_void, CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use nix::errno::Errno;
 
-use super::rules::Limits;
+use super::limits::{self, Which};
+use super::namespaces::{Compiled, IdMaps, Namespaces, ViewStep};
+use super::privileges;
+use super::seccomp::Filters;
 use crate::child::Child;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
+use crate::vfork::{self, errno, BlockSignals, Signals, Stack};
 
-/// What the child applies to itself before exec.
+/// How the mount namespace is set up.
+#[derive(Debug)]
+pub(crate) enum Mounts<'a> {
+    /// The host's file system (no mount namespace).
+    Host,
+    /// The host's file system with the sandbox's own /proc.
+    ProcOnly,
+    /// Only what the policy names.
+    View(&'a mut Compiled),
+}
+
+/// What the children apply before exec.
 #[derive(Debug)]
 pub(crate) struct Confinement<'a> {
+    pub(crate) namespaces: Namespaces,
+    pub(crate) id_maps: Option<&'a IdMaps>,
+    pub(crate) mounts: Mounts<'a>,
     /// The Landlock ruleset to enforce, if any.
     pub(crate) ruleset: Option<&'a OwnedFd>,
-    pub(crate) limits: Limits,
-    /// Move into a new, empty network namespace.
-    pub(crate) isolate_network: bool,
+    pub(crate) seccomp: Option<&'a Filters>,
+    pub(crate) limits: limits::Prepared,
+    pub(crate) privileges: privileges::Prepared,
+    /// `cgroup.procs` of a pids cgroup the sandbox joins, if any.
+    pub(crate) pids_cgroup: Option<&'a OwnedFd>,
+    /// The folder the command starts in, and whether failing to enter it is
+    /// an error (it was asked for) or means starting in `/`.
+    pub(crate) cwd: Option<(CString, bool)>,
 }
 
-/// The child's stack. It runs a handful of system calls; 64 KiB leaves room
-/// for debug builds.
-const STACK_SIZE: usize = 64 * 1024;
-
-/// Where the child failed, as reported through the error pipe.
+/// Where a child failed, as reported through the error pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-enum Stage {
-    ProcessGroup = 1,
-    Network = 2,
-    Stdio = 3,
-    CloseFds = 4,
-    MemoryLimit = 5,
-    ProcessLimit = 6,
-    OpenFileLimit = 7,
-    CpuLimit = 8,
-    NoNewPrivs = 9,
-    Landlock = 10,
-    Exec = 11,
+pub(crate) enum Stage {
+    ProcessGroup,
+    Session,
+    UserNamespace,
+    Loopback,
+    View(ViewStep),
+    PidsCgroup,
+    Cwd,
+    Stdio,
+    CloseFds,
+    Limit(Which),
+    Capabilities,
+    NoNewPrivs,
+    Landlock,
+    Seccomp,
+    Fork,
+    Init,
+    Exec,
 }
 
-const STAGES: [Stage; 11] = [
+const VIEW_STEPS: [ViewStep; 10] = [
+    ViewStep::Private,
+    ViewStep::Clone,
+    ViewStep::Staging,
+    ViewStep::Skeleton,
+    ViewStep::Attach,
+    ViewStep::Dev,
+    ViewStep::Proc,
+    ViewStep::LandlockRule,
+    ViewStep::Seal,
+    ViewStep::Pivot,
+];
+const LIMITS: [Which; 4] = [
+    Which::Memory,
+    Which::Processes,
+    Which::OpenFiles,
+    Which::Cpu,
+];
+const SIMPLE: [Stage; 13] = [
     Stage::ProcessGroup,
-    Stage::Network,
+    Stage::Session,
+    Stage::UserNamespace,
+    Stage::Loopback,
+    Stage::PidsCgroup,
+    Stage::Cwd,
     Stage::Stdio,
     Stage::CloseFds,
-    Stage::MemoryLimit,
-    Stage::ProcessLimit,
-    Stage::OpenFileLimit,
-    Stage::CpuLimit,
+    Stage::Capabilities,
     Stage::NoNewPrivs,
     Stage::Landlock,
-    Stage::Exec,
+    Stage::Seccomp,
+    Stage::Fork,
 ];
 
 impl Stage {
+    fn code(self) -> u32 {
+        match self {
+            Stage::View(s) => 100 + VIEW_STEPS.iter().position(|v| *v == s).unwrap_or(0) as u32,
+            Stage::Limit(w) => 200 + LIMITS.iter().position(|l| *l == w).unwrap_or(0) as u32,
+            Stage::Init => 300,
+            Stage::Exec => 301,
+            s => 1 + SIMPLE.iter().position(|x| *x == s).unwrap_or(0) as u32,
+        }
+    }
+
+    pub(crate) fn from_code(c: u32) -> Option<Stage> {
+        match c {
+            100..=199 => VIEW_STEPS.get((c - 100) as usize).map(|s| Stage::View(*s)),
+            200..=299 => LIMITS.get((c - 200) as usize).map(|w| Stage::Limit(*w)),
+            300 => Some(Stage::Init),
+            301 => Some(Stage::Exec),
+            1.. => SIMPLE.get((c - 1) as usize).copied(),
+            _ => None,
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Stage::ProcessGroup => "setting the process group (setpgid)",
-            Stage::Network => "entering a new network namespace for isolate_network (unshare)",
+            Stage::Session => "starting a new session (setsid)",
+            Stage::UserNamespace => "writing the user namespace's id maps",
+            Stage::Loopback => "bringing up the network namespace's loopback",
+            Stage::View(s) => s.describe(),
+            Stage::PidsCgroup => "joining the pids cgroup for max_processes",
+            Stage::Cwd => "entering the working folder (chdir)",
             Stage::Stdio => "connecting stdin/stdout/stderr (dup2)",
             Stage::CloseFds => "closing inherited file descriptors (close_range)",
-            Stage::MemoryLimit => "setting max_memory_bytes (RLIMIT_AS)",
-            Stage::ProcessLimit => "setting max_processes (RLIMIT_NPROC)",
-            Stage::OpenFileLimit => "setting max_open_files (RLIMIT_NOFILE)",
-            Stage::CpuLimit => "setting max_cpu_seconds (RLIMIT_CPU)",
+            Stage::Limit(w) => w.describe(),
+            Stage::Capabilities => "dropping every capability (securebits, bounding set, capset)",
             Stage::NoNewPrivs => "setting no_new_privs (prctl)",
             Stage::Landlock => "enforcing the Landlock ruleset (landlock_restrict_self)",
+            Stage::Seccomp => "installing the seccomp filter",
+            Stage::Fork => "starting the command inside the sandbox (clone)",
+            Stage::Init => "starting the sandbox's init (execveat of the embedded helper)",
             Stage::Exec => "executing the program",
         }
     }
+
+    /// Whether a failure here means a namespace layer could not be built
+    /// (which `best_effort` answers by running without namespaces).
+    pub(crate) fn is_namespace_layer(self) -> bool {
+        matches!(
+            self,
+            Stage::UserNamespace | Stage::Loopback | Stage::View(_) | Stage::Fork | Stage::Init
+        )
+    }
 }
 
-/// The type glibc's `setrlimit` takes for a resource.
-type Resource = libc::__rlimit_resource_t;
-
-/// Everything the child reads, prepared by the caller. Plain integers and
+/// Everything the children read, prepared by the caller. Plain integers and
 /// pointers into data that outlives the clone.
-struct ChildArgs {
+struct Args<'a> {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     stdio: [RawFd; 3],
     error_fd: RawFd,
     ruleset_fd: RawFd,
-    isolate_network: bool,
-    limits: [(Stage, Resource, Option<libc::rlimit>); 4],
-    /// Highest fd to mark close-on-exec when `close_range` is missing.
-    max_fd: libc::c_int,
-    default_action: libc::sigaction,
-    empty_mask: libc::sigset_t,
+    namespaces: Namespaces,
+    id_maps: Option<&'a IdMaps>,
+    mounts: Mounts<'a>,
+    seccomp: [(*const libc::sock_filter, u16); 2],
+    limits: limits::Prepared,
+    privileges: privileges::Prepared,
+    pids_cgroup_fd: RawFd,
+    cwd: Option<(*const libc::c_char, bool)>,
+    signals: Signals,
+    // For the init.
+    init_fd: RawFd,
+    caller_pidfd: RawFd,
+    status_fd: RawFd,
+    init_argv: [*const libc::c_char; 4],
+    init_pid_arg: [u8; 16],
+    empty_env: [*const libc::c_char; 1],
+    command_stack: *mut c_void,
+}
+
+/// A started sandbox: the caller's pipe ends, the child, and the pipe its
+/// init reports the command's status on.
+pub(crate) struct Started {
+    pub(crate) spawned: Spawned,
+}
+
+/// A failure to start, with the stage it happened at (None when it was the
+/// clone of the caller itself).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) stage: Option<Stage>,
+    pub(crate) error: Error,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { stage: None, error }
+    }
 }
 
 /// Starts `program` under `confinement`.
-pub(crate) fn spawn(program: &Program, confinement: &Confinement<'_>) -> Result<Spawned> {
+pub(crate) fn spawn(
+    program: &Program,
+    confinement: Confinement<'_>,
+    init: Option<(RawFd, RawFd)>,
+) -> std::result::Result<Started, Failure> {
     let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
     let (error_read, error_write) = pipe_above_stdio()?;
+    let status = if init.is_some() {
+        Some(pipe_above_stdio()?)
+    } else {
+        None
+    };
 
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(ptr::null());
     let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
     envp.push(ptr::null());
 
-    let Limits {
-        memory_bytes,
-        processes,
-        open_files,
-        cpu_seconds,
-    } = confinement.limits;
-    let nofile = current_limit(libc::RLIMIT_NOFILE)?;
-    let limits = [
-        (Stage::MemoryLimit, libc::RLIMIT_AS, memory_bytes),
-        (Stage::ProcessLimit, libc::RLIMIT_NPROC, processes),
-        (Stage::OpenFileLimit, libc::RLIMIT_NOFILE, open_files),
-        (Stage::CpuLimit, libc::RLIMIT_CPU, cpu_seconds),
-    ];
-    let mut prepared = [(Stage::MemoryLimit, 0, None); 4];
-    for (slot, (stage, resource, value)) in prepared.iter_mut().zip(limits) {
-        let limit = match value {
-            // A maximum: above the current hard limit (which only a
-            // privileged process could raise) the hard limit already holds.
-            Some(v) => {
-                let hard = current_limit(resource)?.rlim_max;
-                // At the CPU soft limit the kernel sends SIGXCPU, at the hard
-                // one SIGKILL: one second apart, the program sees SIGXCPU.
-                let max = if resource == libc::RLIMIT_CPU {
-                    v.saturating_add(1)
-                } else {
-                    v
-                };
-                Some(libc::rlimit {
-                    rlim_cur: v.min(hard),
-                    rlim_max: max.min(hard),
-                })
-            }
-            None => None,
-        };
-        *slot = (stage, resource, limit);
-    }
-
-    // SAFETY: zeroed sigaction/sigset_t are valid plain C structs;
-    // sigemptyset initialises the set.
-    let (default_action, empty_mask) = unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        (act, set)
+    let seccomp = match confinement.seccomp {
+        Some(f) => [
+            (
+                f.clone3.as_ptr() as *const libc::sock_filter,
+                f.clone3.len() as u16,
+            ),
+            (
+                f.deny.as_ptr() as *const libc::sock_filter,
+                f.deny.len() as u16,
+            ),
+        ],
+        None => [(ptr::null(), 0); 2],
     };
 
-    let args = ChildArgs {
+    let mut command_stack = Stack::new();
+    let mut sandbox_stack = Stack::new();
+    let namespaces = confinement.namespaces;
+    let cwd_shown: Option<std::ffi::OsString> = confinement
+        .cwd
+        .as_ref()
+        .map(|(c, _)| OsStr::from_bytes(c.as_bytes()).to_os_string());
+    let mut args = Args {
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -181,151 +289,121 @@ pub(crate) fn spawn(program: &Program, confinement: &Confinement<'_>) -> Result<
         ],
         error_fd: error_write.as_raw_fd(),
         ruleset_fd: confinement.ruleset.map_or(-1, |fd| fd.as_raw_fd()),
-        isolate_network: confinement.isolate_network,
-        limits: prepared,
-        max_fd: nofile.rlim_cur.min(1 << 20) as libc::c_int,
-        default_action,
-        empty_mask,
+        namespaces,
+        id_maps: confinement.id_maps,
+        mounts: confinement.mounts,
+        seccomp,
+        limits: confinement.limits,
+        privileges: confinement.privileges,
+        pids_cgroup_fd: confinement.pids_cgroup.map_or(-1, |fd| fd.as_raw_fd()),
+        cwd: confinement
+            .cwd
+            .as_ref()
+            .map(|(c, required)| (c.as_ptr(), *required)),
+        signals: Signals::new(),
+        init_fd: init.map_or(-1, |(fd, _)| fd),
+        caller_pidfd: init.map_or(-1, |(_, fd)| fd),
+        status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        init_argv: [ptr::null(); 4],
+        init_pid_arg: [0; 16],
+        empty_env: [ptr::null()],
+        command_stack: command_stack.top(),
     };
+    args.init_argv[0] = c"rr-init".as_ptr();
+    args.init_argv[1] = c"init".as_ptr();
 
-    let mut stack: Vec<MaybeUninit<u8>> = Vec::with_capacity(STACK_SIZE);
-    // SAFETY: the pointer stays within (one past the end of) the allocation;
-    // the stack grows down from there, aligned to 16 as the ABI wants.
-    let stack_top = unsafe {
-        let top = stack.as_mut_ptr().add(STACK_SIZE) as usize;
-        (top & !15) as *mut c_void
-    };
-
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | namespaces.clone_flags();
+    // Signals stay blocked until the report is read: the command's process
+    // may still run in this memory (see `build_sandbox`), and no handler of
+    // ours may interrupt the read meanwhile.
+    let blocked = BlockSignals::new()?;
     let (pid, clone_errno) = {
-        let _blocked = BlockSignals::new()?;
-        // SAFETY: `child_main` only reads `args` and makes async-signal-safe
-        // calls; with CLONE_VFORK this thread sleeps until the child execs or
-        // exits, so `args`, `stack` and everything they point to outlive the
-        // child's use of them.
+        let entry = if init.is_some() {
+            sandbox_main
+        } else {
+            command_main
+        };
+        // SAFETY: the entry points only read `args` (the sandbox process also
+        // writes the tree fds of the mount plan and the init's pid argument,
+        // which nothing else touches) and make async-signal-safe calls; with
+        // CLONE_VFORK this thread sleeps until the child execs or exits, so
+        // `args`, the stacks and everything they point to outlive the
+        // children's use of them.
         let pid = unsafe {
             libc::clone(
-                child_main,
-                stack_top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                &args as *const ChildArgs as *mut c_void,
+                entry,
+                sandbox_stack.top(),
+                flags,
+                &mut args as *mut Args as *mut c_void,
             )
         };
         (pid, Errno::last())
     };
     drop(error_write);
     drop(child);
-    drop(stack);
+    let status_read = status.map(|(r, w)| {
+        drop(w);
+        r
+    });
     if pid < 0 {
-        return Err(Error::from_errno(
-            ErrorKind::Spawn,
-            "creating the child (clone)",
-            clone_errno,
-        ));
+        let what = if namespaces == Namespaces::NONE {
+            "creating the child (clone)".to_string()
+        } else {
+            format!(
+                "creating the sandbox's {} namespaces (clone)",
+                namespaces.names().join(", ")
+            )
+        };
+        let kind = if namespaces != Namespaces::NONE
+            && matches!(
+                clone_errno,
+                Errno::EPERM | Errno::ENOSPC | Errno::EINVAL | Errno::EUSERS
+            ) {
+            ErrorKind::Requirements
+        } else {
+            ErrorKind::Spawn
+        };
+        return Err(Failure {
+            stage: None,
+            error: Error::from_errno(kind, what, clone_errno),
+        });
     }
 
-    if let Some((stage, errno)) = read_report(&error_read) {
-        reap(pid);
-        return Err(child_error(program, stage, errno));
+    // EOF once every child has exec'd (each holds a close-on-exec copy of
+    // the pipe): only then are `args` and the stacks free.
+    let report = vfork::read_report(&error_read);
+    drop(blocked);
+    drop(sandbox_stack);
+    drop(command_stack);
+    if let Some((stage, errno)) = report.and_then(|(code, e)| Some((Stage::from_code(code)?, e))) {
+        vfork::reap(pid);
+        return Err(Failure {
+            stage: Some(stage),
+            error: child_error(program, stage, errno, cwd_shown.as_deref()),
+        });
     }
     let [stdin, stdout, stderr] = parent;
-    Ok(Spawned {
-        child: Child::new(pid),
-        stdin,
-        stdout,
-        stderr,
+    let child = match status_read {
+        Some(fd) => Child::with_status_pipe(pid, fd),
+        None => Child::new(pid),
+    };
+    Ok(Started {
+        spawned: Spawned {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        },
     })
 }
 
-fn current_limit(resource: Resource) -> Result<libc::rlimit> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
-        return Err(Error::from_errno(
-            ErrorKind::Spawn,
-            format!("reading resource limit {resource}"),
-            Errno::last(),
-        ));
-    }
-    Ok(r)
-}
-
-/// Blocks every signal in the calling thread until dropped.
-struct BlockSignals(libc::sigset_t);
-
-impl BlockSignals {
-    fn new() -> Result<Self> {
-        // SAFETY: plain sigset manipulation on local, initialised sets.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-            if rc != 0 {
-                return Err(Error::from_errno(
-                    ErrorKind::Spawn,
-                    "blocking signals",
-                    Errno::from_raw(rc),
-                ));
-            }
-            Ok(BlockSignals(old))
-        }
-    }
-}
-
-impl Drop for BlockSignals {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in new().
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
-    }
-}
-
-/// Reads the child's failure report: None when the pipe closed empty (the
-/// exec succeeded).
-fn read_report(fd: &OwnedFd) -> Option<(Stage, i32)> {
-    let mut buf = [0u8; 8];
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: reads into the unfilled tail of `buf`.
-        let n = unsafe {
-            libc::read(
-                fd.as_raw_fd(),
-                buf[got..].as_mut_ptr() as *mut c_void,
-                buf.len() - got,
-            )
-        };
-        if n < 0 && Errno::last() == Errno::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
-    }
-    if got < buf.len() {
-        return None;
-    }
-    let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    let stage = STAGES.into_iter().find(|s| *s as u32 == stage)?;
-    Some((stage, errno))
-}
-
-fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waits for our own child, which has exited or is about to.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
-}
-
-fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
+fn child_error(program: &Program, stage: Stage, errno: i32, cwd: Option<&OsStr>) -> Error {
     let errno = Errno::from_raw(errno);
     let name = OsStr::from_bytes(program.path.as_bytes());
     match (stage, errno) {
         (Stage::Exec, Errno::ENOENT) => Error::from_errno(
             ErrorKind::CommandNotFound,
-            format!("{name:?} (or the interpreter it names) does not exist"),
+            format!("{name:?} (or the interpreter it names) does not exist in the sandbox"),
             errno,
         ),
         (Stage::Exec, Errno::EACCES) => Error::from_errno(
@@ -339,6 +417,22 @@ fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
         (Stage::Exec, _) => {
             Error::from_errno(ErrorKind::Spawn, format!("executing {name:?}"), errno)
         }
+        (Stage::Cwd, _) => Error::from_errno(
+            ErrorKind::Spawn,
+            format!(
+                "starting {name:?}: changing to the working folder {:?}: it must be reachable in \
+                 the sandbox, under a folder the policy names",
+                cwd.unwrap_or_default()
+            ),
+            errno,
+        ),
+        (s, Errno::ENOSYS) | (s @ Stage::UserNamespace, _) if s.is_namespace_layer() => {
+            Error::from_errno(
+                ErrorKind::Requirements,
+                format!("starting {name:?}: {} is not supported here", s.describe()),
+                errno,
+            )
+        }
         _ => Error::from_errno(
             ErrorKind::Spawn,
             format!("starting {name:?}: {}", stage.describe()),
@@ -347,87 +441,271 @@ fn child_error(program: &Program, stage: Stage, errno: i32) -> Error {
     }
 }
 
-/// The child, on its own stack, sharing the caller's memory. Only raw,
-/// async-signal-safe calls on prepared data; never returns into Rust code
-/// of the caller.
-extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `ChildArgs` the caller keeps alive until we exec
-    // or exit.
-    let a = unsafe { &*(arg as *const ChildArgs) };
-    // SAFETY: every call below is an async-signal-safe system call on
-    // values prepared before the clone.
-    let (stage, errno) = unsafe { confine_and_exec(a) };
-    let mut report = [0u8; 8];
-    let s = (stage as u32).to_ne_bytes();
-    let e = errno.to_ne_bytes();
-    report[..4].copy_from_slice(&s);
-    report[4..].copy_from_slice(&e);
-    // SAFETY: as above; _exit never returns.
-    unsafe {
-        libc::write(a.error_fd, report.as_ptr() as *const c_void, report.len());
-        libc::_exit(127)
+/// Writes a report and exits.
+///
+/// # Safety
+/// For the children: system calls only.
+unsafe fn fail(a: &Args<'_>, stage: Stage, errno: i32) -> ! {
+    // SAFETY: forwarded.
+    unsafe { vfork::report_and_exit(a.error_fd, stage.code(), errno) }
+}
+
+/// The first child with namespaces: PID 1 of the sandbox until it execs
+/// the init.
+extern "C" fn sandbox_main(arg: *mut c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Args` the caller keeps alive until we exec or
+    // exit; nothing else uses it meanwhile.
+    let a = unsafe { &mut *(arg as *mut Args<'_>) };
+    // SAFETY: system calls on prepared data only.
+    match unsafe { build_sandbox(a) } {
+        Err((stage, errno)) => unsafe { fail(a, stage, errno) },
+        Ok(never) => match never {},
     }
 }
 
-/// Applies everything and execs; returns only on failure, with the stage
-/// and errno.
-///
 /// # Safety
-/// Must run in the child of a `CLONE_VM | CLONE_VFORK` clone with `a`
-/// pointing to live data.
-unsafe fn confine_and_exec(a: &ChildArgs) -> (Stage, i32) {
-    // SAFETY: see the function's contract.
+/// In the sandbox process (see `sandbox_main`).
+unsafe fn build_sandbox(
+    a: &mut Args<'_>,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+    // SAFETY: the function's contract.
     unsafe {
-        let errno = || *libc::__errno_location();
-
-        // Handlers are the caller's code; none may run here or after exec.
-        // Linux numbers signals 1 to 64.
-        for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                // Only glibc's internal signals refuse; glibc sends those to
-                // the caller's threads by thread id, never to this process.
-                libc::sigaction(sig, &a.default_action, ptr::null_mut());
+        a.signals.reset_handlers();
+        if let (true, Some(maps)) = (a.namespaces.user, a.id_maps) {
+            maps.write().map_err(|e| (Stage::UserNamespace, e))?;
+        }
+        // Out of the caller's process group, so its terminal's signals do
+        // not reach the sandbox.
+        if libc::setpgid(0, 0) != 0 {
+            return Err((Stage::ProcessGroup, errno()));
+        }
+        if a.namespaces.network {
+            namespaces_loopback()?;
+        }
+        match &mut a.mounts {
+            Mounts::Host => {}
+            Mounts::ProcOnly => {
+                let null = ptr::null::<libc::c_char>();
+                if libc::mount(
+                    null,
+                    c"/".as_ptr(),
+                    null,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    ptr::null(),
+                ) != 0
+                {
+                    return Err((Stage::View(ViewStep::Private), errno()));
+                }
+                let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                if libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    flags,
+                    ptr::null(),
+                ) != 0
+                {
+                    return Err((Stage::View(ViewStep::Proc), errno()));
+                }
+            }
+            Mounts::View(view) => view
+                .apply(a.ruleset_fd)
+                .map_err(|(s, e)| (Stage::View(s), e))?,
+        }
+        if a.pids_cgroup_fd >= 0 {
+            let me = b"0";
+            if libc::write(a.pids_cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1 {
+                return Err((Stage::PidsCgroup, errno()));
             }
         }
-        if libc::setpgid(0, 0) != 0 {
-            return (Stage::ProcessGroup, errno());
+        enter_cwd(a)?;
+
+        // Without CLONE_VFORK: the command's process and this one go on in
+        // parallel, one execing the program, the other the init. Both only
+        // read `args` (this one writes the init's own fields, which the
+        // other never reads); the caller keeps everything alive until the
+        // error pipe reaches EOF, which waits for both execs.
+        let pid = libc::clone(
+            command_main,
+            a.command_stack,
+            libc::CLONE_VM | libc::SIGCHLD,
+            a as *mut Args<'_> as *mut c_void,
+        );
+        if pid < 0 {
+            return Err((Stage::Fork, errno()));
         }
-        if a.isolate_network && libc::unshare(libc::CLONE_NEWNET) != 0 {
-            return (Stage::Network, errno());
+        start_init(a, pid)
+    }
+}
+
+/// # Safety
+/// System calls only.
+unsafe fn namespaces_loopback() -> std::result::Result<(), (Stage, i32)> {
+    // SAFETY: forwarded.
+    unsafe { super::namespaces::loopback_up() }.map_err(|e| (Stage::Loopback, e))
+}
+
+/// # Safety
+/// System calls only.
+unsafe fn enter_cwd(a: &Args<'_>) -> std::result::Result<(), (Stage, i32)> {
+    if let Some((dir, required)) = a.cwd {
+        // SAFETY: chdir on a prepared C string.
+        if unsafe { libc::chdir(dir) } != 0 {
+            if required {
+                return Err((Stage::Cwd, errno()));
+            }
+            // SAFETY: as above.
+            unsafe { libc::chdir(c"/".as_ptr()) };
+        }
+    }
+    Ok(())
+}
+
+/// The sandbox process becomes the init: it gives up every capability and
+/// execs the embedded helper with only its two fds.
+///
+/// # Safety
+/// In the sandbox process, after the command exec'd.
+unsafe fn start_init(
+    a: &mut Args<'_>,
+    command: libc::pid_t,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+    // SAFETY: system calls on prepared data.
+    unsafe {
+        privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err((Stage::NoNewPrivs, errno()));
+        }
+        // The init's pid argument, in decimal.
+        let mut digits = [0u8; 12];
+        let mut n = command as u32;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            a.init_pid_arg[i] = digits[len - 1 - i];
+        }
+        a.init_pid_arg[len] = 0;
+        a.init_argv[2] = a.init_pid_arg.as_ptr() as *const libc::c_char;
+        a.init_argv[3] = ptr::null();
+
+        // fd 3: the caller's pidfd, fd 4: the status pipe, fd 5: the helper
+        // (close-on-exec); nothing else, so the init holds none of the
+        // caller's pipes.
+        let moved = [a.caller_pidfd, a.status_fd, a.init_fd]
+            .map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
+        if moved.iter().any(|fd| *fd < 0) {
+            return Err((Stage::Init, errno()));
+        }
+        if libc::dup3(moved[0], 3, 0) < 0
+            || libc::dup3(moved[1], 4, 0) < 0
+            || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
+        {
+            return Err((Stage::Init, errno()));
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        for target in 0..3 {
+            if null >= 0 {
+                libc::dup2(null, target);
+            } else {
+                libc::close(target);
+            }
+        }
+        // The error pipe goes with the others: a failure of the execveat
+        // below is reported by the exit status.
+        libc::syscall(libc::SYS_close_range, 6u32, u32::MAX, 0u32);
+        libc::syscall(
+            libc::SYS_execveat,
+            5,
+            c"".as_ptr(),
+            a.init_argv.as_ptr(),
+            a.empty_env.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        // Too late to report through the pipe (it was closed): exit with a
+        // status the caller's reap sees as a failed sandbox.
+        libc::_exit(125)
+    }
+}
+
+/// The command's process: everything that confines the command itself.
+extern "C" fn command_main(arg: *mut c_void) -> libc::c_int {
+    // SAFETY: `arg` is the caller's `Args`, alive until we exec or exit.
+    let a = unsafe { &*(arg as *const Args<'_>) };
+    // SAFETY: system calls on prepared data only.
+    let (stage, errno) = match unsafe { confine_and_exec(a) } {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    // SAFETY: as above.
+    unsafe { fail(a, stage, errno) }
+}
+
+/// Applies everything and execs; returns only on failure.
+///
+/// # Safety
+/// In a `CLONE_VM | CLONE_VFORK` child with `a` pointing to live data.
+unsafe fn confine_and_exec(
+    a: &Args<'_>,
+) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
+    // SAFETY: see the function's contract.
+    unsafe {
+        let sandboxed = a.namespaces != Namespaces::NONE;
+        if !sandboxed {
+            a.signals.reset_handlers();
+        }
+        // Its own session: no controlling terminal to push input into, and
+        // a process group of its own that a kill reaches as a whole.
+        if libc::setsid() < 0 {
+            return Err((Stage::Session, errno()));
+        }
+        if !sandboxed {
+            enter_cwd(a)?;
         }
         for (target, fd) in a.stdio.iter().enumerate() {
             if libc::dup2(*fd, target as libc::c_int) < 0 {
-                return (Stage::Stdio, errno());
+                return Err((Stage::Stdio, errno()));
             }
         }
         // Close-on-exec rather than close: the error pipe and the ruleset are
         // needed until exec, and are close-on-exec already.
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
-            if !matches!(errno(), libc::ENOSYS | libc::EINVAL) {
-                return (Stage::CloseFds, errno());
-            }
-            for fd in 3..a.max_fd {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
-        for (stage, resource, limit) in &a.limits {
-            if let Some(limit) = limit {
-                if libc::setrlimit(*resource, limit) != 0 {
-                    return (*stage, errno());
-                }
-            }
-        }
+        vfork::cloexec_from_3(a.limits.max_fd).map_err(|e| (Stage::CloseFds, e))?;
+        limits::apply(&a.limits).map_err(|(w, e)| (Stage::Limit(w), e))?;
+        privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return (Stage::NoNewPrivs, errno());
+            return Err((Stage::NoNewPrivs, errno()));
         }
         if a.ruleset_fd >= 0
             && libc::syscall(libc::SYS_landlock_restrict_self, a.ruleset_fd, 0u32) != 0
         {
-            return (Stage::Landlock, errno());
+            return Err((Stage::Landlock, errno()));
         }
-        libc::sigprocmask(libc::SIG_SETMASK, &a.empty_mask, ptr::null_mut());
+        for (filter, len) in a.seccomp {
+            if filter.is_null() {
+                continue;
+            }
+            let prog = libc::sock_fprog {
+                len,
+                filter: filter as *mut libc::sock_filter,
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0u32,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
+                return Err((Stage::Seccomp, errno()));
+            }
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
-        (Stage::Exec, errno())
+        Err((Stage::Exec, errno()))
     }
 }

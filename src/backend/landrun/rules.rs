@@ -189,6 +189,13 @@ impl Settings {
     pub(crate) fn restricts_tcp(&self) -> bool {
         !self.allow_networking
     }
+
+    /// Whether the sandbox gets a network namespace of its own: asked for,
+    /// or networking off with no TCP port to keep reachable.
+    pub(crate) fn network_isolated(&self) -> bool {
+        self.isolate_network
+            || (!self.allow_networking && self.bind_tcp.is_empty() && self.connect_tcp.is_empty())
+    }
 }
 
 /// One path and what the ruleset allows beneath it.
@@ -217,8 +224,10 @@ impl Plan {
 }
 
 /// The plan for one spawn: `settings` with `params` filled in, for a kernel
-/// of Landlock `abi` (`ABI::Unsupported` gives an empty plan).
-pub(crate) fn plan(settings: &Settings, params: &Params, abi: ABI) -> Result<Plan> {
+/// of Landlock `abi` (`ABI::Unsupported` gives an empty plan). With a
+/// network namespace of its own (`netns`) the sandbox has no network to cut
+/// TCP from, and keeps the use of its loopback.
+pub(crate) fn plan(settings: &Settings, params: &Params, abi: ABI, netns: bool) -> Result<Plan> {
     let handled_fs = if settings.unrestricted_filesystem {
         BitFlags::EMPTY
     } else {
@@ -250,7 +259,7 @@ pub(crate) fn plan(settings: &Settings, params: &Params, abi: ABI) -> Result<Pla
         }
     }
 
-    let handled_net = if settings.restricts_tcp() {
+    let handled_net = if settings.restricts_tcp() && !netns {
         AccessNet::from_all(abi)
     } else {
         BitFlags::EMPTY
@@ -332,7 +341,7 @@ mod tests {
         for (k, v) in params {
             ps.insert(*k, *v);
         }
-        plan(&settings, &ps, abi).map(|p| render(&p))
+        plan(&settings, &ps, abi, false).map(|p| render(&p))
     }
 
     const ALL_FS_V7: &str = "Execute WriteFile ReadFile ReadDir RemoveDir RemoveFile MakeChar MakeDir MakeReg MakeSock MakeFifo MakeBlock MakeSym Refer Truncate IoctlDev";
@@ -434,7 +443,9 @@ path /usr (allow_read_exec_folders): Execute ReadFile ReadDir
             r#"{"allow_networking": true, "unrestricted_filesystem": true}"#,
         ))
         .unwrap();
-        assert!(plan(&settings, &Params::new(), ABI::V7).unwrap().is_empty());
+        assert!(plan(&settings, &Params::new(), ABI::V7, false)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -470,6 +481,7 @@ path /f (allow_write_files): WriteFile ReadFile
             &Settings::parse(Some(json)).unwrap(),
             &Params::new(),
             ABI::Unsupported,
+            false,
         );
         assert!(unsupported.unwrap().is_empty());
     }

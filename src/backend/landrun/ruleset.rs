@@ -42,11 +42,16 @@ pub(crate) fn detect_abi() -> std::result::Result<ABI, Errno> {
     }
 }
 
-/// Creates the ruleset of `plan`, with every path opened and checked; None
-/// when the plan restricts nothing. A missing path is an error naming its
-/// option, or skipped with `best_effort`; the always-allowed devices are
-/// skipped when missing.
-pub(crate) fn create(plan: &Plan, best_effort: bool) -> Result<Option<OwnedFd>> {
+/// Creates the ruleset of `plan`, with every path opened and checked except
+/// those `later` names (paths that only exist inside the sandbox's mount
+/// view, whose rules the sandbox adds itself); None when the plan restricts
+/// nothing. A missing path is an error naming its option, or skipped with
+/// `best_effort`; the always-allowed devices are skipped when missing.
+pub(crate) fn create(
+    plan: &Plan,
+    best_effort: bool,
+    later: impl Fn(&Path) -> bool,
+) -> Result<Option<OwnedFd>> {
     if plan.is_empty() {
         return Ok(None);
     }
@@ -65,7 +70,7 @@ pub(crate) fn create(plan: &Plan, best_effort: bool) -> Result<Option<OwnedFd>> 
         ruleset = ruleset.scope(plan.scopes).map_err(landlock_error)?;
     }
     let mut created = ruleset.create().map_err(landlock_error)?;
-    for rule in &plan.paths {
+    for rule in plan.paths.iter().filter(|r| !later(&r.path)) {
         let Some(fd) = open_rule_path(rule, best_effort)? else {
             continue;
         };

@@ -28,7 +28,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r, err := runner.New(kind, runner.Options{}, logger)
+	options := runner.Options{}
+	if kind == runner.TypeLandrun {
+		// Landlock allows nothing that is not listed: the command needs
+		// the system folders, to read and execute from.
+		options["allow_read_exec_folders"] = []string{"/usr", "/bin", "/lib", "/lib64"}
+		options["best_effort"] = true
+	}
+	r, err := runner.New(kind, options, logger)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,0 +1,162 @@
+"""Benchmarks against the standard library, measured in the same run with
+the two sides interleaved (machines are noisy): prints the median time per
+operation of each and their ratio (ours / standard library; below 1.0 is
+faster).
+
+- `runner.run(["true"])` against `subprocess.run(["true"])`;
+- `create_subprocess_exec("true")` with three pipes and `communicate()`,
+  against `asyncio.create_subprocess_exec`;
+- an interactive round trip: 1,000 lines through `cat`, one at a time.
+
+The two sides alternate in small batches and the median batch is kept, so
+that load from other programs weighs on both alike.
+
+Each under the exec runner, and under landrun (read and execute the system
+and interpreter folders, read /etc) with its ratio to exec.
+
+Run: bindings/python/test.sh --bench, or python bench.py [ROUNDS].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+import restricted_runner as rr
+
+PIPE = subprocess.PIPE
+
+
+def interpreter_folders() -> List[str]:
+    found = set()
+    for p in (sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)):
+        real = os.path.realpath(p)
+        found.add(real if os.path.isdir(real) else os.path.dirname(os.path.dirname(real)))
+    return sorted(found)
+
+
+def landrun() -> rr.Runner:
+    system = [d for d in ("/usr", "/bin", "/lib", "/lib64") if os.path.isdir(d)]
+    return rr.Runner(
+        "landrun", {"allow_read_exec_folders": system + interpreter_folders(), "allow_read_folders": ["/etc"]}
+    )
+
+
+def run_true(r: rr.Runner) -> Callable[[], None]:
+    return lambda: r.run(["true"]).check_returncode()
+
+
+def stdlib_run_true() -> None:
+    subprocess.run(["true"]).check_returncode()
+
+
+def async_true(spawn: Callable[..., Any]) -> Callable[[], None]:
+    async def many(n: int) -> None:
+        for _ in range(n):
+            p = await spawn("true", stdin=PIPE, stdout=PIPE, stderr=PIPE)
+            await p.communicate()
+            assert p.returncode == 0
+
+    def once() -> None:
+        asyncio.run(many(1))
+
+    once.many = many  # type: ignore[attr-defined]
+    return once
+
+
+def round_trip(popen: Callable[[], Any]) -> Callable[[], None]:
+    def go() -> None:
+        p = popen()
+        for i in range(1000):
+            line = b"line %d\n" % i
+            p.stdin.write(line)
+            p.stdin.flush()
+            assert p.stdout.readline() == line
+        p.stdin.close()
+        p.stdout.read()
+        p.stdout.close()
+        p.stderr.close()
+        p.wait()
+
+    return go
+
+
+def cat_in(r: rr.Runner) -> Callable[[], Any]:
+    return lambda: r.popen(["cat"])
+
+
+def timed(fn: Callable[[], None], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def timed_async(fn: Callable[[], None], n: int) -> float:
+    many = fn.many  # type: ignore[attr-defined]
+
+    async def go() -> float:
+        t = time.perf_counter()
+        await many(n)
+        return (time.perf_counter() - t) / n
+
+    return asyncio.run(go())
+
+
+def compare(
+    name: str, ours: Callable[[], None], base: Callable[[], None], n: int, rounds: int, asynchronous: bool = False
+) -> Tuple[float, float]:
+    measure = timed_async if asynchronous else timed
+    measure(ours, max(1, n // 10))
+    measure(base, max(1, n // 10))
+    # Small batches, alternated, and the median batch: a noisy machine
+    # slows both sides alike at any moment.
+    batch = max(1, min(n, 10))
+    a: List[float] = []
+    b: List[float] = []
+    for _ in range(rounds * max(1, n // batch)):
+        b.append(measure(base, batch))
+        a.append(measure(ours, batch))
+    ours_t, base_t = statistics.median(a), statistics.median(b)
+    print(f"{name:<58} {ours_t * 1e6:10.0f} us {base_t * 1e6:10.0f} us {ours_t / base_t:7.2f}x", flush=True)
+    return ours_t, base_t
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    exec_runner = rr.Runner("exec")
+    land = landrun()
+    print(f"restricted_runner {rr.version()}, Python {sys.version.split()[0]}, {rounds} rounds, medians")
+    print(f"{'':<58} {'ours':>13} {'stdlib':>13} {'ratio':>8}")
+    results: Dict[str, Tuple[float, float]] = {}
+    for label, r in (("exec", exec_runner), ("landrun", land)):
+        results[f"run-{label}"] = compare(
+            f"run(['true']) [{label}] vs subprocess.run", run_true(r), stdlib_run_true, 200, rounds
+        )
+        results[f"async-{label}"] = compare(
+            f"create_subprocess_exec('true') [{label}] vs asyncio",
+            async_true(r.create_subprocess_exec),
+            async_true(asyncio.create_subprocess_exec),
+            200,
+            rounds,
+            asynchronous=True,
+        )
+        results[f"rt-{label}"] = compare(
+            f"1,000-line round trip through cat [{label}] vs Popen",
+            round_trip(cat_in(r)),
+            round_trip(lambda: subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)),
+            3,
+            rounds,
+        )
+    print("landrun on top of exec (ours, same run):")
+    for what in ("run", "async", "rt"):
+        print(f"  {what:<8} {results[f'{what}-landrun'][0] / results[f'{what}-exec'][0]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The subprocess-shaped API against the real runners."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+from conftest import (
+    fd_count,
+    landrun_options,
+    make_runner,
+    still_running,
+    unique_seconds,
+    wait_for_pids,
+    wait_gone,
+)
+
+import restricted_runner as rr
+
+Factory = Callable[[str], rr.Runner]
+
+
+def test_echo_round_trip_line_by_line(any_runner: rr.Runner) -> None:
+    with any_runner.popen(["cat"], text=True, bufsize=1) as p:
+        assert p.stdin is not None and p.stdout is not None
+        for i in range(50):
+            p.stdin.write(f"line {i}\n")
+            assert p.stdout.readline() == f"line {i}\n"
+        p.stdin.close()
+        assert p.stdout.read() == ""
+    assert p.returncode == 0
+    assert p.pid > 0
+
+
+def test_run_captures_and_reports_the_exit(any_runner: rr.Runner) -> None:
+    done = any_runner.run(["sh", "-c", "echo out; echo err >&2; exit 3"], capture_output=True, text=True)
+    assert isinstance(done, subprocess.CompletedProcess)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        any_runner.run(["sh", "-c", "echo bad >&2; exit 4"], capture_output=True, check=True)
+    assert info.value.returncode == 4 and info.value.stderr == b"bad\n"
+    assert any_runner.run(["true"], check=True).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["exec", "landrun", "firejail", "docker"])
+def test_communicate_64_mib_both_ways(runner_factory: Factory, kind: str) -> None:
+    size = 64 << 20 if kind != "docker" else 16 << 20
+    data = bytes(range(256)) * (size // 256)
+    p = runner_factory(kind).popen(["sh", "-c", "cat; head -c 1000000 /dev/zero >&2"])
+    out, err = p.communicate(data, timeout=300)
+    assert p.returncode == 0
+    assert len(out) == size and out == data
+    assert err == b"\0" * 1_000_000
+
+
+def test_inputs_and_text(host_runner: rr.Runner) -> None:
+    done = host_runner.run(["tr", "a-z", "A-Z"], input="hello\r\nworld", capture_output=True, text=True)
+    assert done.stdout == "HELLO\nWORLD"
+    done = host_runner.run(["cat"], input=b"\xff\x00", capture_output=True)
+    assert done.stdout == b"\xff\x00"
+
+
+def test_timeouts(host_runner: rr.Runner) -> None:
+    t = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        host_runner.run(["sh", "-c", "echo partial; sleep 30"], capture_output=True, timeout=0.5)
+    assert time.monotonic() - t < 15
+    assert isinstance(info.value, rr.TimeoutExpired) and isinstance(info.value, rr.RestrictedRunnerError)
+    assert info.value.stdout == b"partial\n"
+    assert info.value.timeout == 0.5
+
+    p = host_runner.popen(["sh", "-c", "echo first; sleep 30"])
+    with pytest.raises(subprocess.TimeoutExpired):
+        p.wait(timeout=0.2)
+    assert p.poll() is None
+    # communicate resumes after its own timeout without losing anything.
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        p.communicate(timeout=0.5)
+    assert info.value.stdout == b"first\n"
+    p.kill()
+    out, _ = p.communicate()
+    assert out == b"first\n"
+    assert p.returncode is not None and p.returncode != 0
+
+
+def test_kill_reaches_the_whole_tree(any_runner: rr.Runner) -> None:
+    mark = unique_seconds()
+    p = any_runner.popen(["sh", "-c", f"sleep {mark} & sleep 100"])
+    grandchildren = wait_for_pids(mark)
+    assert grandchildren, "the background sleep never started"
+    p.terminate()
+    code = p.wait(timeout=60)
+    # firejail and the container engines report a signal N as exit 128+N.
+    assert code in (-signal.SIGTERM, 128 + signal.SIGTERM)
+    assert all(wait_gone(pid) for pid in grandchildren), f"{grandchildren} survived"
+    for f in (p.stdin, p.stdout, p.stderr):
+        assert f is not None
+        f.close()
+    # Signals after the reap are a no-op, as in subprocess.
+    p.send_signal(signal.SIGKILL)
+
+
+def test_reaping_ends_what_the_command_left_running(any_runner: rr.Runner) -> None:
+    mark = unique_seconds()
+    any_runner.run(["sh", "-c", f"sleep {mark} >/dev/null 2>&1 &"], timeout=60)
+    assert not still_running(mark), "a background process outlived the run"
+
+
+def test_errors_are_the_right_exceptions(runner_factory: Factory, host_dir: Path) -> None:
+    r = runner_factory("exec")
+    with pytest.raises(FileNotFoundError) as nf:
+        r.run(["rr-no-such-command-xyz"])
+    assert isinstance(nf.value, rr.CommandNotFoundError)
+    assert nf.value.code == rr.Status.COMMAND_NOT_FOUND and "rr-no-such-command-xyz" in str(nf.value)
+    with pytest.raises(rr.InvalidOptionsError) as bad:
+        rr.Runner("landrun", {"allow_read_folders": "not-a-list"})
+    assert "allow_read_folders" in bad.value.message and isinstance(bad.value, ValueError)
+    with pytest.raises(rr.UnknownRunnerError, match="chroot"):
+        rr.Runner("chroot")
+    with pytest.raises(rr.RequirementsError, match="macOS"):
+        rr.Runner("sandbox-exec")
+    with pytest.raises(rr.InvalidOptionsError, match="missing"):
+        make_runner("landrun", landrun_options(write=["{{ .missing }}"])).run(["true"])
+    with pytest.raises(OSError) as cwd:
+        r.run(["true"], cwd=host_dir / "no-such-folder")
+    assert isinstance(cwd.value, rr.SpawnError) and cwd.value.errno == errno.ENOENT
+    assert "no-such-folder" in str(cwd.value)
+    with pytest.raises(ValueError):
+        r.run(["true"], env={"A=B": "x"})
+    with pytest.raises(rr.InvalidArgumentError):
+        r.run(["true\0"])
+    with pytest.raises(ValueError):
+        r.run([])
+    with pytest.raises(ValueError, match="STDOUT"):
+        r.run(["true"], stderr=rr.STDOUT)
+    # A failed spawn leaves no fd behind.
+    before = fd_count()
+    for _ in range(20):
+        with pytest.raises(FileNotFoundError):
+            r.popen(["rr-no-such-command-xyz"])
+    assert fd_count() == before
+
+
+def test_devnull_and_inherited_streams(host_runner: rr.Runner, capfd: pytest.CaptureFixture[str]) -> None:
+    done = host_runner.run(["sh", "-c", "cat; echo to-out; echo to-err >&2"], stdin=rr.DEVNULL)
+    assert done.returncode == 0 and done.stdout is None
+    captured = capfd.readouterr()
+    assert captured.out == "to-out\n" and captured.err == "to-err\n"
+    # Popen too, and an fd as a target.
+    r, w = os.pipe()
+    with host_runner.popen(["sh", "-c", "echo via-fd"], stdin=rr.DEVNULL, stdout=w, stderr=rr.DEVNULL) as p:
+        pass
+    os.close(w)
+    assert os.read(r, 100) == b"via-fd\n" and p.returncode == 0
+    os.close(r)
+
+
+def test_inherited_stdin_is_forwarded(host_runner: rr.Runner, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"from a file\n")
+    with open(src, "rb") as f:
+        done = host_runner.run(["cat"], stdin=f, capture_output=True)
+    assert done.stdout == b"from a file\n"
+
+
+def test_cwd_env_and_params(runner_factory: Factory, host_dir: Path) -> None:
+    for kind in ("exec", "landrun", "firejail"):
+        r = runner_factory(kind)
+        done = r.run(["sh", "-c", 'pwd -P; echo "$RR_PY"'], cwd=host_dir, env={"RR_PY": "v a l"}, capture_output=True)
+        assert done.stdout.decode().split("\n")[:2] == [os.path.realpath(host_dir), "v a l"], kind
+    # A param fills a placeholder for one spawn only.
+    r = make_runner("landrun", landrun_options(write=["{{ .out }}"]))
+    r.run(["sh", "-c", "echo p > f.txt"], cwd=host_dir, params={"out": str(host_dir)}, check=True)
+    assert (host_dir / "f.txt").read_text() == "p\n"
+
+
+def test_many_threads_share_one_runner(host_runner: rr.Runner) -> None:
+    errors: List[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(10):
+                done = host_runner.run(["echo", f"{n}-{i}"], capture_output=True, text=True)
+                assert done.stdout == f"{n}-{i}\n"
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_poll_wait_and_signals(host_runner: rr.Runner) -> None:
+    p = host_runner.popen(["sleep", "30"], stdin=rr.DEVNULL, stdout=rr.DEVNULL, stderr=rr.DEVNULL)
+    assert p.poll() is None and p.returncode is None
+    waiter_result: List[int] = []
+    waiter = threading.Thread(target=lambda: waiter_result.append(p.wait()))
+    waiter.start()
+    time.sleep(0.1)
+    p.kill()
+    waiter.join(30)
+    assert waiter_result and waiter_result[0] in (-signal.SIGKILL, 128 + signal.SIGKILL)
+    assert p.poll() == waiter_result[0]
+
+
+def test_closed_runner(runner_factory: Factory) -> None:
+    r = runner_factory("exec")
+    p = r.popen(["cat"])
+    r.close()
+    r.close()
+    with pytest.raises(ValueError, match="closed"):
+        r.run(["true"])
+    # What it started stays valid.
+    assert p.communicate(b"still here") == (b"still here", b"")
+
+
+def test_a_forgotten_popen_is_killed_and_reaped(runner_factory: Factory) -> None:
+    r = runner_factory("exec")
+    p = r.popen(["sh", "-c", "sleep 100 & echo $!; sleep 100"])
+    assert p.stdout is not None
+    grandchild = int(p.stdout.readline())
+    pid = p.pid
+    with pytest.warns(ResourceWarning):
+        del p
+        import gc
+
+        gc.collect()
+    assert wait_gone(pid) and wait_gone(grandchild)
+
+
+def test_version() -> None:
+    assert rr.version() == "0.1.0"
+    assert sys.version_info >= (3, 9)
+
+
+def test_an_inherited_dev_null_stays_dev_null(host_runner: rr.Runner) -> None:
+    with open(os.devnull) as null:
+        done = host_runner.run(["sh", "-c", "readlink /proc/self/fd/0"], stdin=null, capture_output=True, text=True)
+    assert done.stdout == "/dev/null\n"

@@ -1,0 +1,131 @@
+//! The capability layer: every capability set emptied before exec, for a
+//! root caller and inside a user namespace alike, so the command holds no
+//! privilege over anything, its sandbox included.
+//!
+//! Root keeps uid 0 when it runs without a user namespace, and a plain
+//! execve by uid 0 would hand the full bounding set back; so the bounding
+//! set is emptied and the securebits that make uid 0 special are locked
+//! off. `no_new_privs` then keeps set-user-ID files and file capabilities
+//! from granting anything.
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// What the child needs to drop everything: the highest capability number
+/// of this kernel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prepared {
+    last_cap: u32,
+}
+
+/// Reads the kernel's highest capability number (once per process).
+pub(crate) fn prepare() -> Result<Prepared> {
+    static LAST: OnceLock<std::result::Result<u32, String>> = OnceLock::new();
+    let last = LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .map_err(|e| format!("reading /proc/sys/kernel/cap_last_cap: {e}"))?
+            .trim()
+            .parse::<u32>()
+            .map_err(|e| format!("parsing /proc/sys/kernel/cap_last_cap: {e}"))
+    });
+    match last {
+        Ok(last_cap) => Ok(Prepared {
+            last_cap: (*last_cap).min(63),
+        }),
+        Err(msg) => Err(Error::new(ErrorKind::Spawn, msg.clone())),
+    }
+}
+
+// SECBIT_NOROOT | _LOCKED, SECBIT_NO_SETUID_FIXUP | _LOCKED,
+// SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE | _LOCKED.
+const SECUREBITS: libc::c_ulong = 0b1110_1111;
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Drops every capability of the calling process; returns the errno of the
+/// call that failed.
+///
+/// # Safety
+/// Async-signal-safe: only system calls on stack data. Meant for a
+/// vfork-style child.
+pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
+    // SAFETY: plain system calls on local data.
+    unsafe {
+        let errno = || *libc::__errno_location();
+        let header = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
+        if libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) == 0 {
+            for cap in 0..=p.last_cap {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(errno());
+                }
+            }
+        } else if errno() == libc::EPERM {
+            // Without CAP_SETPCAP the bounding set cannot change; that is
+            // only acceptable when there is nothing to drop.
+            let mut data = [CapData {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            }; 2];
+            if libc::syscall(libc::SYS_capget, &header, data.as_mut_ptr()) != 0 {
+                return Err(errno());
+            }
+            if data.iter().any(|d| d.permitted != 0 || d.effective != 0) {
+                return Err(libc::EPERM);
+            }
+        } else {
+            return Err(errno());
+        }
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) != 0
+            && errno() != libc::EINVAL
+        {
+            return Err(errno());
+        }
+        let none = [CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        if libc::syscall(libc::SYS_capset, &header, none.as_ptr()) != 0 {
+            return Err(errno());
+        }
+        Ok(())
+    }
+}
+
+/// Whether this process holds `cap` in its effective set.
+pub(crate) fn has_capability(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << cap) != 0)
+}
+
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;

@@ -1,0 +1,338 @@
+//! Per-spawn cgroups: finding where the caller may create one, creating a
+//! leaf under the caller's own cgroup (so whatever manages the caller, a
+//! systemd unit or a container, still sees and stops the spawn), and
+//! removing it once its processes are gone.
+//!
+//! Both cgroup v2 and the v1 hierarchies are handled (machines run hybrids:
+//! v2 at /sys/fs/cgroup/unified next to v1 controllers); where each lives is
+//! read from /proc/self/mountinfo, never assumed.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Which hierarchy a cgroup is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Version {
+    V1,
+    V2,
+}
+
+/// A mounted hierarchy and the caller's cgroup in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    pub(crate) version: Version,
+    /// The caller's cgroup, as a folder.
+    pub(crate) dir: PathBuf,
+}
+
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && i + 3 < field.len()
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|d| (b'0'..=b'7').contains(d))
+        {
+            out.push(
+                field[i + 1..i + 4]
+                    .iter()
+                    .fold(0u8, |a, d| a.wrapping_mul(8).wrapping_add(d - b'0')),
+            );
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The hierarchy holding `controller` ("" for plain cgroup v2, which
+/// `cgroup.kill` and `cgroup.procs` need no controller for), from the texts
+/// of /proc/self/mountinfo and /proc/self/cgroup.
+pub(crate) fn find_in(mountinfo: &str, cgroups: &str, controller: &str) -> Option<Hierarchy> {
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(fstype), Some(root), Some(mount)) =
+            (fields.get(sep + 1), fields.get(3), fields.get(4))
+        else {
+            continue;
+        };
+        let opts = fields.get(sep + 3).copied().unwrap_or("");
+        let mount = PathBuf::from(OsString::from_vec(unescape(mount.as_bytes())));
+        let (version, wanted) = match *fstype {
+            "cgroup2" => (Version::V2, true),
+            "cgroup" if !controller.is_empty() => {
+                (Version::V1, opts.split(',').any(|o| o == controller))
+            }
+            _ => continue,
+        };
+        if !wanted {
+            continue;
+        }
+        // The caller's path in that hierarchy, relative to the mount's root.
+        let path = cgroups.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let matches = match version {
+                Version::V2 => list.is_empty(),
+                Version::V1 => list.split(',').any(|c| c == controller),
+            };
+            matches.then(|| path.to_string())
+        })?;
+        let rel = Path::new(&path).strip_prefix(root).ok()?;
+        let dir = mount.join(rel);
+        if version == Version::V2 && !controller.is_empty() {
+            // A v2 controller is usable in a child only when the caller's
+            // cgroup hands it down.
+            let Ok(control) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) else {
+                continue;
+            };
+            if !control.split_whitespace().any(|c| c == controller) {
+                continue;
+            }
+        }
+        return Some(Hierarchy { version, dir });
+    }
+    None
+}
+
+/// The hierarchy holding `controller` for this process.
+pub(crate) fn find(controller: &str) -> Option<Hierarchy> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    find_in(&mountinfo, &cgroups, controller)
+}
+
+/// A cgroup made for one spawn; removed when dropped (after its processes
+/// are gone).
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    pub(crate) version: Version,
+    pub(crate) dir: PathBuf,
+    /// `cpu.stat`'s user and system microseconds when the leaf was last
+    /// free: a reused leaf's counts go on from there.
+    cpu_base: (u64, u64),
+}
+
+impl Leaf {
+    /// Creates a leaf in `h`, named after this process and a counter.
+    pub(crate) fn create(h: &Hierarchy, what: &str) -> Result<Leaf> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "restricted-runner-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = h.dir.join(name);
+        std::fs::create_dir(&dir).map_err(|e| {
+            Error::from_io(
+                ErrorKind::Requirements,
+                format!("{what}: creating the cgroup {}", dir.display()),
+                &e,
+            )
+        })?;
+        Ok(Leaf {
+            version: h.version,
+            dir,
+            cpu_base: (0, 0),
+        })
+    }
+
+    /// Writes `value` to the leaf's file `name`.
+    pub(crate) fn write(&self, name: &str, value: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .map_err(|e| Error::from_io(ErrorKind::Io, format!("writing {}", path.display()), &e))
+    }
+
+    /// Opens `cgroup.procs` for writing: a process joins by writing "0".
+    pub(crate) fn procs_fd(&self) -> Result<OwnedFd> {
+        let path = self.dir.join("cgroup.procs");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map(OwnedFd::from)
+            .map_err(|e| Error::from_io(ErrorKind::Io, format!("opening {}", path.display()), &e))
+    }
+
+    /// Kills every process in the leaf and removes it, waiting up to
+    /// `within` for the kernel to finish.
+    pub(crate) fn remove(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            match std::fs::remove_dir(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    self.kill_all();
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => {
+                    return Err(Error::from_io(
+                        ErrorKind::Io,
+                        format!("removing the cgroup {}", self.dir.display()),
+                        &e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// SIGKILLs every process in the leaf.
+    pub(crate) fn kill_all(&self) {
+        if self.version == Version::V2 && self.write("cgroup.kill", "1").is_ok() {
+            return;
+        }
+        if let Ok(text) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill takes plain integers.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl Drop for Leaf {
+    fn drop(&mut self) {
+        let _ = self.remove(Duration::from_secs(2));
+    }
+}
+
+/// Where per-spawn leaves can be made to contain a tree: the caller's own
+/// cgroup v2 folder, when it may create children there (root, or a
+/// delegated subtree). Probed once per process by making one.
+pub(crate) fn containment() -> Option<&'static Hierarchy> {
+    static FOUND: std::sync::OnceLock<Option<Hierarchy>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let h = find("")?;
+            let probe = Leaf::create(&h, "probing cgroup containment").ok()?;
+            drop(probe);
+            Some(h)
+        })
+        .as_ref()
+}
+
+/// Empty leaves kept for the next spawns: making and removing a cgroup costs
+/// more than the rest of a spawn's bookkeeping together. Each carries a
+/// record, so a crashed process's idle leaves are removed too.
+static POOL: std::sync::Mutex<Vec<(Leaf, crate::record::Record)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Idle leaves kept at most.
+const POOL_SIZE: usize = 16;
+
+impl Leaf {
+    /// An empty leaf in `h`, from the pool or new.
+    pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
+        let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some((leaf, record)) if leaf.dir.starts_with(&h.dir) => {
+                drop(record);
+                Ok(leaf)
+            }
+            _ => Leaf::create(h, "containing the command's tree"),
+        }
+    }
+
+    /// `cpu.stat`'s user and system microseconds (cgroup v2 keeps them for
+    /// every cgroup, whatever controllers are enabled).
+    fn cpu_usec(&self) -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        Some((field("user_usec ")?, field("system_usec ")?))
+    }
+
+    /// The CPU time the leaf's processes used since it was taken: the whole
+    /// tree, orphans included.
+    pub(crate) fn cpu_used(&self) -> Option<(Duration, Duration)> {
+        let (u, s) = self.cpu_usec()?;
+        Some((
+            Duration::from_micros(u.saturating_sub(self.cpu_base.0)),
+            Duration::from_micros(s.saturating_sub(self.cpu_base.1)),
+        ))
+    }
+
+    /// Whether a process is left in the leaf (`cgroup.events` of v2).
+    pub(crate) fn populated(&self) -> bool {
+        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(events) => events.lines().any(|l| l == "populated 1"),
+            Err(_) => std::fs::read_to_string(self.dir.join("cgroup.procs"))
+                .map(|p| !p.trim().is_empty())
+                .unwrap_or(false),
+        }
+    }
+
+    /// Ends what is left in the leaf, and gives it back to the pool once
+    /// empty (or removes it).
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.populated() {
+            self.kill_all();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while self.populated() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if self.populated() {
+            return self.remove(Duration::from_secs(2));
+        }
+        let mut leaf = self;
+        leaf.cpu_base = leaf.cpu_usec().unwrap_or((0, 0));
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_SIZE {
+            let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
+            pool.push((leaf, record));
+            Ok(())
+        } else {
+            drop(pool);
+            leaf.remove(Duration::from_secs(2))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+29 22 0:25 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+30 29 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+38 29 0:34 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:19 - cgroup cgroup rw,pids
+39 29 0:35 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:20 - cgroup cgroup rw,memory
+";
+    const CGROUPS: &str = "8:pids:/user.slice\n4:memory:/a/b\n0::/user.slice/session-1.scope\n";
+
+    #[test]
+    fn hybrid_hierarchies_are_found_from_mountinfo() {
+        let pids = find_in(HYBRID, CGROUPS, "pids").unwrap();
+        assert_eq!(pids.version, Version::V1);
+        assert_eq!(pids.dir, Path::new("/sys/fs/cgroup/pids/user.slice"));
+        let v2 = find_in(HYBRID, CGROUPS, "").unwrap();
+        assert_eq!(v2.version, Version::V2);
+        assert_eq!(
+            v2.dir,
+            Path::new("/sys/fs/cgroup/unified/user.slice/session-1.scope")
+        );
+        assert!(find_in(HYBRID, CGROUPS, "cpu").is_none());
+    }
+}

@@ -1,0 +1,154 @@
+//! `init`: PID 1 of a landrun sandbox's PID namespace.
+//!
+//! The library's child sets up the namespaces, starts the command (its own
+//! child, so now ours), then execs this program, which:
+//! - reaps every process the namespace's orphans reparent to it;
+//! - forwards the signals the library sends (from outside the namespace) to
+//!   every process of the sandbox, `kill(-1, sig)`; signals sent from inside
+//!   are ignored, as PID 1 ignores them by default;
+//! - exits when the command exits, after writing the command's wait status
+//!   to fd 4, and the kernel then kills whatever is left in the namespace,
+//!   so nothing outlives the command;
+//! - exits at once when the caller dies (its pidfd, fd 3, becomes readable),
+//!   which ends the whole sandbox with it.
+
+use crate::sys::{self, nr, sys, KernelSigaction, PollFd, SigSet, SignalfdSiginfo};
+
+/// The signal the library sends, queued with the signal to forward as its
+/// value, for signals init cannot receive itself (SIGSTOP).
+const CONTROL_SIGNAL: i32 = 64;
+
+const CALLER_FD: i32 = 3;
+const STATUS_FD: i32 = 4;
+
+extern "C" fn ignore(_: i32) {}
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl rr_restore_rt",
+    "rr_restore_rt:",
+    "mov rax, 15",
+    "syscall",
+    "ud2",
+);
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    fn rr_restore_rt();
+}
+
+fn restorer() -> (u64, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        (sys::SA_RESTORER, rr_restore_rt as *const () as usize)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        (0, 0)
+    }
+}
+
+/// Signals that get a handler so that the kernel delivers them to PID 1
+/// (it drops signals whose disposition is the default); all stay blocked
+/// and are read from a signalfd, so the handler never runs.
+fn forwarded(sig: i32) -> bool {
+    // Synchronous faults are the kernel's business, SIGKILL and SIGSTOP
+    // cannot be handled.
+    !matches!(sig, 4 | 5 | 7 | 8 | 9 | 11 | 19 | 31)
+}
+
+pub fn run(command: i32) -> ! {
+    sys!(nr::PRCTL, sys::PR_SET_DUMPABLE, 0);
+    let all: SigSet = !0;
+    sys!(nr::RT_SIGPROCMASK, sys::SIG_SETMASK, &all as *const SigSet, 0, 8);
+    let (restore_flag, restore) = restorer();
+    let action = KernelSigaction {
+        handler: ignore as *const () as usize,
+        flags: sys::SA_RESTART | restore_flag,
+        restorer: restore,
+        mask: all,
+    };
+    for sig in 1..=64 {
+        if forwarded(sig) {
+            sys!(nr::RT_SIGACTION, sig, &action as *const KernelSigaction, 0, 8);
+        }
+    }
+    let sfd = sys!(nr::SIGNALFD4, -1isize, &all as *const SigSet, 8, sys::SFD_CLOEXEC);
+    if sfd < 0 {
+        sys::exit(125);
+    }
+    let sfd = sfd as i32;
+    // The command may have ended before the signalfd existed.
+    reap(command);
+
+    let mut fds = [
+        PollFd { fd: sfd, events: sys::POLLIN, revents: 0 },
+        PollFd { fd: CALLER_FD, events: sys::POLLIN, revents: 0 },
+    ];
+    loop {
+        fds[0].revents = 0;
+        fds[1].revents = 0;
+        let n = sys!(nr::PPOLL, fds.as_mut_ptr(), fds.len(), 0, 0, 0);
+        if n == -sys::EINTR {
+            continue;
+        }
+        if n < 0 {
+            sys::exit(125);
+        }
+        // POLLNVAL (no caller pidfd was given) leaves the fd ignored.
+        if fds[1].revents & sys::POLLIN != 0 {
+            // The caller is gone: so is the sandbox.
+            sys::exit(1);
+        }
+        if fds[1].revents != 0 {
+            fds[1].fd = -1;
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let mut info = core::mem::MaybeUninit::<SignalfdSiginfo>::uninit();
+        let got = sys!(nr::READ, sfd, info.as_mut_ptr(), core::mem::size_of::<SignalfdSiginfo>());
+        if got != core::mem::size_of::<SignalfdSiginfo>() as isize {
+            continue;
+        }
+        // SAFETY: the kernel filled the whole struct.
+        let info = unsafe { info.assume_init() };
+        let sig = info.signo as i32;
+        if sig == sys::SIGCHLD {
+            reap(command);
+        } else if info.pid == 0 {
+            // From an ancestor namespace: the library (or the host).
+            let target = if sig == CONTROL_SIGNAL && info.code == sys::SI_QUEUE {
+                info.int
+            } else {
+                sig
+            };
+            if (1..=64).contains(&target) {
+                sys!(nr::KILL, -1isize, target);
+            }
+        }
+    }
+}
+
+/// Reaps every child that has exited; when the command is one of them,
+/// reports its status and exits (the kernel kills the rest).
+fn reap(command: i32) {
+    loop {
+        let mut status: i32 = 0;
+        let pid = sys!(nr::WAIT4, -1isize, &mut status as *mut i32, sys::WNOHANG, 0);
+        if pid == -sys::EINTR {
+            continue;
+        }
+        if pid == -sys::ECHILD {
+            // Nothing left to wait for: the command is gone without a status.
+            sys::exit(126);
+        }
+        if pid <= 0 {
+            return;
+        }
+        if pid as i32 == command {
+            sys::write_all(STATUS_FD, &status.to_ne_bytes());
+            sys::exit(0);
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Children made with `clone(CLONE_VM | CLONE_VFORK)` on a stack of their
+//! own, for the spawns `posix_spawn` cannot do (joining a cgroup before
+//! exec, confining a sandbox): the child shares the caller's memory, the
+//! calling thread sleeps until it execs or exits, and the cost does not
+//! grow with the caller's size as a `fork` would.
+//!
+//! Sharing memory means a child may only make async-signal-safe system
+//! calls on data prepared before the clone. All signals are blocked around
+//! the clone so that no handler of the caller runs in a child. A failure in
+//! a child is written (stage and errno) to a close-on-exec pipe, which
+//! reaches EOF when every child has exec'd.
+
+use std::ffi::{c_void, OsStr};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::ptr;
+
+use nix::errno::Errno;
+
+use crate::child::Child;
+use crate::error::{Error, ErrorKind, Result};
+use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
+
+/// A child's stack. It runs a few dozen system calls; 64 KiB leaves room
+/// for debug builds.
+const STACK_SIZE: usize = 64 * 1024;
+
+/// A child's stack, aligned as the ABI wants.
+pub(crate) struct Stack(Vec<MaybeUninit<u8>>);
+
+impl Stack {
+    pub(crate) fn new() -> Self {
+        Stack(Vec::with_capacity(STACK_SIZE))
+    }
+
+    pub(crate) fn top(&mut self) -> *mut c_void {
+        // SAFETY: one past the end of the allocation; the stack grows down.
+        let top = unsafe { self.0.as_mut_ptr().add(STACK_SIZE) } as usize;
+        (top & !15) as *mut c_void
+    }
+}
+
+/// Blocks every signal in the calling thread until dropped.
+pub(crate) struct BlockSignals(libc::sigset_t);
+
+impl BlockSignals {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain sigset manipulation on local, initialised sets.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            if rc != 0 {
+                return Err(Error::from_errno(
+                    ErrorKind::Spawn,
+                    "blocking signals",
+                    Errno::from_raw(rc),
+                ));
+            }
+            Ok(BlockSignals(old))
+        }
+    }
+}
+
+impl Drop for BlockSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
+    }
+}
+
+/// What a child needs to reset its signals: the default action and an
+/// empty mask, made before the clone.
+#[derive(Clone, Copy)]
+pub(crate) struct Signals {
+    default_action: libc::sigaction,
+    pub(crate) empty_mask: libc::sigset_t,
+}
+
+impl Signals {
+    pub(crate) fn new() -> Self {
+        // SAFETY: zeroed sigaction/sigset_t are valid plain C structs;
+        // sigemptyset initialises the set.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = libc::SIG_DFL;
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            Signals {
+                default_action: act,
+                empty_mask: set,
+            }
+        }
+    }
+
+    /// Sets every handler back to the default: handlers are the caller's
+    /// code, and none may run in the child nor after exec.
+    ///
+    /// # Safety
+    /// System calls only; for a vfork-style child.
+    pub(crate) unsafe fn reset_handlers(&self) {
+        // Linux numbers signals 1 to 64.
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                // Only glibc's internal signals refuse; glibc sends those to
+                // the caller's threads by thread id, never to this process.
+                // SAFETY: sigaction with a valid, prepared action.
+                unsafe { libc::sigaction(sig, &self.default_action, ptr::null_mut()) };
+            }
+        }
+    }
+}
+
+/// Reads a child's failure report (stage code, errno): None when the pipe
+/// closed empty, every exec having succeeded.
+pub(crate) fn read_report(fd: &OwnedFd) -> Option<(u32, i32)> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reads into the unfilled tail of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[got..].as_mut_ptr() as *mut c_void,
+                buf.len() - got,
+            )
+        };
+        if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    if got < buf.len() {
+        return None;
+    }
+    let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    Some((stage, errno))
+}
+
+/// Writes a failure report and exits.
+///
+/// # Safety
+/// For a child: system calls only.
+pub(crate) unsafe fn report_and_exit(error_fd: RawFd, stage: u32, errno: i32) -> ! {
+    let mut report = [0u8; 8];
+    report[..4].copy_from_slice(&stage.to_ne_bytes());
+    report[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: write and _exit are async-signal-safe; _exit never returns.
+    unsafe {
+        libc::write(error_fd, report.as_ptr() as *const c_void, report.len());
+        libc::_exit(127)
+    }
+}
+
+/// This thread's errno.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: reads this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Reaps a child that failed before exec.
+pub(crate) fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waits for our own child, which has exited or is about to.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+}
+
+/// Marks every fd above 2 close-on-exec (`close_range`, or one by one up to
+/// `max_fd` on kernels without it).
+///
+/// # Safety
+/// System calls only; for a child.
+pub(crate) unsafe fn cloexec_from_3(max_fd: libc::c_int) -> std::result::Result<(), i32> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain system calls.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+            if !matches!(errno(), libc::ENOSYS | libc::EINVAL) {
+                return Err(errno());
+            }
+            for fd in 3..max_fd {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest fd worth marking close-on-exec one by one.
+pub(crate) fn max_fd() -> libc::c_int {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    r.rlim_cur.min(1 << 20) as libc::c_int
+}
+
+/// Where a plain child failed.
+const STAGE_PGROUP: u32 = 1;
+const STAGE_CGROUP: u32 = 2;
+const STAGE_STDIO: u32 = 3;
+const STAGE_CLOSE: u32 = 4;
+const STAGE_EXEC: u32 = 5;
+const STAGE_CWD: u32 = 6;
+
+struct PlainArgs {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// The working folder, or NULL to stay in the caller's.
+    cwd: *const libc::c_char,
+    stdio: [RawFd; 3],
+    error_fd: RawFd,
+    cgroup_fd: RawFd,
+    max_fd: libc::c_int,
+    signals: Signals,
+}
+
+extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
+    // SAFETY: `arg` is the caller's PlainArgs, alive until we exec or exit.
+    let a = unsafe { &*(arg as *const PlainArgs) };
+    // SAFETY: system calls on prepared data only.
+    unsafe {
+        a.signals.reset_handlers();
+        if libc::setpgid(0, 0) != 0 {
+            report_and_exit(a.error_fd, STAGE_PGROUP, errno());
+        }
+        // Into the cgroup before anything runs, so nothing the program
+        // starts can be outside it.
+        let me = b"0";
+        if libc::write(a.cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1 {
+            report_and_exit(a.error_fd, STAGE_CGROUP, errno());
+        }
+        for (target, fd) in a.stdio.iter().enumerate() {
+            if libc::dup2(*fd, target as libc::c_int) < 0 {
+                report_and_exit(a.error_fd, STAGE_STDIO, errno());
+            }
+        }
+        if let Err(e) = cloexec_from_3(a.max_fd) {
+            report_and_exit(a.error_fd, STAGE_CLOSE, e);
+        }
+        if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
+            report_and_exit(a.error_fd, STAGE_CWD, errno());
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
+        libc::execve(a.path, a.argv, a.envp);
+        report_and_exit(a.error_fd, STAGE_EXEC, errno())
+    }
+}
+
+/// Starts `program` as `posix_spawn` would (own process group, default
+/// signals, empty mask, only fds 0 to 2), inside the cgroup whose
+/// `cgroup.procs` is `cgroup_procs`, which the child joins before exec.
+pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -> Result<Spawned> {
+    let StdioEnds { parent, child } = stdio_ends(program.stdio)?;
+    let (error_read, error_write) = pipe_above_stdio()?;
+    let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(ptr::null());
+    let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(ptr::null());
+    let args = PlainArgs {
+        path: program.path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: program.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+        stdio: [
+            child[0].as_raw_fd(),
+            child[1].as_raw_fd(),
+            child[2].as_raw_fd(),
+        ],
+        error_fd: error_write.as_raw_fd(),
+        cgroup_fd: cgroup_procs.as_raw_fd(),
+        max_fd: max_fd(),
+        signals: Signals::new(),
+    };
+    let mut stack = Stack::new();
+    let (pid, clone_errno) = {
+        let _blocked = BlockSignals::new()?;
+        // SAFETY: `plain_main` only reads `args` and makes async-signal-safe
+        // calls; with CLONE_VFORK this thread sleeps until the child execs or
+        // exits, so `args`, `stack` and what they point to outlive it.
+        let pid = unsafe {
+            libc::clone(
+                plain_main,
+                stack.top(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                &args as *const PlainArgs as *mut c_void,
+            )
+        };
+        (pid, Errno::last())
+    };
+    drop(error_write);
+    drop(child);
+    drop(stack);
+    if pid < 0 {
+        return Err(Error::from_errno(
+            ErrorKind::Spawn,
+            "creating the child (clone)",
+            clone_errno,
+        ));
+    }
+    if let Some((stage, errno)) = read_report(&error_read) {
+        reap(pid);
+        let name = OsStr::from_bytes(program.path.as_bytes());
+        let errno = Errno::from_raw(errno);
+        return Err(match stage {
+            STAGE_EXEC if errno == Errno::ENOENT => Error::from_errno(
+                ErrorKind::CommandNotFound,
+                format!("{name:?} (or the interpreter it names) does not exist"),
+                errno,
+            ),
+            STAGE_EXEC => Error::from_errno(ErrorKind::Spawn, format!("starting {name:?}"), errno),
+            STAGE_CWD => {
+                let dir = program
+                    .cwd
+                    .as_ref()
+                    .map(|c| OsStr::from_bytes(c.as_bytes()))
+                    .unwrap_or_default();
+                Error::from_errno(ErrorKind::Spawn, format!("working folder {dir:?}"), errno)
+            }
+            STAGE_CGROUP => Error::from_errno(
+                ErrorKind::Spawn,
+                format!("starting {name:?}: joining its cgroup"),
+                errno,
+            ),
+            _ => Error::from_errno(
+                ErrorKind::Spawn,
+                format!("starting {name:?}: setting up the child"),
+                errno,
+            ),
+        });
+    }
+    let [stdin, stdout, stderr] = parent;
+    Ok(Spawned {
+        child: Child::new(pid),
+        stdin,
+        stdout,
+        stderr,
+    })
+}
