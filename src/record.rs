@@ -192,9 +192,26 @@ impl Store {
     fn open(owner: Owner) -> Result<Store> {
         let dir = runtime_dir()?;
         let path = dir.join(format!("{}-{}.owner", owner.pid, owner.start));
-        let io = |what: &str, e: std::io::Error| {
-            Error::from_io(ErrorKind::Io, format!("{what} {}", path.display()), &e)
-        };
+        // Made whole under a name reclaimers skip, then renamed into place:
+        // a reclaimer never reads a half-written header.
+        let new = dir.join(format!("{}-{}.new", owner.pid, owner.start));
+        let made = Store::make(&new, owner, dir.clone(), path.clone()).and_then(|store| {
+            std::fs::rename(&new, &path)
+                .map_err(|e| Store::io_error("placing the record", &path, e))?;
+            Ok(store)
+        });
+        if made.is_err() {
+            let _ = std::fs::remove_file(&new);
+        }
+        made
+    }
+
+    fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+        Error::from_io(ErrorKind::Io, format!("{what} {}", path.display()), &e)
+    }
+
+    /// The store's file at `at`, with its header and first slots.
+    fn make(at: &Path, owner: Owner, dir: PathBuf, path: PathBuf) -> Result<Store> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -202,8 +219,8 @@ impl Store {
             .truncate(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| io("creating the record", e))?;
+            .open(at)
+            .map_err(|e| Store::io_error("creating the record", at, e))?;
         let mut header = format!(
             "restricted-runner owner 1\nmachine {}\nboot {}\npid {}\nstart {}\n",
             owner.machine, owner.boot, owner.pid, owner.start
@@ -211,7 +228,7 @@ impl Store {
         .into_bytes();
         header.resize(HEADER, 0);
         file.write_all(&header)
-            .map_err(|e| io("writing the record", e))?;
+            .map_err(|e| Store::io_error("writing the record", at, e))?;
         let mut store = Store {
             dir,
             path,

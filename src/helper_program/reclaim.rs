@@ -159,19 +159,30 @@ fn unescape(s: &mut [u8]) -> usize {
     w
 }
 
-/// The start time of `pid` (clock ticks since boot), from /proc.
+/// The start time of a live `pid` (clock ticks since boot), from /proc;
+/// None when it is gone or a zombie (dead, waiting to be reaped: where the
+/// system's init does not reap orphans, a dead owner stays one).
 fn start_time(pid: u64) -> Option<u64> {
+    start_time_of(pid, false)
+}
+
+/// The start time of `pid`, a zombie's too when `zombies`.
+fn start_time_of(pid: u64, zombies: bool) -> Option<u64> {
     let mut digits = [0u8; 20];
     let path = PathBuf::of(&[b"/proc/", format_u64(pid, &mut digits), b"/stat"]);
     let mut buf = [0u8; 1024];
     let n = read_file(&path, &mut buf)?;
     let stat = &buf[..n];
     let close_paren = stat.iter().rposition(|&b| b == b')')?;
-    stat[close_paren + 1..]
+    let mut fields = stat[close_paren + 1..]
         .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(19)
-        .and_then(parse_u64)
+        .filter(|f| !f.is_empty());
+    let dead = matches!(fields.next(), Some(b"Z") | Some(b"X"));
+    if dead && !zombies {
+        return None;
+    }
+    // Field 22 of the line, the 20th after the state.
+    fields.nth(18).and_then(parse_u64)
 }
 
 fn boot_id(out: &mut [u8; 64]) -> &[u8] {
@@ -238,7 +249,8 @@ fn end_process(pid: u64, from: u64, to: u64) {
     if pid <= 1 {
         return;
     }
-    match start_time(pid) {
+    // A zombie still leads its process group.
+    match start_time_of(pid, true) {
         Some(s) if s >= from && s <= to => {
             sys!(nr::KILL, -(pid as isize), sys::SIGKILL);
             sys!(nr::KILL, pid, sys::SIGKILL);
@@ -253,6 +265,17 @@ fn run(argv: &[*const u8], envp: &[*const u8]) {
     // A plain fork: this program's memory is small.
     let pid = sys!(nr::CLONE, sys::SIGCHLD, 0, 0, 0, 0);
     if pid == 0 {
+        // What it prints is not ours to pass on: this program's stdout
+        // carries the count `reclaim` reports.
+        let null = open(&PathBuf::of(&[b"/dev/null"]), sys::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                sys!(nr::DUP3, null, fd, 0);
+            }
+            if null > 2 {
+                close(null);
+            }
+        }
         sys!(nr::EXECVE, argv[0], argv.as_ptr(), envp.as_ptr());
         sys::exit(127);
     }

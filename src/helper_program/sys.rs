@@ -27,6 +27,7 @@ pub mod nr {
     pub const OPENAT: usize = 257;
     pub const UNLINKAT: usize = 263;
     pub const RENAMEAT2: usize = 316;
+    pub const DUP3: usize = 292;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -52,6 +53,7 @@ pub mod nr {
     pub const CLONE: usize = 220;
     pub const EXECVE: usize = 221;
     pub const RENAMEAT2: usize = 276;
+    pub const DUP3: usize = 24;
 }
 
 /// # Safety
@@ -187,6 +189,7 @@ pub const AT_FDCWD: isize = -100;
 pub const AT_REMOVEDIR: usize = 0x200;
 pub const O_RDONLY: usize = 0;
 pub const O_WRONLY: usize = 1;
+pub const O_RDWR: usize = 2;
 pub const O_DIRECTORY: usize = 0o200_000;
 pub const O_CLOEXEC: usize = 0o2_000_000;
 pub const RENAME_NOREPLACE: usize = 1;

@@ -403,7 +403,7 @@ impl Config {
     /// Whether the container has a memory limit (the engine may then kill
     /// the command for memory).
     pub(crate) fn limits_memory(&self) -> bool {
-        self.memory.is_some() || self.memory_swap.is_some()
+        self.memory.is_some()
     }
 
     /// The mounts with this spawn's params filled in.
@@ -858,7 +858,7 @@ mod tests {
 
     #[test]
     fn all_options_together_in_order() {
-        golden(
+        golden_without_rm(
             r#"{"image": "img", "engine": "auto", "pull": "never", "allow_networking": false,
                 "user": "nobody", "workdir": "/w", "memory": "64m", "memory_reservation": "32m",
                 "memory_swap": "128m", "memory_swappiness": 0, "pids_limit": 10, "cpus": 0.5,

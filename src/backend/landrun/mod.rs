@@ -449,7 +449,7 @@ impl Landrun {
             pids,
             cpu_limit: s.limits.cpu_seconds,
         };
-        let process = Process::new(started.spawned, Box::new(guard));
+        let process = Process::new(started.spawned, Box::new(guard)).with_record(record);
         Ok((process, report))
     }
 
