@@ -1170,6 +1170,31 @@ fn the_jail_has_no_capabilities_and_no_way_around_seccomp() {
             "{out}"
         );
     }
+    // The same with a working folder, which the jail's shell enters first.
+    let dir = host_dir();
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(
+        &runner(),
+        sh(&format!(
+            "pwd; ulimit -l; {} uring /nonexistent",
+            unix_connect().display()
+        ))
+        .cwd(dir.path()),
+    );
+    drop(stdin);
+    let out = String::from_utf8(read_to_end(stdout)).unwrap();
+    let err = String::from_utf8_lossy(&read_to_end(stderr)).into_owned();
+    assert!(!process.wait().unwrap().success());
+    let here = format!("{}\n0\n", dir.path().display());
+    assert!(
+        out == format!("{here}socket: Operation not permitted\n")
+            || out == format!("{here}socket: Cannot allocate memory\n"),
+        "{out} {err}"
+    );
 }
 
 /// What the documentation says stays open: the system folders are

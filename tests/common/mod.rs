@@ -35,7 +35,8 @@ pub fn sh(script: &str) -> Command {
     Command::new("sh").arg("-c").arg(script)
 }
 
-fn read_to_end(mut f: File) -> Vec<u8> {
+/// Reads `f` to its end.
+pub fn read_to_end(mut f: File) -> Vec<u8> {
     let mut v = Vec::new();
     f.read_to_end(&mut v).unwrap();
     v
@@ -493,7 +494,10 @@ pub fn environ_of(r: &Runner, env: &[(&str, &str)]) -> Vec<(String, String)> {
     } = spawn(r, cmd);
     drop(stdin);
     // The spawn's report says whether the caller's environment was kept out.
-    let report = process.enforcement().expect("an enforcement report").to_json();
+    let report = process
+        .enforcement()
+        .expect("an enforcement report")
+        .to_json();
     let layer = &report["layers"]["environment"];
     let out = read_to_end(stdout);
     let err = read_to_end(stderr);
