@@ -105,9 +105,10 @@ enum rr_status
      */
     RR_ERR_UNKNOWN_RUNNER = 2,
     /**
-     * The options or params JSON is malformed, has an unknown key or a
-     * value of the wrong type, names a missing param, or holds a value the
-     * runner cannot use safely. The message names the key.
+     * The options or params JSON is malformed, has an unknown key, a key
+     * given twice or a value of the wrong type, names a missing param, or
+     * holds a value the runner cannot use safely. The message names the
+     * key, and the param when a param's value is refused.
      */
     RR_ERR_INVALID_OPTIONS = 3,
     /**
@@ -485,7 +486,10 @@ rr_status rr_runner_explain(const struct rr_runner *runner, const char *cmd, con
  * `cmd` is a program name (looked up in PATH) or path. `args` is a
  * NULL-terminated array of arguments not repeating `cmd`, or NULL. `env`
  * is a NULL-terminated array of `KEY=VALUE` entries added on top of the
- * caller's environment (a later entry wins), or NULL. `params_json` is a
+ * environment the runner passes on (a later entry wins), or NULL: host
+ * runners pass the caller's environment unless their `inherit_env` option
+ * is false, then only what `pass_env` names; `docker` passes only what
+ * `pass_env` names. `params_json` is a
  * JSON object whose values fill `{{ .name }}` placeholders in the runner's
  * options for this spawn only, or NULL.
  *
@@ -678,9 +682,10 @@ void rr_output_free(struct rr_output *out);
  * `kind` is one of `"exec"`, `"sandbox-exec"`, `"firejail"`, `"docker"`,
  * `"landrun"` (alias `"landlock"`). `options_json` is a UTF-8 JSON object
  * with that runner's option keys, or NULL for `{}`. Options are strict: an
- * unknown key or a wrong type is `RR_ERR_INVALID_OPTIONS` naming the key.
- * The runner's requirements are checked here (`RR_ERR_REQUIREMENTS` says
- * what is missing); `rr_runner_new_unchecked` leaves that for later.
+ * unknown key, a key given twice or a wrong type is
+ * `RR_ERR_INVALID_OPTIONS` naming the key. The runner's requirements are
+ * checked here (`RR_ERR_REQUIREMENTS` says what is missing);
+ * `rr_runner_new_unchecked` leaves that for later.
  *
  * On success `*out` receives a runner that the caller frees with
  * `rr_runner_free`. On failure `*out` is not written and, if `err` is not

@@ -147,6 +147,7 @@ pub const DECLARATIONS: [Declaration; 5] = [
         blocks: &[
             "write_outside",
             "metadata_outside",
+            "host_unix_socket",
             "loopback_tcp",
             "loopback_udp",
             "signal_host",
@@ -157,10 +158,12 @@ pub const DECLARATIONS: [Declaration; 5] = [
         ],
         limit_options: &[],
         notes: &[
-            "Reading outside the policy is not guaranteed blocked: the host stays visible \
-             (read-only) outside what firejail hides (a private /tmp and /dev, the user \
-             folders, the top-level folders it whitelists in); host unix sockets outside \
-             /tmp (such as under /run) stay reachable.",
+            "Reading outside the policy is not guaranteed blocked: the system folders stay \
+             visible (read-only); /home, /root and the caller's home are hidden unless a \
+             listed folder or allow_user_folders opens part of them, /tmp and /dev are \
+             private (docs/runner-firejail.md).",
+            "Unix sockets: the jail cannot create one (`protocol inet,inet6,netlink`) \
+             unless allow_unix_sockets is set.",
             "Capabilities: the profile drops them all (`caps.drop all`); a custom_profile \
              decides for itself.",
             "The command inherits the caller's environment.",

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use nix::errno::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::spawn::{lift_above_stdio, merged_env, Program, Stdio};
+use crate::spawn::{lift_above_stdio, Program, Stdio};
 
 #[cfg(rr_helper)]
 static HELPER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/restricted-runner-helper"));
@@ -113,6 +113,7 @@ where
 {
     let path = PathBuf::from(format!("/proc/self/fd/{fd}"));
     let mut p = Program::new(&path, OsStr::new(name))?;
-    p.args(args)?.env(&merged_env(&[]))?.stdio([Stdio::Null; 3]);
+    let caller: Vec<_> = std::env::vars_os().collect();
+    p.args(args)?.env(&caller)?.stdio([Stdio::Null; 3]);
     Ok(p)
 }

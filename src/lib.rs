@@ -36,6 +36,7 @@ mod cgroup;
 mod child;
 pub mod conformance;
 mod enforcement;
+mod env;
 mod error;
 pub mod explain;
 pub mod ffi;

@@ -117,7 +117,8 @@ impl Command {
         self
     }
 
-    /// Sets one environment variable on top of the inherited ones (a later
+    /// Sets one environment variable on top of those the runner passes on
+    /// (the caller's, or what its `inherit_env` and `pass_env` allow; a later
     /// setting of the same key wins).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));

@@ -179,10 +179,12 @@ fn c_string(s: &OsStr, what: &str) -> Result<CString> {
         .map_err(|_| Error::invalid_argument(format!("{what} {s:?} contains a NUL byte")))
 }
 
-/// The caller's environment with `overrides` applied on top, a later entry
-/// winning over an earlier one.
-pub fn merged_env(overrides: &[(OsString, OsString)]) -> Vec<(OsString, OsString)> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+/// `vars` with `overrides` applied on top, a later entry winning over an
+/// earlier one; a variable keeps its place, a new one goes last.
+pub fn with_overrides(
+    mut vars: Vec<(OsString, OsString)>,
+    overrides: &[(OsString, OsString)],
+) -> Vec<(OsString, OsString)> {
     for (k, v) in overrides {
         match vars.iter_mut().find(|(key, _)| key == k) {
             Some(slot) => slot.1 = v.clone(),
@@ -731,10 +733,20 @@ mod tests {
 
     #[test]
     fn later_overrides_win() {
-        let vars = merged_env(&[("RR_T_X".into(), "1".into()), ("RR_T_X".into(), "2".into())]);
-        let xs: Vec<_> = vars.iter().filter(|(k, _)| k == "RR_T_X").collect();
-        assert_eq!(xs.len(), 1);
-        assert_eq!(xs[0].1, "2");
+        let vars = with_overrides(
+            vec![("A".into(), "0".into()), ("B".into(), "b".into())],
+            &[
+                ("RR_T_X".into(), "1".into()),
+                ("A".into(), "a".into()),
+                ("RR_T_X".into(), "2".into()),
+            ],
+        );
+        let want: Vec<(OsString, OsString)> = vec![
+            ("A".into(), "a".into()),
+            ("B".into(), "b".into()),
+            ("RR_T_X".into(), "2".into()),
+        ];
+        assert_eq!(vars, want);
     }
 
     #[test]

@@ -80,13 +80,27 @@ impl Template {
     }
 
     /// Fills in every placeholder from `params`.
+    #[cfg(test)]
     pub fn render(&self, params: &Params) -> std::result::Result<String, TemplateError> {
+        self.render_checked(params, |_, _| Ok(()))
+    }
+
+    /// Fills in every placeholder from `params`, passing each param's name
+    /// and value to `check` first; an error from `check` stops the rendering.
+    pub fn render_checked(
+        &self,
+        params: &Params,
+        mut check: impl FnMut(&str, &str) -> std::result::Result<(), TemplateError>,
+    ) -> std::result::Result<String, TemplateError> {
         let mut out = String::with_capacity(self.source.len());
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
                 Part::Param(name) => match params.get(name) {
-                    Some(v) => out.push_str(v),
+                    Some(v) => {
+                        check(name, v)?;
+                        out.push_str(v);
+                    }
                     None => {
                         return Err(TemplateError(format!(
                             "it names the param {name:?}, which the params do not give{}",
@@ -97,6 +111,34 @@ impl Template {
             }
         }
         Ok(out)
+    }
+
+    /// The param the template starts with, if it starts with one.
+    pub fn leading_param(&self) -> Option<&str> {
+        match self.parts.first() {
+            Some(Part::Param(name)) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The params the template names, each once, in order.
+    pub fn param_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            if let Part::Param(name) = part {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+}
+
+impl TemplateError {
+    /// An error saying `why`.
+    pub fn new(why: impl Into<String>) -> Self {
+        TemplateError(why.into())
     }
 }
 

@@ -45,10 +45,16 @@ fn case_id(what: &str) -> String {
     )
 }
 
+/// The options of a test runner; an `"image"` in `extra` replaces the test
+/// image (a key may be given only once).
 fn options(engine: &str, extra: &str) -> String {
+    let image = if extra.contains(r#""image":"#) {
+        String::new()
+    } else {
+        format!(r#""image": "{}", "#, image())
+    };
     format!(
-        r#"{{"image": "{}", "engine": "{engine}", "pull": "never"{}{extra}}}"#,
-        image(),
+        r#"{{{image}"engine": "{engine}", "pull": "never"{}{extra}}}"#,
         if extra.is_empty() { "" } else { ", " }
     )
 }
@@ -193,6 +199,10 @@ both_engines!(
     run_stays_in_the_container,
     orphans_are_removed,
     shared_between_threads,
+    a_param_cannot_mount_a_folder_outside_the_template,
+    a_setuid_binary_gains_nothing,
+    ordinary_images_work_without_new_privileges,
+    host_sockets_are_not_in_the_container,
 );
 
 fn echo_cat(engine: &str) {
@@ -382,7 +392,6 @@ fn dropped_process_leaves_nothing(engine: &str) {
 fn image_removed_after_start(engine: &str) {
     let case = case_id("rmi");
     let tag = format!("localhost/rr-gone-{case}:latest");
-    // A repeated key keeps its last value: the missing tag.
     let e = try_runner(engine, &format!(r#""image": "{tag}""#)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
     assert!(
@@ -818,4 +827,304 @@ fn write_after_exit_is_epipe_not_a_hang() {
         stdin.write(b"x").unwrap_err().kind(),
         std::io::ErrorKind::BrokenPipe
     );
+}
+
+// ---- escapes that must fail ----
+
+/// `{{ .job }}` = `../../x` mounted a host folder outside the template's;
+/// now any param with a `..` segment is refused, naming key and param.
+fn a_param_cannot_mount_a_folder_outside_the_template(engine: &str) {
+    let case = case_id("dotdot");
+    let base = tempfile::tempdir().unwrap();
+    let jobs = base.path().join("jobs");
+    let outside = base.path().join("outside");
+    std::fs::create_dir_all(jobs.join("42")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "s3cret").unwrap();
+    let r = tagged_runner(
+        engine,
+        &case,
+        &format!(r#""mounts": ["{}/{{{{ .job }}}}:/job:ro"]"#, jobs.display()),
+    );
+    let mut p = Params::new();
+    p.insert("job", "42");
+    let o = r
+        .run(None, OsStr::new("ls /job && echo ok"), &[], &p, None)
+        .unwrap();
+    assert_eq!(o.stdout, b"ok\n", "{}", String::from_utf8_lossy(&o.stderr));
+    for job in ["../outside", "42/../../outside", ".."] {
+        p.insert("job", job);
+        match r.run(None, OsStr::new("cat /job/secret"), &[], &p, None) {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{job}: {e}");
+                assert!(e.message().contains("\"mounts\""), "{e}");
+                assert!(e.message().contains("param \"job\""), "{e}");
+            }
+            Ok(o) => panic!(
+                "{job:?} was mounted: {}",
+                String::from_utf8_lossy(&o.stdout)
+            ),
+        }
+    }
+    assert_no_container(&case);
+}
+
+/// The test image plus the probes: a setuid-root copy of
+/// tests/support/suid-probe.c and tests/support/tiocsti.c. Its tag names
+/// the probes' sources, so it is built once per version of them.
+fn probe_image() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            use std::hash::{Hash, Hasher};
+            use std::os::unix::fs::PermissionsExt;
+            let support = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for probe in ["suid-probe.c", "tiocsti.c"] {
+                std::fs::read(support.join(probe))
+                    .unwrap()
+                    .hash(&mut hasher);
+            }
+            let tag = format!("localhost/rr-test-probes:{:016x}", hasher.finish());
+            let exists = std::process::Command::new("podman")
+                .args(["image", "exists", &tag])
+                .status()
+                .expect("podman CLI");
+            if exists.success() {
+                return tag;
+            }
+            let root = tempfile::tempdir().unwrap();
+            let bin = root.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::create_dir_all(root.path().join("etc")).unwrap();
+            std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+            for applet in ["sh", "cat", "id", "grep", "ls"] {
+                std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+            }
+            build_c_helper("tiocsti", &bin.join("tiocsti"));
+            let probe = bin.join("suid-probe");
+            build_c_helper("suid-probe", &probe);
+            std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
+            std::fs::write(
+                root.path().join("etc/passwd"),
+                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+            )
+            .unwrap();
+            let tar = root.path().with_extension("tar");
+            let out = std::process::Command::new("tar")
+                .arg("-C")
+                .arg(root.path())
+                .arg("-cf")
+                .arg(&tar)
+                .arg(".")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            podman(&[
+                "import",
+                "--change",
+                "ENV PATH=/bin",
+                tar.to_str().unwrap(),
+                &tag,
+            ]);
+            std::fs::remove_file(&tar).unwrap();
+            tag
+        })
+        .clone()
+}
+
+/// As an unprivileged user in the container, a setuid-root binary gave
+/// euid 0 and a capability set. By default the container has
+/// no-new-privileges; `no_new_privileges: false` brings the old behaviour
+/// back (which shows that the probe does detect it).
+fn a_setuid_binary_gains_nothing(engine: &str) {
+    let image = probe_image();
+    let r = runner_with(engine, &format!(r#""image": "{image}", "user": "nobody""#));
+    assert_eq!(
+        stdout_of(&r, "suid-probe"),
+        "euid=65534\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+    );
+    let open = runner_with(
+        engine,
+        &format!(r#""image": "{image}", "user": "nobody", "no_new_privileges": false"#),
+    );
+    let out = stdout_of(&open, "suid-probe");
+    assert!(out.starts_with("euid=0\n"), "{out}");
+    assert!(!out.contains("CapEff:\t0000000000000000"), "{out}");
+}
+
+/// no-new-privileges by default leaves an ordinary image working: its
+/// shell, as root and as another user, pipes, files, processes.
+fn ordinary_images_work_without_new_privileges(engine: &str) {
+    for user in ["", r#""user": "nobody""#] {
+        let r = runner_with(engine, user);
+        let out = stdout_of(
+            &r,
+            "cd /tmp && echo hi > f && cat f | tr a-z A-Z && (sleep 0 & wait) && \
+             id -u && grep NoNewPrivs /proc/self/status",
+        );
+        let uid = if user.is_empty() { "0" } else { "65534" };
+        assert_eq!(out, format!("HI\n{uid}\nNoNewPrivs:\t1\n"), "{user}");
+    }
+}
+
+#[test]
+fn relative_and_dot_dot_paths_are_refused_when_built() {
+    for (extra, key) in [
+        (r#""workdir": "app""#, "workdir"),
+        (r#""workdir": "/app/../etc""#, "workdir"),
+        (r#""mounts": ["/srv/../etc:/data"]"#, "mounts"),
+        (r#""mounts": ["/srv:/data/../etc"]"#, "mounts"),
+    ] {
+        let e = try_runner("podman", extra).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{extra}: {e}");
+        assert!(e.message().contains(key), "{extra}: {e}");
+    }
+    // Normalised, not refused.
+    let r = runner_with("podman", r#""workdir": "//tmp/./""#);
+    assert_eq!(stdout_of(&r, "pwd"), "/tmp\n");
+    // "" is unset, as go-restricted-runner's configs write it: the image's own.
+    let image_own = stdout_of(&runner("podman"), "pwd");
+    let r = runner_with("podman", r#""workdir": """#);
+    assert_eq!(stdout_of(&r, "pwd"), image_own);
+}
+
+#[test]
+fn keys_given_twice_are_rejected() {
+    let e = try_runner("podman", r#""read_only": true, "read_only": false"#).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"read_only\" is given twice"), "{e}");
+}
+
+/// What the container environment holds whatever the options (the image's
+/// and the engine's own).
+const CONTAINER_OWN: &[&str] = &["PATH", "TERM", "container", "HOME", "HOSTNAME"];
+
+/// A container gets the spawn's env and what `pass_env` names, never the
+/// rest of the caller's environment; the passed values are not in the
+/// CLI's argv, where any local user could read them.
+#[test]
+fn the_environment_is_the_spawns_and_pass_env() {
+    run_in_child("env_child", CALLER_ENV);
+}
+
+#[test]
+fn env_child() {
+    if !is_child("env_child") {
+        return;
+    }
+    setup();
+    for engine in ["podman", "docker"] {
+        env_policy_cases(|extra| runner_with(engine, extra), false, CONTAINER_OWN);
+        let r = runner_with(engine, r#""pass_env": ["RR_LEAK_*"]"#);
+        let Pipes {
+            stdin,
+            mut stdout,
+            stderr,
+            process,
+        } = spawn(&r, sh("echo $RR_LEAK_API_KEY; cat"));
+        assert_eq!(read_line(&mut stdout), "s3cret-api-key");
+        let argv = std::fs::read(format!("/proc/{}/cmdline", process.pid())).unwrap();
+        let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+        assert!(argv.contains("--env=RR_LEAK_API_KEY "), "{argv}");
+        assert!(!argv.contains("s3cret"), "{argv}");
+        drop((stdin, stderr));
+        assert!(process.wait().unwrap().success());
+    }
+    println!("child env_child done");
+}
+
+/// A caller in a terminal runs a container whose command pushes input into
+/// a terminal with TIOCSTI: the container has no way to the caller's
+/// terminal. The same probe run by the exec runner shows it does inject
+/// where nothing stops it.
+#[test]
+fn the_container_cannot_push_input_into_the_callers_terminal() {
+    // Built here, so that the child finds it.
+    probe_image();
+    let report = run_in_child_on_a_terminal("tiocsti_child");
+    assert!(
+        report.contains("exec: the caller read \"INJECTED\\nINJECTED\\n\""),
+        "the injection should work without a container: {report}"
+    );
+    for engine in ["podman", "docker"] {
+        assert!(
+            report.contains(&format!("{engine}: the caller read nothing")),
+            "the {engine} container pushed input into the caller's terminal: {report}"
+        );
+    }
+}
+
+#[test]
+fn tiocsti_child() {
+    if !is_child("tiocsti_child") {
+        return;
+    }
+    setup();
+    let tty = controlling_terminal_name();
+    let dir = tempfile::tempdir().unwrap();
+    let host_probe = dir.path().join("tiocsti");
+    build_c_helper("tiocsti", &host_probe);
+    let image = probe_image();
+    let runners = [
+        (
+            "exec",
+            Runner::new("exec", None).unwrap(),
+            host_probe.display().to_string(),
+        ),
+        (
+            "podman",
+            runner_with("podman", &format!(r#""image": "{image}""#)),
+            "tiocsti".into(),
+        ),
+        (
+            "docker",
+            runner_with("docker", &format!(r#""image": "{image}""#)),
+            "tiocsti".into(),
+        ),
+    ];
+    for (name, r, probe) in runners {
+        let o = r
+            .run(
+                Some(OsStr::new("/bin/sh")),
+                OsStr::new(&format!("{probe} {tty}")),
+                &[],
+                &Params::new(),
+                Some(Duration::from_secs(60)),
+            )
+            .unwrap();
+        println!(
+            "{name}: {}: {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout).replace('\n', "; "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        match terminal_input() {
+            Some(input) => println!("{name}: the caller read {input:?}"),
+            None => println!("{name}: the caller read nothing"),
+        }
+    }
+    println!("child tiocsti_child done");
+}
+
+/// The host's unix sockets (the engine's API socket among them) are not in
+/// the container unless a mount puts them there.
+fn host_sockets_are_not_in_the_container(engine: &str) {
+    let sock =
+        std::env::var("RR_DOCKER_SOCK").unwrap_or_else(|_| "unix:///tmp/rr-podman.sock".into());
+    let sock = sock.trim_start_matches("unix://").to_string();
+    assert!(std::path::Path::new(&sock).exists(), "{sock}");
+    let r = runner(engine);
+    let o = run_in(&r, &format!("ls {sock} 2>&1"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("{sock}: No such file or directory")),
+        "{out}"
+    );
+    let listing = stdout_of(&r, "ls -a /tmp /run");
+    assert!(!listing.contains(".sock"), "{listing}");
 }

@@ -316,3 +316,53 @@ fn wait_ends_setsid_and_double_forked_grandchildren() {
     }
     drop((stdin, stdout, stderr));
 }
+
+fn exec_with(extra: &str) -> Runner {
+    Runner::new("exec", Some(&format!("{{{extra}}}"))).unwrap_or_else(|e| panic!("{extra}: {e}"))
+}
+
+/// The caller's API key reaches the command by default, as it always did;
+/// `inherit_env: false` starts clean, `pass_env` names what passes.
+#[test]
+fn the_environment_follows_inherit_env_and_pass_env() {
+    run_in_child("env_child", CALLER_ENV);
+}
+
+#[test]
+fn env_child() {
+    if !is_child("env_child") {
+        return;
+    }
+    // `cat` is found with no PATH in the environment: the default search path.
+    env_policy_cases(exec_with, true, &[]);
+    println!("child env_child done");
+}
+
+#[test]
+fn environment_options_are_checked() {
+    for (extra, key) in [
+        (r#""pass_env": ["PATH"]"#, "pass_env"),
+        (r#""inherit_env": false, "pass_env": ["A*B"]"#, "pass_env"),
+        (r#""inherit_env": 0"#, "inherit_env"),
+    ] {
+        let e = Runner::new("exec", Some(&format!("{{{extra}}}"))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{extra}");
+        assert!(e.message().contains(key), "{extra}: {e}");
+    }
+}
+
+/// A repeated key is an error naming it, not "the last one wins": in
+/// options and in params.
+#[test]
+fn keys_given_twice_are_rejected() {
+    let e = Runner::new(
+        "exec",
+        Some(r#"{"shell": "/bin/sh", "shell": "/bin/bash"}"#),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"shell\" is given twice"), "{e}");
+    let e = Params::from_json(Some(r#"{"dir": "/srv/a", "dir": "/"}"#)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(e.message().contains("\"dir\" is given twice"), "{e}");
+}

@@ -794,3 +794,86 @@ fn the_init_is_pid_1_holds_nothing_and_ignores_the_sandbox() {
     assert!(!text(&o.stdout).contains("TAKEN"), "{o:?}");
     assert_denied(&o, "reading the init's fds");
 }
+
+// ---- environment and params, checked in the shared layer ----
+
+/// A runner with the system folders, /proc (where the env cases read the
+/// command's environment) and `extra`, the members of a JSON object.
+fn runner_with_members(extra: &str) -> Runner {
+    let mut o: Value = serde_json::from_str(&format!("{{{extra}}}")).unwrap();
+    o.as_object_mut()
+        .unwrap()
+        .insert("allow_read_folders".into(), json!(["/proc"]));
+    runner(o)
+}
+
+/// The caller's environment reaches the command by default;
+/// `inherit_env: false` starts clean and `pass_env` names what passes.
+#[test]
+fn the_environment_follows_inherit_env_and_pass_env() {
+    run_in_child("env_child", CALLER_ENV);
+}
+
+#[test]
+fn env_child() {
+    if !is_child("env_child") {
+        return;
+    }
+    env_policy_cases(runner_with_members, true, &[]);
+    println!("child env_child done");
+}
+
+/// A param with a `..` segment led the ruleset out of the folder the
+/// template names; now it is refused, naming the option and the param.
+#[test]
+fn a_param_cannot_leave_the_folder_the_template_names() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.path().join("jobs/42")).unwrap();
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    std::fs::write(dir.path().join("outside/secret"), "s3cret").unwrap();
+    let r = runner(
+        json!({"allow_read_folders": [format!("{}/jobs/{{{{ .job }}}}", path(dir.path()))]}),
+    );
+    let secret = format!("{}/outside/secret", path(dir.path()));
+    for job in ["../outside", "42/../../outside"] {
+        let mut params = Params::new();
+        params.insert("job", job);
+        match r.run(
+            None,
+            OsStr::new(&format!("cat {secret}")),
+            &[],
+            &params,
+            None,
+        ) {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{job}: {e}");
+                assert!(e.message().contains("\"allow_read_folders\""), "{e}");
+                assert!(e.message().contains("param \"job\""), "{e}");
+            }
+            Ok(o) => panic!("{job:?} opened {}: {}", secret, text(&o.stdout)),
+        }
+    }
+    // Literal paths: normalised, or refused when the runner is built.
+    let r = runner(json!({"allow_read_folders": [format!("{}//outside/./", path(dir.path()))]}));
+    assert_eq!(text(&sh_run(&r, &format!("cat {secret}")).stdout), "s3cret");
+    let e = try_runner(
+        json!({"allow_read_folders": [format!("{}/jobs/../outside", path(dir.path()))]}),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    assert!(e.message().contains("\"..\" segment"), "{e}");
+}
+
+#[test]
+fn keys_given_twice_are_rejected() {
+    let e = Runner::new(
+        "landrun",
+        Some(r#"{"allow_networking": false, "allow_networking": true}"#),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    assert!(
+        e.message().contains("\"allow_networking\" is given twice"),
+        "{e}"
+    );
+}

@@ -122,6 +122,10 @@ impl Backend for Docker {
         self.explanation(command)
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.config.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let cli = self.cli()?;
         let mounts = self.config.render_mounts(&command.params)?;
@@ -142,6 +146,15 @@ impl Backend for Docker {
         };
         let name = unique_name();
         let owner = Owner::current().label();
+        // Read once: the names passed are those the CLI's environment holds.
+        let caller: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let passed: Vec<OsString> = self
+            .config
+            .env
+            .filter(caller.clone())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         let argv = config::run_argv(
             &self.config,
             cli.engine,
@@ -150,12 +163,13 @@ impl Backend for Docker {
                 owner: &owner,
                 mounts: &mounts,
                 workdir: workdir.as_deref(),
+                passed: &passed,
                 env: &command.env,
                 program: &command.program,
                 args: &command.args,
             },
         )?;
-        let mut program = cli.program(&argv)?;
+        let mut program = cli.program_with_env(&argv, &caller)?;
         program.stdio(command.stdio);
         // Should this process die, its watchdog (or a later gc) kills the
         // CLI and removes the container, with the engine's settings of now.
@@ -241,6 +255,13 @@ impl Docker {
         };
         let name = unique_name();
         let owner = Owner::current().label();
+        let passed: Vec<OsString> = self
+            .config
+            .env
+            .filter(std::env::vars_os().collect())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         let argv = config::run_argv(
             &self.config,
             engine,
@@ -250,6 +271,7 @@ impl Docker {
                 mounts: &mounts,
                 workdir: workdir.as_deref(),
                 env: &command.env,
+                passed: &passed,
                 program: &command.program,
                 args: &command.args,
             },

@@ -18,6 +18,7 @@ use crate::backend::{host_program, host_shell, Backend};
 #[cfg(target_os = "linux")]
 use crate::child::{Child, ExitStatus, Usage};
 use crate::enforcement::Enforcement;
+use crate::env::EnvPolicy;
 use crate::error::Result;
 use crate::explain::Explanation;
 use crate::options::Options;
@@ -32,11 +33,12 @@ use crate::runner::Command;
 use crate::cgroup::{self, Leaf};
 
 /// Option keys of the `exec` runner.
-pub(crate) const KEYS: &[&str] = &["shell"];
+pub(crate) const KEYS: &[&str] = &["shell", "inherit_env", "pass_env"];
 
 #[derive(Debug)]
 pub(crate) struct Exec {
     shell: Option<String>,
+    env: EnvPolicy,
 }
 
 impl Exec {
@@ -44,6 +46,7 @@ impl Exec {
         let mut o = Options::parse("exec", options_json, KEYS)?;
         Ok(Exec {
             shell: o.string("shell")?,
+            env: EnvPolicy::parse(&mut o)?,
         })
     }
 }
@@ -110,10 +113,15 @@ impl Backend for Exec {
         self.explanation(command)
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let cwd = command.attrs.host_cwd()?;
         let name = program_in(&command.program, cwd.as_deref());
-        let mut program = host_program(&name, &command.args, &command.env, command.stdio)?;
+        let mut program =
+            host_program(&name, &command.args, &self.env, &command.env, command.stdio)?;
         program.cwd(cwd.as_deref())?;
         #[cfg(target_os = "linux")]
         if let Some(h) = cgroup::containment() {
@@ -127,7 +135,7 @@ impl Backend for Exec {
                 from,
                 to: now_ticks(),
             });
-            let report = report(&record, "cgroup v2 leaf (cgroup.kill)");
+            let report = report(&record, "cgroup v2 leaf (cgroup.kill)", &self.env);
             return Ok(
                 Process::new(spawned, Box::new(CgroupGuard { leaf: Some(leaf) }))
                     .with_record(record)
@@ -142,23 +150,24 @@ impl Backend for Exec {
             from,
             to: now_ticks(),
         });
-        let report = report(&record, "process group");
+        let report = report(&record, "process group", &self.env);
         Ok(Process::new(spawned, Box::new(PlainGuard))
             .with_record(record)
             .with_enforcement(report))
     }
 }
 
-fn report(record: &Record, containment: &str) -> Enforcement {
+fn report(record: &Record, containment: &str, env: &EnvPolicy) -> Enforcement {
     let dies = if record.is_recorded() {
         "the caller's watchdog ends the tree when the caller dies"
     } else {
         "none (no spawn record could be written)"
     };
-    Enforcement::new("exec")
-        .layer("containment", true, containment, json!({}))
-        .layer("die_with_caller", record.is_recorded(), dies, json!({}))
-        .layer("environment", false, "inherited", json!({}))
+    env.report(
+        Enforcement::new("exec")
+            .layer("containment", true, containment, json!({}))
+            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+    )
 }
 
 impl Exec {
@@ -166,7 +175,7 @@ impl Exec {
     fn explanation(&self, command: &Command) -> Result<Explanation> {
         let cwd = command.attrs.host_cwd()?;
         let name = program_in(&command.program, cwd.as_deref());
-        let host = crate::backend::resolve_on_host(&name, &command.env)?;
+        let host = crate::backend::resolve_on_host(&name, &self.env, &command.env)?;
         let mut argv = vec![command.program.clone()];
         argv.extend(command.args.iter().cloned());
         #[cfg(target_os = "linux")]

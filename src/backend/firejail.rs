@@ -1,12 +1,14 @@
 //! The `firejail` runner: each spawn renders a profile from the options, the
 //! params and the host, writes it to a private temporary file, and runs
-//! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE --
+//! `firejail --quiet --deterministic-exit-code --keep-fd=3 --profile=FILE
 //! /bin/sh -c REAPER rr-firejail /abs/program args...` with the caller's
 //! pipes as the program's stdio (with a working folder, the shell changes
-//! there first, see [`REAPER_IN_FOLDER`]). The spawn returns once the jail is set up
-//! (a failed set-up is retried, then reported with firejail's message). The
-//! file is removed when the process is reaped.
+//! there first, see [`REAPER_IN_FOLDER`]). The spawn returns once the jail
+//! is set up (a failed set-up is retried, then reported with firejail's
+//! message). The file is removed when the process is reaped.
 
+#[cfg(target_os = "linux")]
+mod io_uring;
 mod profile;
 
 use std::ffi::{OsStr, OsString};
@@ -27,18 +29,23 @@ use crate::record::{Line, Record};
 use crate::runner::Command;
 use crate::spawn::{find_program, pipe_above_stdio, Program};
 
-/// Tells the runner the jail is set up (a byte on fd 3, which it then
-/// closes), runs the program, kills whatever the program left in the jail's
-/// pid namespace (`kill -1` spares only the shell itself and the namespace's
-/// init) and exits with the program's status. firejail otherwise waits for
-/// every process left in the jail, and its `--deterministic-shutdown`
-/// sleeps a fixed 100 ms on every exit, tripling the cost of a short command.
-const REAPER: &str = "printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+/// Sets the jail's locked-memory limit to 0 (which keeps io_uring out of
+/// reach where the kernel charges its rings to that limit, see `io_uring`;
+/// without capabilities the command cannot raise it), tells the runner the
+/// jail is set up (a byte on fd 3, which it then closes), runs the program,
+/// kills whatever the program left in the jail's pid namespace (`kill -1`
+/// spares only the shell itself and the namespace's init) and exits with
+/// the program's status. firejail otherwise waits for every process left in
+/// the jail, and its `--deterministic-shutdown` sleeps a fixed 100 ms on
+/// every exit, tripling the cost of a short command.
+const REAPER: &str = "ulimit -l 0 || exit 125; printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
 
 /// [`REAPER`] for a spawn with a working folder, given as the first
-/// argument: the jail's shell changes there first, and reports `c` on fd 3
-/// instead when the folder is not reachable inside the jail.
-const REAPER_IN_FOLDER: &str = "cd \"$1\" || { printf c >&3; exit 126; }; shift; \
+/// argument: after the same limit, the jail's shell changes there, and
+/// reports `c` on fd 3 instead when the folder is not reachable inside the
+/// jail.
+const REAPER_IN_FOLDER: &str = "ulimit -l 0 || exit 125; \
+     cd \"$1\" || { printf c >&3; exit 126; }; shift; \
      printf x >&3; exec 3>&-; \"$@\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
 
 /// How many times a jail whose set-up failed is started afresh. firejail
@@ -52,12 +59,31 @@ const REAPER_SHELL: &str = "/bin/sh";
 /// Name prefix of the profile files this runner writes in the temp folder.
 pub(crate) const PROFILE_PREFIX: &str = "rr-firejail-";
 
+/// Option keys of the `firejail` runner: those of both profile runners,
+/// and `allow_unix_sockets`.
+pub(crate) const KEYS: &[&str] = &[
+    "shell",
+    "allow_networking",
+    "allow_user_folders",
+    "allow_read_folders",
+    "allow_write_folders",
+    "allow_read_files",
+    "allow_write_files",
+    "custom_profile",
+    "inherit_env",
+    "pass_env",
+    "allow_unix_sockets",
+];
+
 #[derive(Debug)]
 pub(crate) struct Firejail {
     options: ProfileOptions,
     /// Where firejail is: looked up in PATH by the first check that finds
     /// it (not when the runner is built), then kept.
     firejail: OnceCell<PathBuf>,
+    /// Whether the profile must refuse io_uring by seccomp, because the
+    /// locked-memory limit does not keep it out of reach on this machine.
+    io_uring_seccomp: bool,
 }
 
 /// Finds firejail in `path` (a PATH value).
@@ -72,10 +98,15 @@ fn find_firejail(path: Option<&OsStr>) -> Result<PathBuf> {
 
 impl Firejail {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
-        let options = ProfileOptions::parse("firejail", options_json, profile::check_path)?;
+        let options = ProfileOptions::parse("firejail", options_json, KEYS, profile::check_path)?;
+        #[cfg(target_os = "linux")]
+        let io_uring_seccomp = !io_uring::memlock_limit_stops_io_uring();
+        #[cfg(not(target_os = "linux"))]
+        let io_uring_seccomp = true;
         Ok(Firejail {
             options,
             firejail: OnceCell::new(),
+            io_uring_seccomp,
         })
     }
 
@@ -104,12 +135,18 @@ impl Firejail {
             .find(|(k, _)| k == "HOME")
             .map(|(_, v)| v.to_str().ok_or_else(|| not_utf8("HOME", v)))
             .transpose()?;
+        let caller_home = std::env::var_os("HOME");
+        let caller_home = caller_home
+            .as_deref()
+            .map(|h| h.to_str().ok_or_else(|| not_utf8("the caller's HOME", h)))
+            .transpose()?;
         let program = program
             .to_str()
             .ok_or_else(|| not_utf8("the command", program.as_os_str()))?;
         let mounts = host_mounts()?;
         let host = profile::Host {
             passwd_home: passwd_home.as_deref(),
+            caller_home,
             env_home,
             program: Some(program),
             mounts: &mounts,
@@ -117,6 +154,8 @@ impl Firejail {
         let settings = profile::Settings {
             allow_networking: self.options.allow_networking,
             allow_user_folders: self.options.allow_user_folders,
+            allow_unix_sockets: self.options.allow_unix_sockets,
+            io_uring_seccomp: self.io_uring_seccomp,
         };
         profile::render(settings, &paths, &host)
     }
@@ -221,13 +260,21 @@ impl Backend for Firejail {
         self.explanation(command)
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.options.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
         let cwd = command.attrs.host_cwd()?;
         let HostCommand {
             path: program,
             vars,
-        } = resolve_on_host(&program_in(&command.program, cwd.as_deref()), &command.env)?;
+        } = resolve_on_host(
+            &program_in(&command.program, cwd.as_deref()),
+            &self.options.env,
+            &command.env,
+        )?;
         let text = self.render(command, &vars, &program)?;
         let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
@@ -302,7 +349,9 @@ fn jail_args(
         "--deterministic-exit-code".into(),
         "--keep-fd=3".into(),
         profile_arg,
-        "--".into(),
+        // firejail reads its own options up to the first argument that is
+        // not one, this absolute path; without a `--` it runs it directly
+        // instead of through the user's shell (`bash -c`).
         REAPER_SHELL.into(),
         "-c".into(),
         if cwd.is_some() {
@@ -327,7 +376,11 @@ impl Firejail {
         let HostCommand {
             path: program,
             vars,
-        } = resolve_on_host(&program_in(&command.program, cwd.as_deref()), &command.env)?;
+        } = resolve_on_host(
+            &program_in(&command.program, cwd.as_deref()),
+            &self.options.env,
+            &command.env,
+        )?;
         let text = self.render(command, &vars, &program)?;
         let firejail = self
             .firejail()
@@ -429,6 +482,72 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Requirements);
         assert!(e.message().contains("firejail program"), "{e}");
         assert!(e.message().contains("apt-get install firejail"), "{e}");
+    }
+
+    /// What tests/support/unix-connect.c says when it makes a socket with
+    /// io_uring in a jail that refuses io_uring by seccomp or not.
+    #[cfg(target_os = "linux")]
+    fn io_uring_socket_in_jail(io_uring_seccomp: bool) -> String {
+        use crate::spawn::Stdio;
+        // Where the jail sees it: not in /tmp, which is private there.
+        let base = Path::new("/srv/restricted-runner-tests");
+        std::fs::create_dir_all(base).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("rr-fj-unit-")
+            .tempdir_in(base)
+            .unwrap();
+        let helper = dir.path().join("unix-connect");
+        let built = std::process::Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&helper)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/unix-connect.c"
+            ))
+            .output()
+            .expect("cc, to build the test helper");
+        assert!(built.status.success(), "{built:?}");
+        let mut f = Firejail::new(None).unwrap();
+        f.io_uring_seccomp = io_uring_seccomp;
+        let cmd = Command::new(&helper).args(["uring", "/nonexistent"]).stdio(
+            Stdio::Null,
+            Stdio::Pipe,
+            Stdio::Pipe,
+        );
+        let mut p = f.spawn(&cmd).expect("the real firejail");
+        let (mut out, mut err) = (String::new(), String::new());
+        std::fs::File::from(p.take_stdout().unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        std::fs::File::from(p.take_stderr().unwrap())
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = p.wait().unwrap();
+        assert!(!status.success(), "{status}: {out}{err}");
+        out
+    }
+
+    /// Both ways of refusing io_uring hold in the real jail: the seccomp
+    /// filter (EPERM, before the limit is looked at), and, where the probe
+    /// found it enough, the locked-memory limit alone (ENOMEM).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn io_uring_is_refused_in_the_jail_either_way() {
+        assert_eq!(
+            io_uring_socket_in_jail(true),
+            "socket: Operation not permitted\n"
+        );
+        if io_uring::memlock_limit_stops_io_uring() {
+            assert!(!Firejail::new(None).unwrap().io_uring_seccomp);
+            let out = io_uring_socket_in_jail(false);
+            assert!(
+                out == "socket: Cannot allocate memory\n"
+                    || out == "socket: Operation not permitted\n",
+                "{out}"
+            );
+        } else {
+            assert!(Firejail::new(None).unwrap().io_uring_seccomp);
+        }
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::enforcement::Enforcement;
+use crate::env::EnvPolicy;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explain::Explanation;
 use crate::process::Process;
 use crate::runner::{Command, Kind};
-use crate::spawn::{find_program, merged_env, Program, Stdio};
+use crate::spawn::{find_program, Program, Stdio};
 
 pub(crate) mod docker;
 pub(crate) mod exec;
@@ -36,12 +37,19 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// the same code, with nothing started nor written.
     fn explain(&self, command: &Command) -> Result<Explanation>;
 
+    /// Which of the caller's variables the command gets.
+    fn env_policy(&self) -> &EnvPolicy;
+
     /// What a spawn of this runner enforces, for a spawn that did not
     /// attach its own report.
     fn report(&self, kind: Kind) -> Enforcement {
-        Enforcement::new(kind.name())
-            .layer("containment", true, "process group", serde_json::json!({}))
-            .layer("environment", false, "inherited", serde_json::json!({}))
+        self.env_policy()
+            .report(Enforcement::new(kind.name()).layer(
+                "containment",
+                true,
+                "process group",
+                serde_json::json!({}),
+            ))
     }
 }
 
@@ -74,8 +82,8 @@ pub(crate) fn host_shell(option: Option<&str>) -> OsString {
     }
 }
 
-/// A command resolved on the host: the caller's environment plus the
-/// spawn's, and the program as found in that environment's PATH.
+/// A command resolved on the host: its environment, and the program as
+/// found in that environment's PATH.
 pub(crate) struct HostCommand {
     /// The program's absolute path, so that a wrapper (firejail,
     /// sandbox-exec) runs exactly what was found here, and a name like
@@ -85,12 +93,14 @@ pub(crate) struct HostCommand {
     pub(crate) vars: Vec<(OsString, OsString)>,
 }
 
-/// Looks `program` up in the PATH of the caller's environment plus `env`.
+/// Looks `program` up in the PATH of the environment `env` gives plus
+/// `overrides` (the default search path when that has no PATH).
 pub(crate) fn resolve_on_host(
     program: &OsStr,
-    env: &[(OsString, OsString)],
+    env: &EnvPolicy,
+    overrides: &[(OsString, OsString)],
 ) -> Result<HostCommand> {
-    let vars = merged_env(env);
+    let vars = env.environment(overrides);
     let search = vars
         .iter()
         .rev()
@@ -105,19 +115,20 @@ pub(crate) fn resolve_on_host(
     Ok(HostCommand { path, vars })
 }
 
-/// The [`Program`] for `program args...` with the caller's environment plus
-/// `env`, the program looked up in the resulting PATH.
+/// The [`Program`] for `program args...` with the environment `env` gives
+/// plus `overrides`, the program looked up in the resulting PATH.
 pub(crate) fn host_program<I, S>(
     program: &OsStr,
     args: I,
-    env: &[(OsString, OsString)],
+    env: &EnvPolicy,
+    overrides: &[(OsString, OsString)],
     stdio: [Stdio; 3],
 ) -> Result<Program>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let host = resolve_on_host(program, env)?;
+    let host = resolve_on_host(program, env, overrides)?;
     let mut p = Program::new(&host.path, program)?;
     p.args(args)?.env(&host.vars)?.stdio(stdio);
     Ok(p)
@@ -135,7 +146,9 @@ mod tests {
         let tool = bin.join("--version");
         std::fs::write(&tool, "#!/bin/sh\n").unwrap();
         let relative = tool.strip_prefix(std::env::current_dir().unwrap()).unwrap();
-        let host = resolve_on_host(relative.as_os_str(), &[]).unwrap();
+        let env = EnvPolicy::parse(&mut crate::options::Options::parse("exec", None, &[]).unwrap())
+            .unwrap();
+        let host = resolve_on_host(relative.as_os_str(), &env, &[]).unwrap();
         assert!(host.path.is_absolute());
         assert!(host.path.ends_with("bin/--version"));
     }

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
 
+use crate::env::EnvPolicy;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Options, TemplatedValue};
 use crate::process::SpawnGuard;
 use crate::template::Params;
 
-/// Option keys of both profile-based runners (those of go-restricted-runner).
+/// Option keys both profile-based runners take: go-restricted-runner's,
+/// then the environment keys.
 pub(crate) const KEYS: &[&str] = &[
     "shell",
     "allow_networking",
@@ -23,6 +25,8 @@ pub(crate) const KEYS: &[&str] = &[
     "allow_read_files",
     "allow_write_files",
     "custom_profile",
+    "inherit_env",
+    "pass_env",
 ];
 
 /// The options of a profile-based runner, as parsed once when the runner is
@@ -32,11 +36,14 @@ pub(crate) struct ProfileOptions {
     pub(crate) shell: Option<String>,
     pub(crate) allow_networking: bool,
     pub(crate) allow_user_folders: bool,
+    /// Only firejail knows this key (see its KEYS); false elsewhere.
+    pub(crate) allow_unix_sockets: bool,
     read_folders: Vec<TemplatedValue>,
     write_folders: Vec<TemplatedValue>,
     read_files: Vec<TemplatedValue>,
     write_files: Vec<TemplatedValue>,
     pub(crate) custom_profile: Option<String>,
+    pub(crate) env: EnvPolicy,
 }
 
 /// The paths of one spawn, params filled in and checked by the runner's
@@ -50,28 +57,32 @@ pub(crate) struct PathLists {
 }
 
 impl ProfileOptions {
-    /// Parses the options of the runner `kind`. Paths without params are
-    /// checked with `check` at once, so a bad literal path fails when the
-    /// runner is built rather than at its first spawn.
+    /// Parses the options of the runner `kind`, whose keys are `keys`.
+    /// Paths without params are checked with `check` at once, so a bad
+    /// literal path fails when the runner is built rather than at its first
+    /// spawn.
     pub(crate) fn parse(
         kind: &'static str,
         json: Option<&str>,
+        keys: &[&str],
         check: fn(&'static str, &str) -> Result<String>,
     ) -> Result<Self> {
-        let mut o = Options::parse(kind, json, KEYS)?;
+        let mut o = Options::parse(kind, json, keys)?;
         let opts = ProfileOptions {
             shell: o.string("shell")?,
             allow_networking: o.bool("allow_networking")?.unwrap_or(false),
             allow_user_folders: o.bool("allow_user_folders")?.unwrap_or(false),
+            allow_unix_sockets: o.bool("allow_unix_sockets")?.unwrap_or(false),
             read_folders: o.template_list("allow_read_folders")?,
             write_folders: o.template_list("allow_write_folders")?,
             read_files: o.template_list("allow_read_files")?,
             write_files: o.template_list("allow_write_files")?,
             custom_profile: o.string("custom_profile")?.filter(|s| !s.is_empty()),
+            env: EnvPolicy::parse(&mut o)?,
         };
         for v in opts.all_values() {
             if v.is_literal() {
-                check(v.key(), v.source())?;
+                check(v.key(), &v.render(&Params::new())?)?;
             }
         }
         Ok(opts)
@@ -94,7 +105,11 @@ impl ProfileOptions {
     ) -> Result<PathLists> {
         let render = |list: &[TemplatedValue]| -> Result<Vec<String>> {
             list.iter()
-                .map(|v| check(v.key(), &v.render(params)?))
+                .map(|v| {
+                    check(v.key(), &v.render(params)?).map_err(|e| {
+                        Error::new(e.kind(), format!("{}{}", e.message(), v.params_named()))
+                    })
+                })
                 .collect()
         };
         Ok(PathLists {

@@ -26,7 +26,12 @@ pub(crate) struct SandboxExec {
 impl SandboxExec {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         Ok(SandboxExec {
-            options: ProfileOptions::parse("sandbox-exec", options_json, profile::check_path)?,
+            options: ProfileOptions::parse(
+                "sandbox-exec",
+                options_json,
+                crate::backend::profile_file::KEYS,
+                profile::check_path,
+            )?,
         })
     }
 
@@ -38,11 +43,15 @@ impl SandboxExec {
         let paths = self
             .options
             .render_paths(&command.params, profile::check_path)?;
+        // The command's HOME, else the caller's: an environment without
+        // HOME (inherit_env: false) must not leave the user folders open.
+        let caller_home = std::env::var("HOME").ok();
         let home = vars
             .iter()
             .rev()
             .find(|(k, _)| k == "HOME")
-            .and_then(|(_, v)| v.to_str());
+            .and_then(|(_, v)| v.to_str())
+            .or(caller_home.as_deref());
         let settings = profile::Settings {
             allow_networking: self.options.allow_networking,
             allow_user_folders: self.options.allow_user_folders,
@@ -58,6 +67,7 @@ impl SandboxExec {
         let cwd = command.attrs.host_cwd()?;
         let host = crate::backend::resolve_on_host(
             &crate::attrs::program_in(&command.program, cwd.as_deref()),
+            &self.options.env,
             &command.env,
         )?;
         let text = self.render(command, &host.vars)?;
@@ -110,6 +120,10 @@ impl Backend for SandboxExec {
         host_shell(self.options.shell.as_deref())
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.options.env
+    }
+
     fn spawn(&self, _command: &Command) -> Result<Process> {
         Err(needs_macos())
     }
@@ -154,12 +168,20 @@ mod macos {
             self.explanation(command)
         }
 
+        fn env_policy(&self) -> &crate::env::EnvPolicy {
+            &self.options.env
+        }
+
         fn spawn(&self, command: &Command) -> Result<Process> {
             let cwd = command.attrs.host_cwd()?;
             let HostCommand {
                 path: program,
                 vars,
-            } = resolve_on_host(&program_in(&command.program, cwd.as_deref()), &command.env)?;
+            } = resolve_on_host(
+                &program_in(&command.program, cwd.as_deref()),
+                &self.options.env,
+                &command.env,
+            )?;
             let text = self.render(command, &vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;

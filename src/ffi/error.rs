@@ -16,9 +16,10 @@ pub enum rr_status {
     RR_ERR_INVALID_ARGUMENT = 1,
     /// The runner kind is not known; the message lists the known kinds.
     RR_ERR_UNKNOWN_RUNNER = 2,
-    /// The options or params JSON is malformed, has an unknown key or a
-    /// value of the wrong type, names a missing param, or holds a value the
-    /// runner cannot use safely. The message names the key.
+    /// The options or params JSON is malformed, has an unknown key, a key
+    /// given twice or a value of the wrong type, names a missing param, or
+    /// holds a value the runner cannot use safely. The message names the
+    /// key, and the param when a param's value is refused.
     RR_ERR_INVALID_OPTIONS = 3,
     /// Something the runner needs is missing on this machine (a binary, a
     /// kernel feature, an engine); the message says what and how to get it.

@@ -58,7 +58,10 @@ impl From<ExitStatus> for rr_exit_status {
 /// `cmd` is a program name (looked up in PATH) or path. `args` is a
 /// NULL-terminated array of arguments not repeating `cmd`, or NULL. `env`
 /// is a NULL-terminated array of `KEY=VALUE` entries added on top of the
-/// caller's environment (a later entry wins), or NULL. `params_json` is a
+/// environment the runner passes on (a later entry wins), or NULL: host
+/// runners pass the caller's environment unless their `inherit_env` option
+/// is false, then only what `pass_env` names; `docker` passes only what
+/// `pass_env` names. `params_json` is a
 /// JSON object whose values fill `{{ .name }}` placeholders in the runner's
 /// options for this spawn only, or NULL.
 ///

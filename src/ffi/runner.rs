@@ -20,9 +20,10 @@ pub struct rr_runner {
 /// `kind` is one of `"exec"`, `"sandbox-exec"`, `"firejail"`, `"docker"`,
 /// `"landrun"` (alias `"landlock"`). `options_json` is a UTF-8 JSON object
 /// with that runner's option keys, or NULL for `{}`. Options are strict: an
-/// unknown key or a wrong type is `RR_ERR_INVALID_OPTIONS` naming the key.
-/// The runner's requirements are checked here (`RR_ERR_REQUIREMENTS` says
-/// what is missing); `rr_runner_new_unchecked` leaves that for later.
+/// unknown key, a key given twice or a wrong type is
+/// `RR_ERR_INVALID_OPTIONS` naming the key. The runner's requirements are
+/// checked here (`RR_ERR_REQUIREMENTS` says what is missing);
+/// `rr_runner_new_unchecked` leaves that for later.
 ///
 /// On success `*out` receives a runner that the caller frees with
 /// `rr_runner_free`. On failure `*out` is not written and, if `err` is not

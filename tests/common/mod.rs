@@ -35,7 +35,8 @@ pub fn sh(script: &str) -> Command {
     Command::new("sh").arg("-c").arg(script)
 }
 
-fn read_to_end(mut f: File) -> Vec<u8> {
+/// Reads `f` to its end.
+pub fn read_to_end(mut f: File) -> Vec<u8> {
     let mut v = Vec::new();
     f.read_to_end(&mut v).unwrap();
     v
@@ -476,4 +477,249 @@ pub fn listed_fds(listing: &str) -> Vec<&str> {
         .filter(|l| l.contains(" -> ") && !l.contains("/proc/"))
         .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
         .collect()
+}
+
+/// The environment of a command `r` starts, with `env` as the spawn's own
+/// entries: `cat` prints its own /proc/self/environ.
+pub fn environ_of(r: &Runner, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut cmd = Command::new("cat").arg("/proc/self/environ");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, cmd);
+    drop(stdin);
+    // The spawn's report says whether the caller's environment was kept out.
+    let report = process
+        .enforcement()
+        .expect("an enforcement report")
+        .to_json();
+    let layer = &report["layers"]["environment"];
+    let out = read_to_end(stdout);
+    let err = read_to_end(stderr);
+    let status = process.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&err)
+    );
+    let env: Vec<(String, String)> = out
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let e = String::from_utf8_lossy(e);
+            let (k, v) = e.split_once('=').unwrap_or((&e, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let leaked = env.iter().any(|(_, v)| v.contains("s3cret"));
+    if std::env::var_os("RR_LEAK_API_KEY").is_some() {
+        assert_eq!(layer["enforced"], !leaked, "{layer} with {env:?}");
+    }
+    env
+}
+
+/// Runs the test `name` of this test binary in a child process whose
+/// environment also holds `vars`, and checks that it passed. The child
+/// test finds itself named in `RR_CHILD_TEST` (see [`is_child`]).
+pub fn run_in_child(name: &str, vars: &[(&str, &str)]) {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("RR_CHILD_TEST", name)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} failed in the child:\n{text}");
+    assert!(
+        text.contains(&format!("child {name} done")),
+        "{name} did not run in the child:\n{text}"
+    );
+}
+
+/// True in the child process [`run_in_child`] started for the test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var("RR_CHILD_TEST").as_deref() == Ok(name)
+}
+
+/// The caller's environment in the env tests: a secret that must not
+/// reach a command unless passed, and three variables to pass by name or
+/// by prefix.
+pub const CALLER_ENV: &[(&str, &str)] = &[
+    ("RR_LEAK_API_KEY", "s3cret-api-key"),
+    ("RR_PASS_ONE", "one"),
+    ("RR_PASS_TWO", "two words"),
+    ("RR_NAMED", "named"),
+];
+
+/// The `inherit_env`/`pass_env` cases every runner must pass, run in a
+/// child whose environment holds [`CALLER_ENV`]. `runner(extra)` builds the
+/// runner under test with `extra` options (a JSON object's members, or "").
+/// `inherits` says whether the runner passes the caller's environment by
+/// default; `own` lists variables the sandbox itself sets, which may appear
+/// whatever the policy.
+pub fn env_policy_cases(runner: impl Fn(&str) -> Runner, inherits: bool, own: &[&str]) {
+    for (k, v) in CALLER_ENV {
+        assert_eq!(
+            std::env::var(k).as_deref(),
+            Ok(*v),
+            "the child's own environment"
+        );
+    }
+    let names = |env: &[(String, String)]| -> Vec<String> {
+        let mut n: Vec<String> = env
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !own.contains(&k.as_str()))
+            .collect();
+        n.sort();
+        n
+    };
+    let value = |env: &[(String, String)], k: &str| -> Option<String> {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let leaks = |env: &[(String, String)]| env.iter().any(|(_, v)| v.contains("s3cret"));
+
+    // By default.
+    let env = environ_of(&runner(""), &[("RR_SPAWN", "mine")]);
+    assert_eq!(value(&env, "RR_SPAWN").as_deref(), Some("mine"));
+    assert_eq!(leaks(&env), inherits, "{env:?}");
+    if !inherits {
+        assert_eq!(names(&env), ["RR_SPAWN"], "{env:?}");
+    }
+
+    // Nothing inherited: only the spawn's own entries.
+    let r = runner(r#""inherit_env": false"#);
+    let env = environ_of(&r, &[("RR_SPAWN", "mine")]);
+    assert_eq!(names(&env), ["RR_SPAWN"], "{env:?}");
+
+    // Named and prefixed variables, the spawn's entries on top.
+    let r = runner(r#""inherit_env": false, "pass_env": ["RR_PASS_*", "RR_NAMED", "RR_UNSET"]"#);
+    let env = environ_of(&r, &[("RR_SPAWN", "mine"), ("RR_PASS_ONE", "override")]);
+    assert_eq!(
+        names(&env),
+        ["RR_NAMED", "RR_PASS_ONE", "RR_PASS_TWO", "RR_SPAWN"],
+        "{env:?}"
+    );
+    assert_eq!(value(&env, "RR_PASS_ONE").as_deref(), Some("override"));
+    assert_eq!(value(&env, "RR_PASS_TWO").as_deref(), Some("two words"));
+    assert_eq!(value(&env, "RR_NAMED").as_deref(), Some("named"));
+    assert!(!leaks(&env), "{env:?}");
+}
+
+/// Builds the test helper tests/support/NAME.c as the static program `out`
+/// (static, so that it also runs in a container image without a libc).
+pub fn build_c_helper(name: &str, out: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(format!("{name}.c"));
+    let built = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(out)
+        .arg(&src)
+        .output()
+        .expect("cc, to build a test helper");
+    assert!(
+        built.status.success(),
+        "building {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// Runs the test `name` of this test binary in a child process that has a
+/// terminal of its own (a new pty as its stdin and controlling terminal),
+/// as a host program started from a shell has; returns what the child
+/// printed, after checking that it passed.
+pub fn run_in_child_on_a_terminal(name: &str) -> String {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds, which are then owned here.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh fds from openpty.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("RR_CHILD_TEST", name)
+        .stdin(std::process::Stdio::from(slave));
+    // SAFETY: async-signal-safe calls only, between fork and exec.
+    unsafe {
+        child.pre_exec(|| {
+            // A session of its own, with the pty (its stdin) as its terminal.
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = child.output().unwrap();
+    drop(master);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(&format!("child {name} done")), "{report}");
+    report
+}
+
+/// The name of the controlling terminal, which is stdin in
+/// [`run_in_child_on_a_terminal`]'s child.
+pub fn controlling_terminal_name() -> String {
+    // SAFETY: ttyname on fd 0; the string is copied at once.
+    let name = unsafe { libc::ttyname(0) };
+    assert!(!name.is_null(), "stdin is not a terminal");
+    // SAFETY: a NUL-terminated string from ttyname.
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// All the caller reads from its terminal (stdin) until it stays quiet
+/// for half a second.
+pub fn terminal_input() -> Option<String> {
+    let mut input = String::new();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 500) } <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        input.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+    (!input.is_empty()).then_some(input)
 }

@@ -183,6 +183,19 @@ def test_cwd_env_and_params(runner_factory: Factory, host_dir: Path) -> None:
     assert (host_dir / "f.txt").read_text() == "p\n"
 
 
+def test_inherit_env_and_pass_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RR_PY_SECRET", "s3cret")
+    monkeypatch.setenv("LC_RR_PY", "kept")
+    script = 'echo "[$RR_PY_SECRET] [$LC_RR_PY] [$JOB]"'
+    clean = make_runner("exec", {"inherit_env": False, "pass_env": ["PATH", "LANG", "LC_*"]})
+    done = clean.run(["sh", "-c", script], env={"JOB": "42"}, capture_output=True, text=True, check=True)
+    assert done.stdout == "[] [kept] [42]\n"
+    done = make_runner("exec", {}).run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout == "[s3cret] [kept] []\n"
+    with pytest.raises(rr.InvalidOptionsError, match="pass_env"):
+        make_runner("exec", {"pass_env": ["PATH"]})
+
+
 def test_many_threads_share_one_runner(host_runner: rr.Runner) -> None:
     errors: List[BaseException] = []
 

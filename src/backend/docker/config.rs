@@ -4,6 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 
+use crate::env::EnvPolicy;
 use crate::error::{Error, Result};
 use crate::options::{Options, TemplatedValue};
 use crate::template::Params;
@@ -32,6 +33,9 @@ pub(crate) const KEYS: &[&str] = &[
     "pids_limit",
     "cpus",
     "read_only",
+    "no_new_privileges",
+    "inherit_env",
+    "pass_env",
 ];
 
 /// The label every container carries; its value names the owning process.
@@ -133,6 +137,9 @@ pub(crate) struct Config {
     pids_limit: Option<u64>,
     cpus: Option<f64>,
     read_only: bool,
+    no_new_privileges: bool,
+    /// Which of the caller's variables the container gets (`pass_env`).
+    pub(crate) env: EnvPolicy,
 }
 
 fn invalid(key: &str, msg: impl std::fmt::Display) -> Error {
@@ -251,6 +258,23 @@ fn parse_mount(source: String) -> Result<Mount> {
     })
 }
 
+/// The working directory must be absolute: the engines would resolve a
+/// relative one against the image's.
+fn check_workdir(dir: &str, w: &TemplatedValue) -> Result<()> {
+    if dir.starts_with('/') {
+        return Ok(());
+    }
+    let from = if w.is_literal() {
+        String::new()
+    } else {
+        format!(" (from {:?}{})", w.source(), w.params_named())
+    };
+    Err(invalid(
+        "workdir",
+        format!("{dir:?}{from} is not an absolute path"),
+    ))
+}
+
 impl Config {
     /// Reads the options; `require_image` is false only for calls that
     /// start no container.
@@ -309,7 +333,13 @@ impl Config {
             }
         }
         let user = non_empty(&mut o, "user")?;
-        let workdir = o.template("workdir")?.filter(|w| !w.source().is_empty());
+        // `""` means unset, as in go-restricted-runner's configs.
+        let workdir = non_empty(&mut o, "workdir")?
+            .map(|w| TemplatedValue::parse("workdir", w))
+            .transpose()?;
+        if let Some(w) = workdir.as_ref().filter(|w| w.is_literal()) {
+            check_workdir(&w.render(&Params::new())?, w)?;
+        }
         let prepare_command = non_empty(&mut o, "prepare_command")?;
         let memory = non_empty(&mut o, "memory")?;
         let memory_reservation = non_empty(&mut o, "memory_reservation")?;
@@ -340,6 +370,8 @@ impl Config {
             c => c,
         };
         let read_only = o.bool("read_only")?.unwrap_or(false);
+        let no_new_privileges = o.bool("no_new_privileges")?.unwrap_or(true);
+        let env = EnvPolicy::parse_for_container(&mut o)?;
         Ok(Config {
             image,
             engine,
@@ -363,6 +395,8 @@ impl Config {
             pids_limit,
             cpus,
             read_only,
+            no_new_privileges,
+            env,
         })
     }
 
@@ -425,18 +459,16 @@ impl Config {
             return Ok(None);
         };
         let dir = w.render(params)?;
-        if !dir.starts_with('/') {
-            return Err(invalid(
-                "workdir",
-                format!("{dir:?} (from {:?}) is not an absolute path", w.source()),
-            ));
-        }
+        check_workdir(&dir, w)?;
         Ok(Some(dir))
     }
 
     /// The flags that follow from the options alone, the same for every spawn.
     fn option_flags(&self) -> Vec<String> {
         let mut f = Vec::new();
+        if self.no_new_privileges {
+            f.push("--security-opt=no-new-privileges".into());
+        }
         if let Some(p) = self.pull {
             f.push(format!("--pull={}", p.as_str()));
         }
@@ -490,7 +522,11 @@ pub(crate) struct Spawn<'a> {
     pub(crate) owner: &'a str,
     pub(crate) mounts: &'a [RenderedMount],
     pub(crate) workdir: Option<&'a str>,
-    /// The container's environment, in order; a later key wins.
+    /// Names of the caller's variables the container gets: the CLI passes
+    /// their values from its own environment, so they are never in an argv.
+    pub(crate) passed: &'a [OsString],
+    /// The spawn's own variables, in order; a later key wins, over a
+    /// passed variable too.
     pub(crate) env: &'a [(OsString, OsString)],
     pub(crate) program: &'a OsStr,
     pub(crate) args: &'a [OsString],
@@ -541,7 +577,8 @@ pub(crate) fn run_argv(cfg: &Config, engine: Engine, s: &Spawn<'_>) -> Result<Ve
     if let Some(w) = s.workdir {
         argv.push(format!("--workdir={w}").into());
     }
-    let mut env: Vec<(&OsStr, &OsStr)> = Vec::new();
+    let mut env: Vec<(&OsStr, Option<&OsStr>)> =
+        s.passed.iter().map(|k| (k.as_os_str(), None)).collect();
     for (k, v) in s.env {
         if k.is_empty() || k.as_encoded_bytes().contains(&b'=') {
             return Err(Error::invalid_argument(format!(
@@ -549,12 +586,15 @@ pub(crate) fn run_argv(cfg: &Config, engine: Engine, s: &Spawn<'_>) -> Result<Ve
             )));
         }
         match env.iter_mut().find(|(key, _)| *key == k.as_os_str()) {
-            Some(slot) => slot.1 = v,
-            None => env.push((k, v)),
+            Some(slot) => slot.1 = Some(v),
+            None => env.push((k, Some(v))),
         }
     }
     for (k, v) in env {
-        argv.push(concat(&[OsStr::new("--env="), k, OsStr::new("="), v]));
+        argv.push(match v {
+            Some(v) => concat(&[OsStr::new("--env="), k, OsStr::new("="), v]),
+            None => concat(&[OsStr::new("--env="), k]),
+        });
     }
     argv.extend(cfg.run_opts.iter().map(OsString::from));
     argv.push(image.into());
@@ -604,6 +644,7 @@ mod tests {
             owner: "m:b:1:2",
             mounts: &mounts,
             workdir: workdir.as_deref(),
+            passed: &[],
             env: &env,
             program: OsStr::new(program),
             args: &args,
@@ -619,13 +660,14 @@ mod tests {
         argv_with(&cfg(json), Engine::Podman, &Params::new(), &[], "true", &[])
     }
 
-    const PODMAN_PREFIX: [&str; 6] = [
+    const PODMAN_PREFIX: [&str; 7] = [
         "run",
         "-i",
         "--init",
         "--rm",
         "--name=rr-test",
         "--label=io.restricted-runner.owner=m:b:1:2",
+        "--security-opt=no-new-privileges",
     ];
 
     /// As [`golden`], for options with a memory limit: podman gets no
@@ -669,9 +711,47 @@ mod tests {
                 "--init",
                 "--name=rr-test",
                 "--label=io.restricted-runner.owner=m:b:1:2",
+                "--security-opt=no-new-privileges",
                 "img",
                 "true"
             ]
+        );
+    }
+
+    #[test]
+    fn no_new_privileges_can_be_turned_off() {
+        let mut want: Vec<String> = PODMAN_PREFIX[..6].iter().map(|s| s.to_string()).collect();
+        want.extend(["img".to_string(), "true".to_string()]);
+        assert_eq!(
+            argv(r#"{"image": "img", "no_new_privileges": false}"#),
+            want
+        );
+        golden(r#"{"image": "img", "no_new_privileges": true}"#, &[]);
+    }
+
+    #[test]
+    fn passed_variables_are_named_never_valued_and_spawn_entries_win() {
+        let c = cfg(r#"{"image": "img", "pass_env": ["API_*", "LANG"]}"#);
+        let passed: Vec<OsString> = vec!["API_KEY".into(), "LANG".into()];
+        let env = [(OsString::from("LANG"), OsString::from("C"))];
+        let s = Spawn {
+            name: "rr-test",
+            owner: "m:b:1:2",
+            mounts: &[],
+            workdir: None,
+            passed: &passed,
+            env: &env,
+            program: OsStr::new("true"),
+            args: &[],
+        };
+        let a: Vec<String> = run_argv(&c, Engine::Podman, &s)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            a[PODMAN_PREFIX.len()..],
+            ["--env=API_KEY", "--env=LANG=C", "img", "true"]
         );
     }
 
@@ -762,6 +842,17 @@ mod tests {
         golden(
             r#"{"image": "img", "engine": "podman", "user": "", "network": "", "platform": null}"#,
             &[],
+        );
+        // go-restricted-runner's configs write every string field, "" when unset.
+        golden(
+            r#"{"image": "img", "workdir": "", "prepare_command": "", "memory": "", "dns": []}"#,
+            &[],
+        );
+        assert_eq!(
+            cfg(r#"{"image": "img", "workdir": ""}"#)
+                .render_workdir(&Params::new())
+                .unwrap(),
+            None
         );
     }
 
@@ -878,6 +969,26 @@ mod tests {
         p.insert("w", "rel");
         let e = c.render_workdir(&p).unwrap_err();
         assert!(e.message().contains("not an absolute path"), "{e}");
+        assert!(e.message().contains("param \"w\""), "{e}");
+    }
+
+    #[test]
+    fn a_param_cannot_leave_the_folder_the_template_names() {
+        let c = cfg(
+            r#"{"image": "img", "mounts": ["/srv/jobs/{{ .job }}:/job"], "workdir": "/w/{{ .job }}"}"#,
+        );
+        let mut p = Params::new();
+        p.insert("job", "../../../root/x");
+        for e in [
+            c.render_mounts(&p).unwrap_err(),
+            c.render_workdir(&p).unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+            assert!(e.message().contains("param \"job\""), "{e}");
+            assert!(e.message().contains("\"..\" segment"), "{e}");
+        }
+        p.insert("job", "a//b/./");
+        assert_eq!(c.render_workdir(&p).unwrap().as_deref(), Some("/w/a/b"));
     }
 
     #[test]
@@ -986,6 +1097,33 @@ mod tests {
                 "shell",
                 "unknown option",
             ),
+            (
+                r#"{"image": "i", "workdir": "app"}"#,
+                "workdir",
+                "not an absolute path",
+            ),
+            (
+                r#"{"image": "i", "workdir": "/app/../etc"}"#,
+                "workdir",
+                "\"..\" segment",
+            ),
+            (
+                r#"{"image": "i", "mounts": ["/srv/../etc:/data"]}"#,
+                "mounts",
+                "\"..\" segment",
+            ),
+            (
+                r#"{"image": "i", "inherit_env": true}"#,
+                "inherit_env",
+                "cannot be true",
+            ),
+            (r#"{"image": "i", "pass_env": ["A=1"]}"#, "pass_env", "'='"),
+            (
+                r#"{"image": "i", "no_new_privileges": "no"}"#,
+                "no_new_privileges",
+                "expected a boolean",
+            ),
+            (r#"{"image": "i", "image": "j"}"#, "image", "given twice"),
         ] {
             let e = err(json);
             assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{json}");
@@ -1016,6 +1154,7 @@ mod tests {
             owner: "o",
             mounts: &[],
             workdir: None,
+            passed: &[],
             env: &env,
             program: OsStr::new("true"),
             args: &[],

@@ -10,7 +10,7 @@ use super::config::{Engine, OWNER_LABEL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Output};
 use crate::process::{PlainGuard, Process};
-use crate::spawn::{find_program, merged_env, Program, Stdio};
+use crate::spawn::{find_program, Program, Stdio};
 
 /// Upper bound for a probe, a kill or a listing.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,8 +71,22 @@ impl Cli {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.program_with_env(args, &std::env::vars_os().collect::<Vec<_>>())
+    }
+
+    /// A program running this CLI with `args` and the environment `vars`
+    /// (the caller's, as read once by the spawn that names variables of it).
+    pub(crate) fn program_with_env<I, S>(
+        &self,
+        args: I,
+        vars: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> Result<Program>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut p = Program::new(&self.path, OsStr::new(self.engine.cli()))?;
-        p.args(args)?.env(&merged_env(&[]))?;
+        p.args(args)?.env(vars)?;
         Ok(p)
     }
 

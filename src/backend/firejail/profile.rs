@@ -1,13 +1,16 @@
 //! The firejail profile: a pure function of the options, the spawn's paths
 //! and a few facts about the host.
 //!
-//! firejail reads a profile line by line: it cuts a line at `\n` or `\r`,
-//! drops leading blanks, folds runs of blanks into one, treats `#` as the
-//! start of a comment, expands `${...}` macros and globs (`*`, `?`, `[`), and
-//! rejects some characters outright (0.9.72 refuses `,`, `%`, `"`, `\`, `&`,
-//! `;`, `<`, `!`, `{`, `^` and any `..`). A path that any of this would touch
-//! is refused here instead, so every path reaches firejail exactly as given
-//! and no path can add, drop or change a directive.
+//! firejail 0.9.72 reads a profile with `fgets(buf, 8192, file)`, so a line
+//! of more than 8190 bytes is read in pieces, each piece after the first as
+//! a line of its own. It then treats `#` as the start of a comment, cuts the
+//! line at `\n` or `\r`, drops leading blanks, folds runs of blanks into one,
+//! expands `${...}` macros and globs (`*`, `?`, `[`), and rejects some
+//! characters outright (`,`, `%`, `"`, `\`, `&`, `;`, `<`, `!`, `{`, `^` and
+//! any `..`). A path that any of this would touch, or that could make a line
+//! longer than firejail reads at once, is refused here instead, so every
+//! path reaches firejail exactly as given and no path can add, drop or
+//! change a directive.
 
 use crate::backend::profile_file::{check_common, PathLists};
 use crate::error::{Error, Result};
@@ -22,6 +25,19 @@ pub(crate) const USER_FOLDERS: [&str; 6] = [
     "Music",
 ];
 
+/// The folders that hold users' files, hidden unless `allow_user_folders`
+/// is set or a listed path opens part of them; the caller's home joins them.
+const HOME_FOLDERS: [&str; 2] = ["/home", "/root"];
+
+/// The longest line firejail 0.9.72 reads as one: `fgets` into 8192 bytes
+/// reads at most 8191, the newline included.
+pub(crate) const MAX_LINE_BYTES: usize = 8190;
+
+/// The most a profile line adds around a value: the longest directive with
+/// its blank (`read-write `) before it, and a user folder (`/Downloads`)
+/// after a home folder.
+const LINE_OVERHEAD: usize = "read-write ".len() + "/Downloads".len();
+
 /// Characters a path may not hold, on top of control characters.
 const REJECTED: &[char] = &[
     '\\', '&', '!', '"', '\'', '<', '>', '%', '^', '(', ')', '{', '}', ';', ',', '*', '?', '[',
@@ -30,6 +46,15 @@ const REJECTED: &[char] = &[
 
 /// Why `path` cannot be written into a firejail profile, if it cannot.
 fn unsafe_reason(path: &str) -> Option<String> {
+    if path.len() + LINE_OVERHEAD > MAX_LINE_BYTES {
+        return Some(format!(
+            "is {} bytes long: a profile line holding it could reach {} bytes, and firejail \
+             reads at most {MAX_LINE_BYTES} bytes as one line (the rest would be read as \
+             another line)",
+            path.len(),
+            path.len() + LINE_OVERHEAD
+        ));
+    }
     if let Some(c) = path.chars().find(|c| c.is_control()) {
         return Some(format!("contains the control character {c:?}"));
     }
@@ -47,13 +72,27 @@ fn unsafe_reason(path: &str) -> Option<String> {
     None
 }
 
+/// `path` as an error message shows it: whole, or its start when it is long.
+fn shown(path: &str) -> String {
+    const SHOWN: usize = 64;
+    if path.len() <= 2 * SHOWN {
+        return format!("{path:?}");
+    }
+    let mut end = SHOWN;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}... ({} bytes)", &path[..end], path.len())
+}
+
 /// Checks one path given in option `key` and returns it as the profile will
 /// hold it.
 pub(crate) fn check_path(key: &'static str, path: &str) -> Result<String> {
     let path = check_common(key, path)?;
     match unsafe_reason(&path) {
         Some(why) => Err(Error::invalid_options(format!(
-            "option {key:?} of the firejail runner: path {path:?} {why}"
+            "option {key:?} of the firejail runner: path {} {why}",
+            shown(&path)
         ))),
         None => Ok(path),
     }
@@ -64,6 +103,11 @@ pub(crate) fn check_path(key: &'static str, path: &str) -> Result<String> {
 pub(crate) struct Settings {
     pub(crate) allow_networking: bool,
     pub(crate) allow_user_folders: bool,
+    pub(crate) allow_unix_sockets: bool,
+    /// Refuse the io_uring calls in the seccomp filter, which makes
+    /// firejail rebuild it at each spawn; otherwise the jail's
+    /// locked-memory limit of 0 keeps io_uring out of reach.
+    pub(crate) io_uring_seccomp: bool,
 }
 
 /// What the profile needs to know about the host, gathered at spawn time.
@@ -71,6 +115,8 @@ pub(crate) struct Settings {
 pub(crate) struct Host<'a> {
     /// The home folder firejail itself uses (the passwd entry's).
     pub(crate) passwd_home: Option<&'a str>,
+    /// `HOME` in the caller's environment.
+    pub(crate) caller_home: Option<&'a str>,
     /// `HOME` in the command's environment, where its programs look.
     pub(crate) env_home: Option<&'a str>,
     /// The absolute path of the program to run.
@@ -165,7 +211,8 @@ fn host_value<'a>(what: &str, value: Option<&'a str>) -> Result<Option<&'a str>>
     match why {
         None => Ok(Some(v)),
         Some(why) => Err(Error::invalid_options(format!(
-            "{what} {v:?} {why}; the firejail runner cannot name it in a profile"
+            "{what} {} {why}; the firejail runner cannot name it in a profile",
+            shown(v)
         ))),
     }
 }
@@ -190,6 +237,7 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
         }
     }
     let env_home = host_value("HOME", host.env_home)?;
+    let passwd_home = host.passwd_home.map(|h| h.trim_end_matches('/'));
     let program = host_value("the command", host.program)?;
     let mounts = read_only_mounts(host.mounts)?;
 
@@ -207,22 +255,53 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
         .collect();
     let listed: Vec<&str> = read.iter().chain(&write).copied().collect();
 
+    // The folders holding users' files, hidden unless allowed: /home, /root
+    // and the caller's home (never `/`, which holds everything).
+    let mut homes: Vec<&str> = Vec::new();
+    if !settings.allow_user_folders {
+        for h in HOME_FOLDERS
+            .into_iter()
+            .chain(host.passwd_home)
+            .chain(host.caller_home)
+            .filter(|h| h.starts_with('/'))
+            .map(|h| h.trim_end_matches('/'))
+            .filter(|h| !h.is_empty())
+        {
+            if !homes.contains(&h) {
+                homes.push(h);
+            }
+        }
+    }
+
     // Whitelisting replaces a folder with a tmpfs holding only what is
-    // listed; the program itself must stay visible when it lives there (or
-    // in /tmp, which is private otherwise).
+    // listed; the program itself must stay visible when it lives there, in
+    // /tmp (private otherwise) or in a hidden home.
     let program_whitelist = program.filter(|p| {
         !listed.iter().any(|l| is_under(p, l))
             && (is_under(p, "/tmp")
+                || homes.iter().any(|h| is_under(p, h))
                 || listed.iter().any(|l| {
                     whitelist_root(l, host.passwd_home) == whitelist_root(p, host.passwd_home)
                 }))
     });
+    let visible: Vec<&str> = listed.iter().copied().chain(program_whitelist).collect();
+    // A home that holds a visible path is left to the whitelist, which
+    // hides the rest of it; one inside a listed folder was opened on purpose.
+    homes.retain(|h| !visible.iter().any(|v| is_under(v, h) || is_under(h, v)));
+    let all_homes = homes.clone();
+    homes.retain(|h| !all_homes.iter().any(|o| o != h && is_under(h, o)));
+    for h in &homes {
+        if let Some(why) = unsafe_reason(h) {
+            return Err(Error::invalid_options(format!(
+                "the caller's home {} {why}; the firejail runner cannot hide it in a profile \
+                 (set allow_user_folders, or list a folder inside it)",
+                shown(h)
+            )));
+        }
+    }
     // Whitelisting anything under /tmp already gives the jail a /tmp of its
     // own; listing /tmp itself asks for the host's.
-    let tmp_listed = listed
-        .iter()
-        .chain(program_whitelist.iter())
-        .any(|p| is_under(p, "/tmp"));
+    let tmp_listed = visible.iter().any(|p| is_under(p, "/tmp"));
 
     let mut out = String::from("# firejail profile rendered by restricted-runner\n");
     let mut line = |directive: &str, arg: &str| {
@@ -236,17 +315,33 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
     if !settings.allow_networking {
         line("net none", "");
     }
+    for h in &homes {
+        line("blacklist", h);
+    }
     if !settings.allow_user_folders {
-        for f in USER_FOLDERS {
-            line("blacklist", &format!("${{HOME}}/{f}"));
-        }
-        if let Some(h) = env_home.filter(|h| Some(*h) != host.passwd_home) {
+        // A user folder holding a visible path is left to the whitelist too.
+        let hides = |folder: &str| !visible.iter().any(|v| is_under(v, folder));
+        let hidden = |home: &str| homes.iter().any(|h| is_under(home, h));
+        if !passwd_home.is_some_and(hidden) {
             for f in USER_FOLDERS {
-                line("blacklist", &format!("{}/{f}", h.trim_end_matches('/')));
+                if passwd_home.map_or(true, |h| hides(&format!("{h}/{f}"))) {
+                    line("blacklist", &format!("${{HOME}}/{f}"));
+                }
+            }
+        }
+        if let Some(h) = env_home
+            .map(|h| h.trim_end_matches('/'))
+            .filter(|h| Some(*h) != passwd_home.map(|p| p.trim_end_matches('/')) && !hidden(h))
+        {
+            for f in USER_FOLDERS {
+                let folder = format!("{h}/{f}");
+                if hides(&folder) {
+                    line("blacklist", &folder);
+                }
             }
         }
     }
-    for p in listed.iter().chain(program_whitelist.iter()) {
+    for p in &visible {
         if whitelistable(p) {
             line("whitelist", p);
         }
@@ -269,9 +364,30 @@ pub(crate) fn render(settings: Settings, paths: &PathLists, host: &Host<'_>) -> 
     for p in read.iter().chain(program_whitelist.iter()) {
         line("read-only", p);
     }
-    line("seccomp", "");
+    // io_uring performs system calls without passing the seccomp filter.
+    if settings.io_uring_seccomp {
+        line("seccomp", "io_uring_setup,io_uring_enter,io_uring_register");
+    } else {
+        line("seccomp", "");
+    }
+    if !settings.allow_unix_sockets {
+        // A socket of any other family cannot be made, so no host unix
+        // socket can be reached (a read-only mount does not stop connect).
+        // The filter checks socket(2) of the native architecture only: the
+        // 32-bit entry points, socketcall(2) among them, are refused.
+        line("seccomp.block-secondary", "");
+        line("protocol", "inet,inet6,netlink");
+    }
     line("caps.drop", "all");
+    line("nonewprivs", "");
     line("noroot", "");
+    if let Some(long) = out.lines().find(|l| l.len() > MAX_LINE_BYTES) {
+        return Err(Error::internal(format!(
+            "a firejail profile line of {} bytes was rendered (at most {MAX_LINE_BYTES}): {}",
+            long.len(),
+            shown(long)
+        )));
+    }
     Ok(out)
 }
 
@@ -291,6 +407,7 @@ mod tests {
     }
 
     const HEAD: &str = "# firejail profile rendered by restricted-runner\n";
+    const HOMES: &str = "blacklist /home\nblacklist /root\n";
     const BLACKLIST: &str = "blacklist ${HOME}/Documents\n\
         blacklist ${HOME}/Desktop\n\
         blacklist ${HOME}/Downloads\n\
@@ -298,7 +415,19 @@ mod tests {
         blacklist ${HOME}/Videos\n\
         blacklist ${HOME}/Music\n";
     const BASE_RO: &str = "read-only /\nread-only /run\nread-write /run/firejail/mnt\n";
-    const TAIL: &str = "seccomp\ncaps.drop all\nnoroot\n";
+    const SECCOMP: &str = "seccomp\n";
+    const NO_UNIX: &str = "seccomp.block-secondary\nprotocol inet,inet6,netlink\n";
+    const PRIVS: &str = "caps.drop all\nnonewprivs\nnoroot\n";
+
+    fn tail() -> String {
+        format!("{SECCOMP}{NO_UNIX}{PRIVS}")
+    }
+
+    /// What every default profile starts with: no network, the homes and
+    /// the user folders hidden.
+    fn start() -> String {
+        format!("{HEAD}net none\n{HOMES}{BLACKLIST}")
+    }
 
     fn render_default(paths: &PathLists) -> String {
         render(Settings::default(), paths, &Host::default()).unwrap()
@@ -306,17 +435,48 @@ mod tests {
 
     #[test]
     fn golden_defaults() {
-        let want = format!("{HEAD}net none\n{BLACKLIST}private-tmp\nprivate-dev\n{BASE_RO}{TAIL}");
+        let want = format!("{}private-tmp\nprivate-dev\n{BASE_RO}{}", start(), tail());
         assert_eq!(render_default(&PathLists::default()), want);
     }
 
     #[test]
-    fn golden_networking_and_user_folders_allowed() {
+    fn golden_networking_user_folders_and_unix_sockets_allowed() {
         let s = Settings {
             allow_networking: true,
             allow_user_folders: true,
+            allow_unix_sockets: true,
+            io_uring_seccomp: false,
         };
-        let want = format!("{HEAD}private-tmp\nprivate-dev\n{BASE_RO}{TAIL}");
+        let want = format!("{HEAD}private-tmp\nprivate-dev\n{BASE_RO}{SECCOMP}{PRIVS}");
+        assert_eq!(
+            render(s, &PathLists::default(), &Host::default()).unwrap(),
+            want
+        );
+        let s = Settings {
+            allow_unix_sockets: true,
+            ..Settings::default()
+        };
+        let want = format!(
+            "{}private-tmp\nprivate-dev\n{BASE_RO}{SECCOMP}{PRIVS}",
+            start()
+        );
+        assert_eq!(
+            render(s, &PathLists::default(), &Host::default()).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn golden_io_uring_refused_by_seccomp() {
+        let s = Settings {
+            io_uring_seccomp: true,
+            ..Settings::default()
+        };
+        let want = format!(
+            "{}private-tmp\nprivate-dev\n{BASE_RO}\
+             seccomp io_uring_setup,io_uring_enter,io_uring_register\n{NO_UNIX}{PRIVS}",
+            start()
+        );
         assert_eq!(
             render(s, &PathLists::default(), &Host::default()).unwrap(),
             want
@@ -327,9 +487,11 @@ mod tests {
     fn golden_read_folders_and_files() {
         let p = lists(&["/srv/data"], &[], &["/etc/app.conf"], &[]);
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}whitelist /srv/data\nwhitelist /etc/app.conf\n\
+            "{}whitelist /srv/data\nwhitelist /etc/app.conf\n\
              private-tmp\nprivate-dev\n{BASE_RO}\
-             read-only /srv/data\nread-only /etc/app.conf\n{TAIL}"
+             read-only /srv/data\nread-only /etc/app.conf\n{}",
+            start(),
+            tail()
         );
         assert_eq!(render_default(&p), want);
     }
@@ -338,9 +500,11 @@ mod tests {
     fn golden_write_folders_and_files() {
         let p = lists(&[], &["/srv/out"], &[], &["/var/log/app.log"]);
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}whitelist /srv/out\nwhitelist /var/log/app.log\n\
+            "{}whitelist /srv/out\nwhitelist /var/log/app.log\n\
              private-tmp\nprivate-dev\n{BASE_RO}\
-             read-write /srv/out\nread-write /var/log/app.log\n{TAIL}"
+             read-write /srv/out\nread-write /var/log/app.log\n{}",
+            start(),
+            tail()
         );
         assert_eq!(render_default(&p), want);
     }
@@ -349,8 +513,9 @@ mod tests {
     fn golden_tmp_whitelist_replaces_private_tmp() {
         let p = lists(&[], &["/tmp/work"], &[], &[]);
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}whitelist /tmp/work\nprivate-dev\n{BASE_RO}\
-             read-write /tmp/work\n{TAIL}"
+            "{}whitelist /tmp/work\nprivate-dev\n{BASE_RO}read-write /tmp/work\n{}",
+            start(),
+            tail()
         );
         assert_eq!(render_default(&p), want);
     }
@@ -359,36 +524,139 @@ mod tests {
     fn golden_top_level_folders_are_not_whitelisted() {
         let p = lists(&["/srv"], &["/tmp"], &[], &[]);
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}private-dev\n{BASE_RO}\
-             read-write /tmp\nread-only /srv\n{TAIL}"
+            "{}private-dev\n{BASE_RO}read-write /tmp\nread-only /srv\n{}",
+            start(),
+            tail()
         );
         assert_eq!(render_default(&p), want);
     }
 
-    #[test]
-    fn golden_env_home_blacklisted_too() {
-        let host = Host {
+    fn as_root<'a>() -> Host<'a> {
+        Host {
             passwd_home: Some("/root"),
-            env_home: Some("/home/u/"),
+            caller_home: Some("/root"),
             ..Host::default()
-        };
-        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
-        let want = format!(
-            "{HEAD}net none\n{BLACKLIST}blacklist /home/u/Documents\nblacklist /home/u/Desktop\n\
-             blacklist /home/u/Downloads\nblacklist /home/u/Pictures\nblacklist /home/u/Videos\n\
-             blacklist /home/u/Music\nprivate-tmp\nprivate-dev\n{BASE_RO}{TAIL}"
+        }
+    }
+
+    #[test]
+    fn golden_the_callers_home_is_hidden_with_home_and_root() {
+        // Hidden as a whole, its user folders need no line of their own.
+        let out = render(Settings::default(), &PathLists::default(), &as_root()).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEAD}net none\n{HOMES}private-tmp\nprivate-dev\n{BASE_RO}{}",
+                tail()
+            )
         );
-        assert_eq!(out, want);
-        // The same home as firejail's adds nothing.
+        // A home elsewhere, in the passwd entry or in the caller's HOME.
+        for host in [
+            Host {
+                passwd_home: Some("/var/lib/svc/"),
+                ..Host::default()
+            },
+            Host {
+                passwd_home: Some("/home/u"),
+                caller_home: Some("/var/lib/svc"),
+                ..Host::default()
+            },
+        ] {
+            let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+            assert_eq!(
+                out,
+                format!(
+                    "{HEAD}net none\n{HOMES}blacklist /var/lib/svc\n\
+                     private-tmp\nprivate-dev\n{BASE_RO}{}",
+                    tail()
+                ),
+                "{host:?}"
+            );
+        }
+        // `/` is never hidden.
         let host = Host {
-            passwd_home: Some("/root"),
-            env_home: Some("/root"),
+            caller_home: Some("/"),
             ..Host::default()
         };
         assert_eq!(
             render(Settings::default(), &PathLists::default(), &host).unwrap(),
             render_default(&PathLists::default())
         );
+    }
+
+    #[test]
+    fn golden_a_listed_path_opens_part_of_a_home() {
+        // Whitelisted: firejail hides the rest of the home itself.
+        let p = lists(&["/root/project"], &[], &[], &[]);
+        let out = render(Settings::default(), &p, &as_root()).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEAD}net none\nblacklist /home\n{BLACKLIST}whitelist /root/project\n\
+                 private-tmp\nprivate-dev\n{BASE_RO}read-only /root/project\n{}",
+                tail()
+            )
+        );
+        // Inside a user folder: that folder is left to the whitelist too.
+        let p = lists(&[], &["/root/Documents/notes"], &[], &[]);
+        let out = render(Settings::default(), &p, &as_root()).unwrap();
+        assert!(!out.contains("/Documents\n"), "{out}");
+        assert!(out.contains("blacklist ${HOME}/Desktop\n"), "{out}");
+        assert!(out.contains("whitelist /root/Documents/notes\n"), "{out}");
+        // A listed folder holding a home opens it.
+        let p = lists(&["/home"], &[], &[], &[]);
+        let out = render(Settings::default(), &p, &as_root()).unwrap();
+        assert!(out.contains("\nblacklist /root\n"), "{out}");
+        assert!(!out.contains("blacklist /home"), "{out}");
+        assert!(out.contains("\nread-only /home\n"), "{out}");
+        let p = lists(&["/"], &[], &[], &[]);
+        let out = render(Settings::default(), &p, &as_root()).unwrap();
+        assert!(!out.contains("blacklist /home\n"), "{out}");
+        assert!(!out.contains("blacklist /root\n"), "{out}");
+    }
+
+    #[test]
+    fn golden_a_program_in_a_hidden_home_stays_visible() {
+        let host = Host {
+            program: Some("/root/bin/tool"),
+            ..as_root()
+        };
+        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEAD}net none\nblacklist /home\n{BLACKLIST}whitelist /root/bin/tool\n\
+                 private-tmp\nprivate-dev\n{BASE_RO}read-only /root/bin/tool\n{}",
+                tail()
+            )
+        );
+    }
+
+    #[test]
+    fn golden_env_home_user_folders_blacklisted_too() {
+        let host = Host {
+            env_home: Some("/srv/u/"),
+            ..as_root()
+        };
+        let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
+        let want = format!(
+            "{HEAD}net none\n{HOMES}blacklist /srv/u/Documents\nblacklist /srv/u/Desktop\n\
+             blacklist /srv/u/Downloads\nblacklist /srv/u/Pictures\nblacklist /srv/u/Videos\n\
+             blacklist /srv/u/Music\nprivate-tmp\nprivate-dev\n{BASE_RO}{}",
+            tail()
+        );
+        assert_eq!(out, want);
+        // A home that is hidden anyway adds nothing.
+        for env_home in ["/root", "/home/u"] {
+            let host = Host {
+                env_home: Some(env_home),
+                ..as_root()
+            };
+            assert_eq!(
+                render(Settings::default(), &PathLists::default(), &host).unwrap(),
+                render(Settings::default(), &PathLists::default(), &as_root()).unwrap()
+            );
+        }
     }
 
     #[test]
@@ -415,8 +683,10 @@ mod tests {
         };
         let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}private-tmp\nprivate-dev\n{BASE_RO}\
-             read-only /home\nread-only /mnt\nread-only /var/lib/x\n{TAIL}"
+            "{}private-tmp\nprivate-dev\n{BASE_RO}\
+             read-only /home\nread-only /mnt\nread-only /var/lib/x\n{}",
+            start(),
+            tail()
         );
         assert_eq!(out, want);
         let bad = vec!["/a,b".to_string()];
@@ -437,8 +707,9 @@ mod tests {
         };
         let out = render(Settings::default(), &PathLists::default(), &host).unwrap();
         let want = format!(
-            "{HEAD}net none\n{BLACKLIST}whitelist /tmp/bin/tool\nprivate-dev\n{BASE_RO}\
-             read-only /tmp/bin/tool\n{TAIL}"
+            "{}whitelist /tmp/bin/tool\nprivate-dev\n{BASE_RO}read-only /tmp/bin/tool\n{}",
+            start(),
+            tail()
         );
         assert_eq!(out, want);
         // Beside a whitelisted folder under the same top-level folder.
@@ -513,6 +784,38 @@ mod tests {
         }
     }
 
+    /// The longest value a line can hold is accepted and one byte more is
+    /// not, and a line with the longest value still fits what firejail
+    /// reads at once.
+    #[test]
+    fn values_are_bounded_by_firejails_line_length() {
+        let longest = MAX_LINE_BYTES - LINE_OVERHEAD;
+        let fits = format!("/{}", "a".repeat(longest - 1));
+        assert_eq!(check_path("allow_read_folders", &fits).unwrap(), fits);
+        let too_long = format!("{fits}b");
+        let e = check_path("allow_read_folders", &too_long).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+        assert!(e.message().contains("\"allow_read_folders\""), "{e}");
+        assert!(e.message().contains("8170 bytes long"), "{e}");
+        assert!(e.message().len() < 400, "the message quotes all of it: {e}");
+        // Host values too: a HOME is written with a user folder after it.
+        let home = format!("/{}", "h".repeat(longest - 1));
+        let host = Host {
+            env_home: Some(&home),
+            ..Host::default()
+        };
+        let out = render(Settings::default(), &lists(&[&fits], &[], &[], &[]), &host).unwrap();
+        assert!(out.lines().all(|l| l.len() <= MAX_LINE_BYTES));
+        assert!(out.contains(&format!("blacklist {home}/Downloads\n")));
+        let home = format!("{home}h");
+        let host = Host {
+            env_home: Some(&home),
+            ..Host::default()
+        };
+        let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
+        assert!(e.message().contains("HOME"), "{e}");
+    }
+
     #[test]
     fn bad_host_values_are_named() {
         let host = Host {
@@ -527,26 +830,96 @@ mod tests {
         };
         let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
         assert!(e.message().contains("the command \"/bin/a#b\""), "{e}");
+        let host = Host {
+            caller_home: Some("/srv/a;b"),
+            ..Host::default()
+        };
+        let e = render(Settings::default(), &PathLists::default(), &host).unwrap_err();
+        assert!(
+            e.message().contains("the caller's home \"/srv/a;b\""),
+            "{e}"
+        );
+        // Inside a folder hidden anyway, it needs no line of its own.
+        let host = Host {
+            caller_home: Some("/home/a;b"),
+            passwd_home: Some("/root/a,b"),
+            ..Host::default()
+        };
+        assert_eq!(
+            render(Settings::default(), &PathLists::default(), &host).unwrap(),
+            render_default(&PathLists::default()).replace(BLACKLIST, "")
+        );
     }
 
-    /// firejail's own reading of a profile line: cut at `\n`/`\r`, trim,
-    /// fold blanks; `#` lines and empty lines are no directives.
+    /// firejail 0.9.72's own reading of a profile: `fgets` into 8192 bytes
+    /// (so at most 8191 bytes, up to and including a newline, per read), a
+    /// `#` ends the line, so do `\n` and `\r`, blanks are trimmed and folded;
+    /// an empty result is no directive.
     fn firejail_lines(profile: &str) -> Vec<String> {
-        profile
-            .split(['\n', '\r'])
-            .map(|l| {
-                l.split([' ', '\t'])
-                    .filter(|w| !w.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
+        const READ: usize = MAX_LINE_BYTES + 1;
+        let bytes = profile.as_bytes();
+        let mut lines = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let limit = bytes.len().min(at + READ);
+            let end = bytes[at..limit]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(limit, |i| at + i + 1);
+            let piece = &bytes[at..end];
+            at = end;
+            let piece = piece.split(|&b| b == b'#').next().unwrap_or(&[]);
+            let piece = piece
+                .split(|&b| b == b'\n' || b == b'\r')
+                .next()
+                .unwrap_or(&[]);
+            let text = String::from_utf8_lossy(piece);
+            let line = text
+                .split([' ', '\t'])
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !line.is_empty() {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn the_model_reads_long_lines_in_pieces_as_firejail_does() {
+        let pad = "a".repeat(MAX_LINE_BYTES + 1 - "read-only /".len());
+        let profile = format!("read-only /{pad}read-write /srv\n#x\nnet none\n");
+        assert_eq!(
+            firejail_lines(&profile),
+            [
+                format!("read-only /{pad}"),
+                "read-write /srv".into(),
+                "net none".into()
+            ]
+        );
+        let exact = format!("read-only /{}\n", "a".repeat(MAX_LINE_BYTES - 11));
+        assert_eq!(firejail_lines(&exact).len(), 1);
     }
 
     mod prop {
         use super::*;
         use proptest::prelude::*;
+
+        /// A path long enough that a line holding it reaches firejail's
+        /// read size, ending with a directive where the line would be cut.
+        fn long_path() -> impl Strategy<Value = String> {
+            (
+                MAX_LINE_BYTES - 40..MAX_LINE_BYTES + 10,
+                prop_oneof![
+                    Just("read-write /srv"),
+                    Just("ignore seccomp"),
+                    Just("ignore caps.drop"),
+                    Just("/x"),
+                ],
+            )
+                .prop_map(|(len, tail)| format!("/{}{tail}", "a".repeat(len)))
+        }
 
         fn any_path() -> impl Strategy<Value = String> {
             prop_oneof![
@@ -554,6 +927,7 @@ mod tests {
                 any::<String>(),
                 // Mostly plausible paths with a sprinkling of specials.
                 "(/[a-zA-Z0-9 ._,#$*?\\[\\]{}\n\r\t\"'\\\\-]{0,6}){1,4}",
+                long_path(),
             ]
         }
 
@@ -591,12 +965,15 @@ mod tests {
                 let got = firejail_lines(&profile);
 
                 // The same shape with harmless names (top-level folders are
-                // never whitelisted, so they keep their depth).
+                // never whitelisted, so they keep their depth; `/` and the
+                // homes decide which homes are hidden, so they stay).
                 let plain = |v: &Vec<String>, tag: &str| -> Vec<String> {
                     v.iter()
                         .enumerate()
                         .map(|(i, p)| {
-                            if whitelistable(p) {
+                            if p == "/" || HOME_FOLDERS.iter().any(|h| is_under(p, h)) {
+                                p.clone()
+                            } else if whitelistable(p) {
                                 format!("/tmp/{tag}{i}")
                             } else {
                                 format!("/{tag}{i}")
@@ -636,7 +1013,7 @@ mod tests {
                 // No path argument holds anything firejail would expand.
                 for l in &got {
                     if let Some((d, arg)) = l.split_once(' ') {
-                        if d != "blacklist" {
+                        if ["whitelist", "read-only", "read-write"].contains(&d) {
                             prop_assert!(!arg.contains(['$', '*', '?', '[', '#', ',']), "{}", l);
                         }
                     }

@@ -245,10 +245,20 @@ impl Backend for Landrun {
         self.explanation(command)
     }
 
+    fn env_policy(&self) -> &crate::env::EnvPolicy {
+        &self.settings.env
+    }
+
     fn spawn(&self, command: &Command) -> Result<Process> {
         let cwd = command.attrs.host_cwd()?;
         let name = program_in(&command.program, cwd.as_deref());
-        let program = host_program(&name, &command.args, &command.env, command.stdio)?;
+        let program = host_program(
+            &name,
+            &command.args,
+            &self.settings.env,
+            &command.env,
+            command.stdio,
+        )?;
         let best_effort = self.settings.best_effort;
         let (namespaces, missing_ns) = match self.namespaces() {
             Ok(ns) => (ns, None),
@@ -562,7 +572,7 @@ impl Landrun {
         };
         e = e.layer("containment", true, containment, json!({}));
         e = e.layer("die_with_caller", ns.pid, dies, json!({}));
-        e = e.layer("environment", false, "inherited", json!({}));
+        e = s.env.report(e);
         process.with_enforcement(e)
     }
 }
@@ -609,7 +619,7 @@ impl Landrun {
         let s = &self.settings;
         let cwd = command.attrs.host_cwd()?;
         let name = program_in(&command.program, cwd.as_deref());
-        let host = crate::backend::resolve_on_host(&name, &command.env)?;
+        let host = crate::backend::resolve_on_host(&name, &self.settings.env, &command.env)?;
         let mut notes = Vec::new();
         let ns = match self.namespaces() {
             Ok(ns) => ns,

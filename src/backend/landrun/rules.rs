@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use landlock::{Access, AccessFs, AccessNet, BitFlags, Scope, ABI};
 
+use crate::env::EnvPolicy;
 use crate::error::{Error, Result};
 use crate::options::{Options, TemplatedValue};
 use crate::template::Params;
@@ -32,6 +33,8 @@ pub(crate) const KEYS: &[&str] = &[
     "max_processes",
     "max_open_files",
     "max_cpu_seconds",
+    "inherit_env",
+    "pass_env",
 ];
 
 /// What a path rule grants. Nothing here grants execution unless its name
@@ -137,6 +140,7 @@ pub(crate) struct Settings {
     pub(crate) best_effort: bool,
     pub(crate) isolate_network: bool,
     pub(crate) limits: Limits,
+    pub(crate) env: EnvPolicy,
 }
 
 impl Settings {
@@ -177,6 +181,7 @@ impl Settings {
                 open_files: limit(&mut o, "max_open_files")?,
                 cpu_seconds: limit(&mut o, "max_cpu_seconds")?,
             },
+            env: EnvPolicy::parse(&mut o)?,
         })
     }
 

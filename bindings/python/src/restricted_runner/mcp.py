@@ -74,9 +74,12 @@ async def stdio_client(
     to `errlog` (a file, or any text stream).
 
     `server.env` is added on top of the environment the runner gives the
-    command (the caller's, unless the runner's options restrict it);
-    `server.cwd` is the folder it starts in (for `docker`, inside the
-    container). Errors starting it are this package's exceptions
+    command: the caller's whole environment unless the runner was built
+    with `"inherit_env": False`, then only what its `pass_env` names
+    (`docker` passes only `pass_env`). The SDK's own `stdio_client` passes
+    only `HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM` and `USER`: name those in
+    `pass_env` to do the same. `server.cwd` is the folder it starts in (for
+    `docker`, inside the container). Errors starting it are this package's exceptions
     (`CommandNotFoundError` is a `FileNotFoundError`, `SpawnError` an
     `OSError`). Runs under asyncio and anyio's asyncio backend.
     """
