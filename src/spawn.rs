@@ -805,6 +805,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn bad_stdio_is_an_invalid_argument_naming_the_stream() {
         let write_only = std::fs::OpenOptions::new()

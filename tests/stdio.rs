@@ -8,6 +8,8 @@
 //! /dev/tty). Bad stdio is an error naming the stream that leaves nothing
 //! behind.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::fs::File;
