@@ -1,6 +1,6 @@
 //! The one-shot run: `shell -c command` with both streams captured.
 
-use std::ffi::{c_char, c_int, OsStr};
+use std::ffi::{c_char, c_int, OsStr, OsString};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
@@ -9,7 +9,8 @@ use super::{
     env_pairs, guard, handle, json, required, rr_error, rr_exit_status, rr_runner, rr_status,
     string_array, timeout_from_ms,
 };
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::output::Output;
 use crate::template::Params;
 
 /// What `rr_run` captured. Each buffer holds `*_len` bytes followed by a NUL
@@ -96,12 +97,50 @@ pub unsafe extern "C" fn rr_run_cancelable(
 ) -> rr_status {
     guard(err, || {
         // SAFETY: pointer validity is this function's contract.
-        let runner = unsafe { handle(runner, "runner") }?;
-        // SAFETY: as above.
-        let command = unsafe { required(command, "command") }?;
+        let a = unsafe { RunArgs::parse(runner, shell, command, env, params_json, cancel_fd) }?;
         if out.is_null() {
             return Err(Error::invalid_argument("out is NULL"));
         }
+        let output = a.runner.run_cancelable(
+            a.shell,
+            a.command,
+            &a.env,
+            &a.params,
+            timeout_from_ms(timeout_ms),
+            a.cancel,
+        )?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out = rr_output::from(output) };
+        Ok(())
+    })
+}
+
+/// The arguments `rr_run_cancelable` and `rr_run_info` share, checked and
+/// converted.
+pub(super) struct RunArgs<'a> {
+    pub(super) runner: &'a crate::Runner,
+    pub(super) shell: Option<&'a OsStr>,
+    pub(super) command: &'a OsStr,
+    pub(super) env: Vec<(OsString, OsString)>,
+    pub(super) params: Params,
+    pub(super) cancel: Option<BorrowedFd<'a>>,
+}
+
+impl<'a> RunArgs<'a> {
+    /// # Safety
+    /// As `rr_run_cancelable`'s arguments.
+    pub(super) unsafe fn parse(
+        runner: *const rr_runner,
+        shell: *const c_char,
+        command: *const c_char,
+        env: *const *const c_char,
+        params_json: *const c_char,
+        cancel_fd: c_int,
+    ) -> Result<RunArgs<'a>> {
+        // SAFETY: pointer validity is the caller's contract.
+        let runner = unsafe { handle(runner, "runner") }?;
+        // SAFETY: as above.
+        let command = unsafe { required(command, "command") }?;
         let shell = if shell.is_null() {
             None
         } else {
@@ -114,28 +153,29 @@ pub unsafe extern "C" fn rr_run_cancelable(
         let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
         // SAFETY: open for the whole call per the contract; only borrowed.
         let cancel = (cancel_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(cancel_fd) });
-        let output = runner.inner.run_cancelable(
+        Ok(RunArgs {
+            runner: &runner.inner,
             shell,
-            OsStr::from_bytes(command),
-            &env,
-            &params,
-            timeout_from_ms(timeout_ms),
+            command: OsStr::from_bytes(command),
+            env,
+            params,
             cancel,
-        )?;
+        })
+    }
+}
+
+impl From<Output> for rr_output {
+    fn from(output: Output) -> rr_output {
         let (stdout_data, stdout_len) = into_c_buffer(output.stdout);
         let (stderr_data, stderr_len) = into_c_buffer(output.stderr);
-        // SAFETY: checked non-NULL above.
-        unsafe {
-            *out = rr_output {
-                stdout_data,
-                stdout_len,
-                stderr_data,
-                stderr_len,
-                status: output.status.into(),
-            }
-        };
-        Ok(())
-    })
+        rr_output {
+            stdout_data,
+            stdout_len,
+            stderr_data,
+            stderr_len,
+            status: output.status.into(),
+        }
+    }
 }
 
 pub(super) fn into_c_buffer(mut data: Vec<u8>) -> (*mut c_char, usize) {

@@ -1,17 +1,14 @@
 //! How a run ended and what it cost: a struct that carries its size, so it
 //! can grow without breaking programs built against an older header.
 
-use std::ffi::{c_char, c_int, OsStr};
-use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{c_char, c_int};
 
+use super::run::RunArgs;
 use super::{
-    env_pairs, guard, handle, into_c_buffer, json, required, rr_error, rr_exit_status, rr_output,
-    rr_process, rr_runner, rr_status, string_array, timeout_from_ms,
+    guard, rr_error, rr_exit_status, rr_output, rr_process, rr_runner, rr_status, timeout_from_ms,
 };
 use crate::error::{Error, Result};
 use crate::process::{EndReason, WaitResult};
-use crate::template::Params;
 
 /// Why a process ended (`rr_wait_result.reason`). Values are stable and
 /// only ever appended; treat an unknown one as `RR_END_EXITED` or
@@ -205,45 +202,23 @@ pub unsafe extern "C" fn rr_run_info(
 ) -> rr_status {
     guard(err, || {
         // SAFETY: pointer validity is this function's contract.
-        let runner = unsafe { handle(runner, "runner") }?;
-        // SAFETY: as above.
-        let command = unsafe { required(command, "command") }?;
+        let a = unsafe { RunArgs::parse(runner, shell, command, env, params_json, cancel_fd) }?;
         if out.is_null() {
             return Err(Error::invalid_argument("out is NULL"));
         }
         // SAFETY: as above.
         unsafe { check_out(info) }?;
-        let shell = if shell.is_null() {
-            None
-        } else {
-            // SAFETY: as above.
-            Some(OsStr::from_bytes(unsafe { required(shell, "shell") }?))
-        };
-        // SAFETY: as above.
-        let env = env_pairs(&unsafe { string_array(env) })?;
-        // SAFETY: as above.
-        let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
-        // SAFETY: open for the whole call per the contract; only borrowed.
-        let cancel = (cancel_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(cancel_fd) });
-        let (output, result) = runner.inner.run_detailed(
-            shell,
-            OsStr::from_bytes(command),
-            &env,
-            &params,
+        let (output, result) = a.runner.run_detailed(
+            a.shell,
+            a.command,
+            &a.env,
+            &a.params,
             timeout_from_ms(timeout_ms),
-            cancel,
+            a.cancel,
         )?;
-        let (stdout_data, stdout_len) = into_c_buffer(output.stdout);
-        let (stderr_data, stderr_len) = into_c_buffer(output.stderr);
         // SAFETY: checked non-NULL above; `info` checked.
         unsafe {
-            *out = rr_output {
-                stdout_data,
-                stdout_len,
-                stderr_data,
-                stderr_len,
-                status: output.status.into(),
-            };
+            *out = rr_output::from(output);
             fill(info, &result);
         }
         Ok(())
