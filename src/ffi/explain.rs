@@ -1,13 +1,11 @@
 //! `rr_runner_explain`: what a spawn would do, as JSON, without doing it.
 
-use std::ffi::{c_char, OsStr};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::c_char;
 
-use super::{env_pairs, guard, handle, json, owned_string, required, string_array};
+use super::process::command_from;
+use super::{guard, handle, owned_string};
 use super::{rr_error, rr_runner, rr_spawn_attrs, rr_status};
 use crate::error::Error;
-use crate::runner::Command;
-use crate::template::Params;
 
 /// Describes what `rr_spawn` would do with the same arguments, without
 /// starting anything or writing any file, as a JSON object of the same
@@ -54,25 +52,9 @@ pub unsafe extern "C" fn rr_runner_explain(
         // SAFETY: pointer validity is this function's contract.
         let runner = unsafe { handle(runner, "runner") }?;
         // SAFETY: as above.
-        let cmd = unsafe { required(cmd, "cmd") }?;
+        let command = unsafe { command_from(cmd, args, env, params_json, attrs) }?;
         if json_out.is_null() {
             return Err(Error::invalid_argument("json_out is NULL"));
-        }
-        // SAFETY: as above.
-        let args = unsafe { string_array(args) };
-        // SAFETY: as above.
-        let env = env_pairs(&unsafe { string_array(env) })?;
-        // SAFETY: as above.
-        let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
-        let mut command = Command::new(OsStr::from_bytes(cmd))
-            .args(args.iter().map(|a| OsStr::from_bytes(a)))
-            .params(params);
-        // SAFETY: NULL or live per the contract.
-        if let Some(attrs) = unsafe { attrs.as_ref() } {
-            command = command.attrs(attrs.inner.clone());
-        }
-        for (k, v) in env {
-            command = command.env(k, v);
         }
         let text = runner.inner.explain(&command)?.to_json().to_string();
         let s = owned_string(text)?;

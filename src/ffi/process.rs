@@ -145,36 +145,22 @@ pub unsafe extern "C" fn rr_spawn(
         // SAFETY: pointer validity is this function's contract.
         let runner = unsafe { handle(runner, "runner") }?;
         // SAFETY: as above.
-        let cmd = unsafe { required(cmd, "cmd") }?;
+        let command = unsafe { command_from(cmd, args, env, params_json, attrs) }?;
         if out.is_null() {
             return Err(Error::invalid_argument("out is NULL"));
         }
-        // SAFETY: as above.
-        let args = unsafe { string_array(args) };
-        // SAFETY: as above.
-        let env = env_pairs(&unsafe { string_array(env) })?;
-        // SAFETY: as above.
-        let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
         // SAFETY: NULL or live per the contract.
-        let attrs = unsafe { attrs.as_ref() };
-        let modes = attrs.map_or([Stdio::Pipe; 3], |a| a.stdio);
+        let modes = unsafe { attrs.as_ref() }.map_or([Stdio::Pipe; 3], |a| a.stdio);
         // A pipe is what the fd pointer asks for; NULL means /dev/null.
         let stdio = |mode: Stdio, p: *mut c_int| match mode {
             Stdio::Pipe if p.is_null() => Stdio::Null,
             other => other,
         };
-        let mut command = Command::new(OsStr::from_bytes(cmd))
-            .args(args.iter().map(|a| OsStr::from_bytes(a)))
-            .params(params)
-            .stdio(
-                stdio(modes[0], stdin_fd),
-                stdio(modes[1], stdout_fd),
-                stdio(modes[2], stderr_fd),
-            );
-        if let Some(attrs) = attrs {
-            command = command.attrs(attrs.inner.clone());
-        }
-        command.env = env;
+        let command = command.stdio(
+            stdio(modes[0], stdin_fd),
+            stdio(modes[1], stdout_fd),
+            stdio(modes[2], stderr_fd),
+        );
         let mut process = runner.inner.spawn(&command)?;
         let fds = [
             (stdin_fd, process.take_stdin()),
@@ -191,6 +177,37 @@ pub unsafe extern "C" fn rr_spawn(
         unsafe { *out = Box::into_raw(Box::new(rr_process { inner: process })) };
         Ok(())
     })
+}
+
+/// The command `rr_spawn` and `rr_runner_explain` describe with the same
+/// arguments.
+///
+/// # Safety
+/// As `rr_spawn`'s `cmd`, `args`, `env`, `params_json` and `attrs`.
+pub(super) unsafe fn command_from(
+    cmd: *const c_char,
+    args: *const *const c_char,
+    env: *const *const c_char,
+    params_json: *const c_char,
+    attrs: *const rr_spawn_attrs,
+) -> crate::error::Result<Command> {
+    // SAFETY: pointer validity is the caller's contract.
+    let cmd = unsafe { required(cmd, "cmd") }?;
+    // SAFETY: as above.
+    let args = unsafe { string_array(args) };
+    // SAFETY: as above.
+    let env = env_pairs(&unsafe { string_array(env) })?;
+    // SAFETY: as above.
+    let params = Params::from_json(unsafe { json(params_json, "params_json") }?)?;
+    let mut command = Command::new(OsStr::from_bytes(cmd))
+        .args(args.iter().map(|a| OsStr::from_bytes(a)))
+        .params(params);
+    // SAFETY: NULL or live per the contract.
+    if let Some(attrs) = unsafe { attrs.as_ref() } {
+        command = command.attrs(attrs.inner.clone());
+    }
+    command.env = env;
+    Ok(command)
 }
 
 /// Consumes `process`: waits for it to exit, reaps it, kills whatever is
