@@ -281,9 +281,14 @@ fn host_mounts() -> Vec<String> {
 /// Replaces what differs from one machine or run to the next.
 fn normalise(out: &str) -> String {
     let mounts = host_mounts();
+    let path = std::env::var("PATH").unwrap_or_default();
     let mut lines: Vec<String> = Vec::new();
     for line in out.lines() {
         let mut l = line.to_string();
+        // The caller's PATH, which the tool is given and passes on.
+        if l.trim_start() == format!("PATH={path}") {
+            l = l.replace(&path, "<caller's PATH>");
+        }
         // firejail's read-only lines for the host's own mount points,
         // which differ from machine to machine.
         if let Some(p) = l.strip_prefix("  | read-only ") {
