@@ -11,15 +11,25 @@
 //! 1. the *sandbox* process, cloned into new user (when the caller is not
 //!    privileged), mount, PID, IPC, UTS, cgroup and (when networking is off)
 //!    network namespaces. It is PID 1 of the new PID namespace. It writes
-//!    its id maps, brings the loopback up, builds the mount view and moves
-//!    into it, then clones (without CLONE_VFORK, still sharing memory)
-//! 2. the *command* process, which starts its own session, connects stdio,
-//!    closes every other fd, sets the resource limits, drops every
-//!    capability, sets `no_new_privs`, enforces the Landlock ruleset and the
-//!    seccomp filters, and execs the program.
+//!    its id maps, joins the pids cgroup, and clones (without CLONE_VFORK,
+//!    still sharing memory) the command's process; then it brings the
+//!    loopback up, builds the mount view, moves into it and tells the
+//!    command's process so through the *go* pipe.
+//! 2. the *command* process, which meanwhile (on another CPU where there is
+//!    one: these steps cost about as much as the view) starts its own
+//!    session, connects stdio, closes every other fd, sets the resource
+//!    limits, drops every capability, sets `no_new_privs` and installs the
+//!    seccomp filters. Then it waits on the go pipe; once the view is in
+//!    place (`pivot_root` moved its root and working folder there too) it
+//!    enters its working folder, enforces the Landlock ruleset (which by
+//!    then holds the view's own rules) and execs the program. Nothing it
+//!    runs before that is the program's: until the go byte it executes only
+//!    this code, without capabilities; if the view fails, the sandbox
+//!    process exits and the kernel kills it with the PID namespace.
 //!
-//! Meanwhile the sandbox process drops its own capabilities and execs the
-//! embedded init (see `init`), which stays PID 1 until the command ends.
+//! After the go byte the sandbox process drops its own capabilities and
+//! execs the embedded init (see `init`), which stays PID 1 until the
+//! command ends.
 //! The caller sleeps until the sandbox process execs, then reads the error
 //! pipe to its end, which comes once the command has exec'd too: only then
 //! is the memory both children use released. Without namespaces (the
@@ -212,6 +222,10 @@ struct Args<'a> {
     init_fd: RawFd,
     caller_pidfd: RawFd,
     status_fd: RawFd,
+    /// The go pipe: the sandbox writes a byte once the view is in place;
+    /// the command's process reads it before it enters the view (-1, -1
+    /// without a sandbox process).
+    go: [RawFd; 2],
     init_argv: [*const libc::c_char; 4],
     init_pid_arg: [u8; 16],
     empty_env: [*const libc::c_char; 1],
@@ -247,6 +261,11 @@ pub(crate) fn spawn(
     let StdioEnds { parent, child, .. } = stdio_ends(program.stdio)?;
     let (error_read, error_write) = pipe_above_stdio()?;
     let status = if init.is_some() {
+        Some(pipe_above_stdio()?)
+    } else {
+        None
+    };
+    let go = if init.is_some() {
         Some(pipe_above_stdio()?)
     } else {
         None
@@ -304,6 +323,9 @@ pub(crate) fn spawn(
         init_fd: init.map_or(-1, |(fd, _)| fd),
         caller_pidfd: init.map_or(-1, |(_, fd)| fd),
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        go: go
+            .as_ref()
+            .map_or([-1, -1], |(r, w)| [r.as_raw_fd(), w.as_raw_fd()]),
         init_argv: [ptr::null(); 4],
         init_pid_arg: [0; 16],
         empty_env: [ptr::null()],
@@ -479,6 +501,28 @@ unsafe fn build_sandbox(
         if libc::setpgid(0, 0) != 0 {
             return Err((Stage::ProcessGroup, errno()));
         }
+        // Before the command's process is made, so that it starts inside.
+        if a.pids_cgroup_fd >= 0 {
+            let me = b"0";
+            if libc::write(a.pids_cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1 {
+                return Err((Stage::PidsCgroup, errno()));
+            }
+        }
+        // Without CLONE_VFORK: the command's process confines itself while
+        // this one builds the view; then one execs the program, the other
+        // the init. Both only read `args` (this one writes the view's tree
+        // fds and the init's own fields, which the other never reads); the
+        // caller keeps everything alive until the error pipe reaches EOF,
+        // which waits for both execs.
+        let pid = libc::clone(
+            command_main,
+            a.command_stack,
+            libc::CLONE_VM | libc::SIGCHLD,
+            a as *mut Args<'_> as *mut c_void,
+        );
+        if pid < 0 {
+            return Err((Stage::Fork, errno()));
+        }
         if a.namespaces.network {
             namespaces_loopback()?;
         }
@@ -512,26 +556,9 @@ unsafe fn build_sandbox(
                 .apply(a.ruleset_fd)
                 .map_err(|(s, e)| (Stage::View(s), e))?,
         }
-        if a.pids_cgroup_fd >= 0 {
-            let me = b"0";
-            if libc::write(a.pids_cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1 {
-                return Err((Stage::PidsCgroup, errno()));
-            }
-        }
-        enter_cwd(a)?;
-
-        // Without CLONE_VFORK: the command's process and this one go on in
-        // parallel, one execing the program, the other the init. Both only
-        // read `args` (this one writes the init's own fields, which the
-        // other never reads); the caller keeps everything alive until the
-        // error pipe reaches EOF, which waits for both execs.
-        let pid = libc::clone(
-            command_main,
-            a.command_stack,
-            libc::CLONE_VM | libc::SIGCHLD,
-            a as *mut Args<'_> as *mut c_void,
-        );
-        if pid < 0 {
+        // The view is in place: the command's process may enter it.
+        let byte = 1u8;
+        if libc::write(a.go[1], &byte as *const u8 as *const c_void, 1) != 1 {
             return Err((Stage::Fork, errno()));
         }
         start_init(a, pid)
@@ -660,13 +687,15 @@ unsafe fn confine_and_exec(
         if !sandboxed {
             a.signals.reset_handlers();
         }
+        // Only the sandbox process may write the go byte: with this copy
+        // of the write end closed, its exit is an end of file here.
+        if a.go[1] >= 0 {
+            libc::close(a.go[1]);
+        }
         // Its own session: no controlling terminal to push input into, and
         // a process group of its own that a kill reaches as a whole.
         if libc::setsid() < 0 {
             return Err((Stage::Session, errno()));
-        }
-        if !sandboxed {
-            enter_cwd(a)?;
         }
         for (target, fd) in a.stdio.iter().enumerate() {
             if libc::dup2(*fd, target as libc::c_int) < 0 {
@@ -680,11 +709,6 @@ unsafe fn confine_and_exec(
         privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return Err((Stage::NoNewPrivs, errno()));
-        }
-        if a.ruleset_fd >= 0
-            && libc::syscall(libc::SYS_landlock_restrict_self, a.ruleset_fd, 0u32) != 0
-        {
-            return Err((Stage::Landlock, errno()));
         }
         for (filter, len) in a.seccomp {
             if filter.is_null() {
@@ -703,6 +727,32 @@ unsafe fn confine_and_exec(
             {
                 return Err((Stage::Seccomp, errno()));
             }
+        }
+        if a.go[0] >= 0 {
+            let mut byte = 0u8;
+            let n = loop {
+                let n = libc::read(a.go[0], &mut byte as *mut u8 as *mut c_void, 1);
+                if !(n < 0 && errno() == libc::EINTR) {
+                    break n;
+                }
+            };
+            if n != 1 {
+                // The sandbox process failed and reported why; the PID
+                // namespace ends with it.
+                libc::_exit(127);
+            }
+            // pivot_root moved this process's root into the view, and its
+            // working folder only if that was the old root: leave whatever
+            // host folder it inherited.
+            if a.cwd.is_none() && libc::chdir(c"/".as_ptr()) != 0 {
+                return Err((Stage::Cwd, errno()));
+            }
+        }
+        enter_cwd(a)?;
+        if a.ruleset_fd >= 0
+            && libc::syscall(libc::SYS_landlock_restrict_self, a.ruleset_fd, 0u32) != 0
+        {
+            return Err((Stage::Landlock, errno()));
         }
         libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
