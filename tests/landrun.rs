@@ -748,7 +748,6 @@ fn the_view_holds_only_the_policy_a_minimal_dev_and_its_own_proc() {
     let has = |m: &str, flag: &str| m.split(',').any(|f| f == flag);
     for (point, ro, noexec) in [
         ("/", true, false),
-        ("/dev", true, true),
         ("/usr", true, false),
         ("/etc", true, true),
         ("/proc/sys", true, true),
@@ -770,6 +769,13 @@ fn the_view_holds_only_the_policy_a_minimal_dev_and_its_own_proc() {
     );
     assert_denied(&sh_run(&r, "ls /"), "listing the view's root");
     assert_denied(&sh_run(&r, "touch /new"), "writing the view's root");
+    // /dev is a folder of that read-only root.
+    assert!(!mounted.contains(&"/dev"), "{mounts}");
+    assert_denied(&sh_run(&r, "touch /dev/new"), "writing the view's /dev");
+    assert_denied(
+        &sh_run(&r, "mkdir /dev/new"),
+        "adding a folder to the view's /dev",
+    );
 }
 
 #[test]

@@ -12,12 +12,12 @@
 //!    privileged), mount, PID, IPC, UTS, cgroup and (when networking is off)
 //!    network namespaces. It is PID 1 of the new PID namespace. It writes
 //!    its id maps, joins the pids cgroup, and clones (without CLONE_VFORK,
-//!    still sharing memory) the command's process; then it brings the
-//!    loopback up, builds the mount view, moves into it and tells the
-//!    command's process so through the *go* pipe.
+//!    still sharing memory) the command's process; then it builds the
+//!    mount view, moves into it and tells the command's process so through
+//!    the *go* pipe.
 //! 2. the *command* process, which meanwhile (on another CPU where there is
 //!    one: these steps cost about as much as the view) starts its own
-//!    session, connects stdio, closes every other fd, sets the resource
+//!    session, brings the network namespace's loopback up, connects stdio, closes every other fd, sets the resource
 //!    limits, drops every capability, sets `no_new_privs` and installs the
 //!    seccomp filters. Then it waits on the go pipe; once the view is in
 //!    place (`pivot_root` moved its root and working folder there too) it
@@ -523,9 +523,6 @@ unsafe fn build_sandbox(
         if pid < 0 {
             return Err((Stage::Fork, errno()));
         }
-        if a.namespaces.network {
-            namespaces_loopback()?;
-        }
         match &mut a.mounts {
             Mounts::Host => {}
             Mounts::ProcOnly => {
@@ -696,6 +693,11 @@ unsafe fn confine_and_exec(
         // a process group of its own that a kill reaches as a whole.
         if libc::setsid() < 0 {
             return Err((Stage::Session, errno()));
+        }
+        // Here rather than in the sandbox process, whose view is the longer
+        // path: this process still holds the namespaces' capabilities.
+        if a.namespaces.network {
+            namespaces_loopback()?;
         }
         for (target, fd) in a.stdio.iter().enumerate() {
             if libc::dup2(*fd, target as libc::c_int) < 0 {

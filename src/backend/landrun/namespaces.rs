@@ -104,8 +104,32 @@ pub(crate) enum Node {
 pub(crate) trait Lookup {
     fn node(&self, path: &Path) -> Node;
 
-    /// The names in the root folder.
+    /// The names in the root folder that may be symlinks (all of them
+    /// where the file system does not say).
     fn root_names(&self) -> Vec<OsString>;
+}
+
+/// A lookup that asks `inner` about each path once: a plan meets the same
+/// folders many times (every rule's parents, the root's symlinks), and
+/// each question is a system call or two.
+struct Memo<'a> {
+    inner: &'a dyn Lookup,
+    seen: std::cell::RefCell<BTreeMap<PathBuf, Node>>,
+}
+
+impl Lookup for Memo<'_> {
+    fn node(&self, path: &Path) -> Node {
+        if let Some(n) = self.seen.borrow().get(path) {
+            return n.clone();
+        }
+        let n = self.inner.node(path);
+        self.seen.borrow_mut().insert(path.to_path_buf(), n.clone());
+        n
+    }
+
+    fn root_names(&self) -> Vec<OsString> {
+        self.inner.root_names()
+    }
 }
 
 /// The real file system.
@@ -125,8 +149,15 @@ impl Lookup for Host {
     }
 
     fn root_names(&self) -> Vec<OsString> {
+        // The entry's type comes with the listing on most file systems:
+        // no stat of every folder in /.
         std::fs::read_dir("/")
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().map_or(true, |t| t.is_symlink()))
+                    .map(|e| e.file_name())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -265,6 +296,11 @@ pub(crate) fn plan_view(
     best_effort: bool,
     user_namespace: bool,
 ) -> Result<View> {
+    let memo = Memo {
+        inner: lookup,
+        seen: Default::default(),
+    };
+    let lookup: &dyn Lookup = &memo;
     let mut view = View {
         read_only_proc: !user_namespace,
         ..View::default()
@@ -394,7 +430,7 @@ pub(crate) struct Compiled {
     /// Where each cloned tree goes, and its flags.
     attach: Vec<(CString, u64)>,
     dirs: Vec<CString>,
-    /// Folders under /dev, made once its tmpfs is mounted.
+    /// Folders under /dev, made once /dev is.
     dev_dirs: Vec<CString>,
     files: Vec<CString>,
     symlinks: Vec<(CString, CString)>,
@@ -556,7 +592,7 @@ impl ViewStep {
             ViewStep::Staging => "mounting the view's tmpfs root",
             ViewStep::Skeleton => "creating the view's folders, files and symlinks",
             ViewStep::Attach => "mounting an allowed path in the view (mount_setattr, move_mount)",
-            ViewStep::Dev => "building the view's /dev (tmpfs, devpts, device nodes)",
+            ViewStep::Dev => "building the view's /dev (device nodes, devpts, shm)",
             ViewStep::Proc => "mounting the sandbox's /proc",
             ViewStep::LandlockRule => "adding a Landlock rule for /proc or /dev inside the view",
             ViewStep::Seal => "making the view's root read-only",
@@ -642,17 +678,11 @@ impl Compiled {
                     return fail(ViewStep::Skeleton);
                 }
             }
-            // /dev: a tmpfs with the device nodes bound from the host, a
-            // private devpts and shm, and the usual symlinks.
-            if libc::mkdir(self.dev.as_ptr(), 0o755) != 0
-                || libc::mount(
-                    c"tmpfs".as_ptr(),
-                    self.dev.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NOEXEC,
-                    mode.as_ptr() as *const libc::c_void,
-                ) != 0
-            {
+            // /dev: a folder of the root (read-only with it) holding the
+            // device nodes bound from the host, a private devpts and shm,
+            // and the usual symlinks. A tmpfs of its own would cost a mount
+            // and add nothing: nothing can be created in it either way.
+            if libc::mkdir(self.dev.as_ptr(), 0o755) != 0 {
                 return fail(ViewStep::Dev);
             }
             for d in &self.dev_dirs {
@@ -736,23 +766,6 @@ impl Compiled {
                 if libc::symlink(target.as_ptr(), path.as_ptr()) != 0 {
                     return fail(ViewStep::Dev);
                 }
-            }
-            let dev_ro = MountAttr {
-                attr_set: ATTR_RDONLY,
-                attr_clr: 0,
-                propagation: 0,
-                userns_fd: 0,
-            };
-            if libc::syscall(
-                libc::SYS_mount_setattr,
-                libc::AT_FDCWD,
-                self.dev.as_ptr(),
-                0u32,
-                &dev_ro as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            ) != 0
-            {
-                return fail(ViewStep::Dev);
             }
             if libc::mkdir(self.proc_.as_ptr(), 0o555) != 0
                 || libc::mount(
