@@ -75,14 +75,22 @@ impl<'a> Case<'a> {
         }
     }
 
-    fn median(&self) -> Duration {
+    /// The `q` quantile of the operations' times.
+    fn quantile(&self, q: f64) -> Duration {
         let mut s = self.samples.clone();
         s.sort();
-        s[s.len() / 2]
+        s[((s.len() - 1) as f64 * q) as usize]
+    }
+
+    fn median(&self) -> Duration {
+        self.quantile(0.5)
     }
 }
 
-/// Interleaved rounds: each case runs `per_round` times per round.
+/// Interleaved rounds: each case runs `per_round` times per round; every
+/// operation is timed, so that the median is per operation and a slow
+/// moment of the machine (deferred kernel work, another program) shows in
+/// the tail rather than in a round's mean.
 fn measure(cases: &mut [Case<'_>], rounds: usize) {
     for c in cases.iter_mut() {
         for _ in 0..5 {
@@ -91,11 +99,11 @@ fn measure(cases: &mut [Case<'_>], rounds: usize) {
     }
     for _ in 0..rounds {
         for c in cases.iter_mut() {
-            let t = Instant::now();
             for _ in 0..c.per_round {
+                let t = Instant::now();
                 (c.run)();
+                c.samples.push(t.elapsed());
             }
-            c.samples.push(t.elapsed() / c.per_round);
         }
     }
 }
@@ -107,7 +115,12 @@ fn us(d: Duration) -> f64 {
 fn report(title: &str, cases: &[Case<'_>]) {
     println!("{title}");
     for c in cases {
-        println!("  {:<34} {:>9.1} us/op", c.name, us(c.median()));
+        println!(
+            "  {:<34} {:>9.1} us/op (90th percentile {:.1} us)",
+            c.name,
+            us(c.median()),
+            us(c.quantile(0.9))
+        );
     }
     let get = |n: &str| cases.iter().find(|c| c.name == n).map(Case::median);
     let ratio = |a: &str, b: &str, target: &str| {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::child::{Child, ExitStatus, Usage};
@@ -97,6 +98,36 @@ pub struct PlainGuard;
 
 impl SpawnGuard for PlainGuard {}
 
+/// A process's report of what its spawn enforced: built at the spawn, or
+/// when first asked for.
+#[derive(Default)]
+struct Report {
+    attached: bool,
+    built: OnceLock<Enforcement>,
+    later: Mutex<Option<Box<dyn FnOnce() -> Enforcement + Send>>>,
+}
+
+impl Report {
+    fn get(&self) -> Option<&Enforcement> {
+        if !self.attached {
+            return None;
+        }
+        // One thread builds it; any other asking meanwhile waits for it.
+        Some(self.built.get_or_init(|| {
+            let build = self.later.lock().unwrap_or_else(|p| p.into_inner()).take();
+            build.map_or_else(|| Enforcement::new("unknown"), |b| b())
+        }))
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Report")
+            .field("built", &self.built.get())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A spawned process.
 ///
 /// Take its pipe ends with [`take_stdin`](Process::take_stdin) and friends;
@@ -114,7 +145,7 @@ pub struct Process {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     guard: Option<Box<dyn SpawnGuard>>,
-    enforcement: Option<Enforcement>,
+    enforcement: Report,
     /// The crash-safe record of what the spawn made, freed once the guard
     /// removed it all.
     record: Option<Record>,
@@ -135,7 +166,7 @@ impl Process {
             stdout: spawned.stdout,
             stderr: spawned.stderr,
             guard: Some(guard),
-            enforcement: None,
+            enforcement: Report::default(),
             record: None,
             started: Instant::now(),
             killed: AtomicBool::new(false),
@@ -163,13 +194,37 @@ impl Process {
 
     /// Attaches the report of what the spawn enforced.
     pub fn with_enforcement(mut self, enforcement: Enforcement) -> Self {
-        self.enforcement = Some(enforcement);
+        self.enforcement = Report {
+            attached: true,
+            built: enforcement.into(),
+            later: Mutex::new(None),
+        };
         self
+    }
+
+    /// Attaches the report of what the spawn enforced, built by `build`
+    /// the first time it is asked for.
+    pub(crate) fn with_enforcement_from(
+        mut self,
+        build: impl FnOnce() -> Enforcement + Send + 'static,
+    ) -> Self {
+        self.enforcement = Report {
+            attached: true,
+            built: OnceLock::new(),
+            later: Mutex::new(Some(Box::new(build))),
+        };
+        self
+    }
+
+    /// Whether a report of what the spawn enforced is attached (without
+    /// building it).
+    pub(crate) fn has_enforcement(&self) -> bool {
+        self.enforcement.attached
     }
 
     /// What the spawn enforced, layer by layer.
     pub fn enforcement(&self) -> Option<&Enforcement> {
-        self.enforcement.as_ref()
+        self.enforcement.get()
     }
 
     /// The pid of the direct child (for container runners, the engine CLI).
@@ -370,5 +425,36 @@ mod tests {
         let process = Process::new(p.spawn().unwrap(), Box::new(Recorder(log.clone())));
         assert_eq!(process.wait().unwrap(), ExitStatus::Exited(3));
         assert_eq!(*log.lock().unwrap(), ["reaped Some(Exited(3))", "cleanup"]);
+    }
+
+    #[test]
+    fn a_report_built_later_is_built_once_whoever_asks() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let builds = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&builds);
+        let report = Report {
+            attached: true,
+            built: OnceLock::new(),
+            later: Mutex::new(Some(Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                Enforcement::new("exec")
+            }))),
+        };
+        let seen: Vec<*const Enforcement> = std::thread::scope(|s| {
+            let askers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| report.get().map(|e| e as *const Enforcement).unwrap() as usize)
+                })
+                .collect();
+            askers
+                .into_iter()
+                .map(|t| t.join().unwrap() as *const Enforcement)
+                .collect()
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(seen.windows(2).all(|w| w[0] == w[1]));
+        assert!(Report::default().get().is_none());
     }
 }

@@ -261,7 +261,7 @@ impl Runner {
             self.check()?;
         }
         let process = self.backend.spawn(command)?;
-        if process.enforcement().is_some() {
+        if process.has_enforcement() {
             return Ok(process);
         }
         let report = self.backend.report(self.kind);

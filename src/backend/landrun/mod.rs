@@ -27,7 +27,7 @@ mod seccomp;
 use std::ffi::{CString, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use landlock::{AccessFs, AccessNet, BitFlags, Scope, ABI};
 use nix::errno::Errno;
@@ -51,7 +51,8 @@ use rules::{PathRule, Plan, Settings};
 
 #[derive(Debug)]
 pub(crate) struct Landrun {
-    settings: Settings,
+    /// Shared with the reports of the processes it starts.
+    settings: Arc<Settings>,
     /// The kernel's Landlock ABI, or why there is none.
     abi: std::result::Result<ABI, Errno>,
     /// Whether this process may make namespaces without a user namespace.
@@ -120,7 +121,7 @@ impl Landrun {
             deny_udp_and_raw: !settings.allow_networking,
         })?;
         Ok(Landrun {
-            settings,
+            settings: Arc::new(settings),
             abi: ruleset::detect_abi(),
             privileged: privileges::has_capability(privileges::CAP_SYS_ADMIN),
             filters,
@@ -277,7 +278,7 @@ impl Backend for Landrun {
         let start = |plan: &Plan, ns| self.start(&program, plan, ns, cwd.as_deref());
         match start(&plan, namespaces) {
             Ok((process, view)) => {
-                Ok(self.attach_report(process, &plan, namespaces, view, missing_ns))
+                Ok(self.attach_report(process, plan, namespaces, view, missing_ns))
             }
             Err(failure)
                 if best_effort
@@ -287,7 +288,7 @@ impl Backend for Landrun {
                 let why = failure.error.message().to_string();
                 let plan = plan_for(Namespaces::NONE)?;
                 let (process, view) = start(&plan, Namespaces::NONE).map_err(|f| f.error)?;
-                Ok(self.attach_report(process, &plan, Namespaces::NONE, view, Some(why)))
+                Ok(self.attach_report(process, plan, Namespaces::NONE, view, Some(why)))
             }
             Err(failure) => Err(failure.error),
         }
@@ -458,14 +459,46 @@ impl Landrun {
         Ok((process, report))
     }
 
+    /// Attaches the report of what the spawn enforced, built when it is
+    /// first asked for: most callers never ask, and building it took about
+    /// 80 us of each spawn in the caller.
     fn attach_report(
         &self,
         process: Process,
-        plan: &Plan,
+        plan: Plan,
         ns: Namespaces,
         view: ViewReport,
         missing_ns: Option<String>,
     ) -> Process {
+        let reporter = self.reporter();
+        process.with_enforcement_from(move || reporter.report(&plan, ns, view, missing_ns))
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            settings: Arc::clone(&self.settings),
+            abi: self.abi,
+            privileged: self.privileged,
+        }
+    }
+}
+
+/// What a landrun report needs of its runner.
+#[derive(Debug)]
+struct Reporter {
+    settings: Arc<Settings>,
+    abi: std::result::Result<ABI, Errno>,
+    privileged: bool,
+}
+
+impl Reporter {
+    fn report(
+        &self,
+        plan: &Plan,
+        ns: Namespaces,
+        view: ViewReport,
+        missing_ns: Option<String>,
+    ) -> Enforcement {
         let s = &self.settings;
         let mut e = Enforcement::new("landrun").best_effort(s.best_effort);
         let landlock_on = !plan.is_empty() && self.abi.is_ok();
@@ -573,11 +606,11 @@ impl Landrun {
         e = e.layer("containment", true, containment, json!({}));
         e = e.layer("die_with_caller", ns.pid, dies, json!({}));
         e = s.env.report(e);
-        process.with_enforcement(e)
+        e
     }
 }
 
-impl Landrun {
+impl Reporter {
     /// The Landlock part of a plan, for the report and the explanation.
     fn landlock_json(&self, plan: &Plan) -> serde_json::Value {
         json!({
@@ -611,7 +644,9 @@ impl Landrun {
             "max_cpu_seconds": l.cpu_seconds.map(|v| json!({"value": v, "method": "RLIMIT_CPU"})),
         })
     }
+}
 
+impl Landrun {
     /// What a spawn would build: the namespaces this system allows, the
     /// Landlock plan, the mount view, the seccomp baseline and the limits,
     /// planned by the code the spawn uses.
@@ -666,7 +701,7 @@ impl Landrun {
             .set(
                 "landlock",
                 if self.abi.is_ok() && !plan.is_empty() {
-                    self.landlock_json(&plan)
+                    self.reporter().landlock_json(&plan)
                 } else {
                     serde_json::Value::Null
                 },
@@ -686,7 +721,7 @@ impl Landrun {
                 json!("none: every set emptied, securebits locked, no_new_privs"),
             )
             .set("network", json!(network))
-            .set("limits", self.limits_json(ns))
+            .set("limits", self.reporter().limits_json(ns))
             .set(
                 "containment",
                 json!(if ns.pid {
