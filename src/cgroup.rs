@@ -301,15 +301,17 @@ impl Leaf {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if self.populated() {
+        let mut populated = self.populated();
+        if populated {
             base = None;
             self.kill_all();
             let deadline = Instant::now() + Duration::from_secs(2);
-            while self.populated() && Instant::now() < deadline {
+            while populated && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
+                populated = self.populated();
             }
         }
-        if self.populated() {
+        if populated {
             return self.remove(Duration::from_secs(2));
         }
         let mut leaf = self;
