@@ -203,6 +203,7 @@ both_engines!(
     a_setuid_binary_gains_nothing,
     ordinary_images_work_without_new_privileges,
     host_sockets_are_not_in_the_container,
+    the_enforcement_report_matches_the_container,
 );
 
 fn echo_cat(engine: &str) {
@@ -1127,4 +1128,63 @@ fn host_sockets_are_not_in_the_container(engine: &str) {
     );
     let listing = stdout_of(&r, "ls -a /tmp /run");
     assert!(!listing.contains(".sock"), "{listing}");
+}
+
+/// The report of what a spawn enforced says what the container really has:
+/// each layer it claims is checked inside, and the ones the options leave
+/// to the engine are reported so.
+fn the_enforcement_report_matches_the_container(engine: &str) {
+    let r = runner_with(
+        engine,
+        r#""allow_networking": false, "cap_drop": ["ALL"], "pids_limit": 32"#,
+    );
+    let mut p = r
+        .spawn(
+            &Command::new("/bin/sh")
+                .arg("-c")
+                .arg("grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ls /sys/class/net")
+                .stdio(Stdio::Null, Stdio::Pipe, Stdio::Pipe),
+        )
+        .unwrap();
+    let report = p.enforcement().expect("a report").to_json();
+    let mut out = String::new();
+    std::fs::File::from(p.take_stdout().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    std::fs::File::from(p.take_stderr().unwrap())
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(p.wait().unwrap(), ExitStatus::Exited(0), "{out}{err}");
+    for l in [
+        "filesystem",
+        "network",
+        "namespaces",
+        "seccomp",
+        "capabilities",
+        "no_new_privs",
+        "terminal",
+        "limits",
+        "containment",
+        "die_with_caller",
+    ] {
+        assert_eq!(report["layers"][l]["enforced"], true, "{l}: {report}");
+    }
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.ends_with("lo\n") && !out.contains("eth"), "{out}");
+    assert_eq!(report["layers"]["limits"]["pids-limit"], "32", "{report}");
+
+    // Without cap_drop the engine's default set stays, and the report says so.
+    let r = runner(engine);
+    let p = r
+        .spawn(&Command::new("true").stdio(Stdio::Null, Stdio::Null, Stdio::Null))
+        .unwrap();
+    let report = p.enforcement().unwrap().to_json();
+    p.wait().unwrap();
+    assert_eq!(
+        report["layers"]["capabilities"]["enforced"], false,
+        "{report}"
+    );
 }

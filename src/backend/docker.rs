@@ -16,11 +16,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::OnceCell;
+use serde_json::json;
 
 use self::config::{Config, Engine, EngineChoice, Pull, Spawn, CONTAINER_SHELL};
 use self::engine::Cli;
 use crate::backend::Backend;
 use crate::child::{Child, ExitStatus, Usage};
+use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explain::Explanation;
 use crate::owner::{now_ticks, start_time, Owner};
@@ -208,6 +210,7 @@ impl Backend for Docker {
             from,
             to: now_ticks(),
         });
+        let enforced = enforcement(&argv, &name, &record, &self.config.env);
         Ok(Process::new(
             spawned,
             Box::new(ContainerGuard {
@@ -219,8 +222,128 @@ impl Backend for Docker {
                 oom_kills_before: oom_kills(),
             }),
         )
-        .with_record(record))
+        .with_record(record)
+        .with_enforcement(enforced))
     }
+}
+
+/// What a spawn enforces, read from the engine CLI's argv (so a report never
+/// claims a flag the container was not started with; `docker_run_opts` may
+/// add or undo some).
+fn enforcement(
+    argv: &[OsString],
+    name: &str,
+    record: &Record,
+    env: &crate::env::EnvPolicy,
+) -> Enforcement {
+    let has = |flag: &str| argv_has(argv, flag);
+    let any = |pred: &dyn Fn(&str) -> bool| argv.iter().filter_map(|a| a.to_str()).any(pred);
+    let privileged = has("--privileged");
+    let no_seccomp = privileged || any(&|a| a.contains("seccomp=unconfined"));
+    let no_network = has("--network=none");
+    let all_caps_dropped = has("--cap-drop=ALL") && !privileged;
+    let cap_add: Vec<&str> = argv
+        .iter()
+        .filter_map(|a| a.to_str()?.strip_prefix("--cap-add="))
+        .collect();
+    let limits = limits_of(argv);
+    // `-t`, alone or among short flags (`-it`), from docker_run_opts.
+    let tty = any(&|a| {
+        a == "--tty"
+            || a.starts_with("--tty=")
+            || (a.starts_with('-')
+                && !a.starts_with("--")
+                && a.len() <= 4
+                && a.contains('t')
+                && a[1..].chars().all(|c| "itd".contains(c)))
+    });
+    let dies = if record.is_recorded() {
+        "the caller's watchdog kills the CLI and removes the container when the caller dies"
+    } else {
+        "none (no spawn record could be written)"
+    };
+    env.report(
+        Enforcement::new("docker")
+            .layer(
+                "filesystem",
+                !privileged,
+                if has("--read-only") {
+                    "the container's own root (the image), read-only, and the mounts listed"
+                } else {
+                    "the container's own root (the image) and the mounts listed"
+                },
+                json!({}),
+            )
+            .layer(
+                "network",
+                no_network,
+                if no_network {
+                    "--network=none: loopback only"
+                } else {
+                    "the engine's network"
+                },
+                json!({}),
+            )
+            .layer(
+                "namespaces",
+                !privileged,
+                "the container's",
+                json!({"namespaces": ["mount", "pid", "network", "ipc", "uts"]}),
+            )
+            .layer(
+                "seccomp",
+                !no_seccomp,
+                if no_seccomp {
+                    "none (unconfined)"
+                } else {
+                    "the engine's default profile"
+                },
+                json!({}),
+            )
+            .layer(
+                "capabilities",
+                all_caps_dropped && cap_add.is_empty(),
+                if all_caps_dropped {
+                    "--cap-drop=ALL"
+                } else {
+                    "the engine's default set (cap_drop [\"ALL\"] removes it)"
+                },
+                json!({ "cap_add": cap_add }),
+            )
+            .layer(
+                "no_new_privs",
+                has("--security-opt=no-new-privileges"),
+                if has("--security-opt=no-new-privileges") {
+                    "--security-opt=no-new-privileges"
+                } else {
+                    "none"
+                },
+                json!({}),
+            )
+            .layer(
+                "terminal",
+                !tty,
+                if tty {
+                    "a terminal of the engine's (-t)"
+                } else {
+                    "no terminal: the container's stdio are pipes the CLI relays"
+                },
+                json!({}),
+            )
+            .layer(
+                "limits",
+                limits.as_object().is_some_and(|l| !l.is_empty()),
+                "the engine's cgroup limits",
+                limits,
+            )
+            .layer(
+                "containment",
+                true,
+                format!("container {name}, removed at wait"),
+                json!({}),
+            )
+            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+    )
 }
 
 impl Docker {

@@ -17,10 +17,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use once_cell::sync::OnceCell;
+use serde_json::json;
 
 use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
 use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
+use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explain::Explanation;
 use crate::owner::now_ticks;
@@ -308,7 +310,10 @@ impl Backend for Firejail {
                     from,
                     to: now_ticks(),
                 });
-                return Ok(Process::new(spawned, Box::new(file)).with_record(record));
+                let enforced = enforcement(&text, &record, &self.options.env);
+                return Ok(Process::new(spawned, Box::new(file))
+                    .with_record(record)
+                    .with_enforcement(enforced));
             }
             // firejail ended before starting the program; its stderr says why.
             let status = spawned.child.reap()?;
@@ -330,6 +335,115 @@ impl Backend for Firejail {
             format!("firejail could not set up the sandbox ({SETUP_ATTEMPTS} attempts; last: {failure})"),
         ))
     }
+}
+
+/// What a spawn with profile `text` enforces: read from the profile itself
+/// (the rendered one, or a custom profile as given), so a report never
+/// claims a directive the jail was not given.
+fn enforcement(text: &str, record: &Record, env: &crate::env::EnvPolicy) -> Enforcement {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let has = |d: &str| lines.contains(&d);
+    let args_of = |d: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(d).and_then(|a| a.strip_prefix(' ')))
+            .map(str::to_string)
+            .collect()
+    };
+    let net_none = has("net none");
+    let seccomp = lines
+        .iter()
+        .any(|l| *l == "seccomp" || l.starts_with("seccomp "));
+    let protocol = args_of("protocol");
+    let mut namespaces = vec!["mount", "pid"];
+    if net_none {
+        namespaces.push("network");
+    }
+    let dies = if record.is_recorded() {
+        "the caller's watchdog kills firejail, and so its jail, when the caller dies"
+    } else {
+        "none (no spawn record could be written)"
+    };
+    env.report(
+        Enforcement::new("firejail")
+            .layer(
+                "filesystem",
+                has("read-only /"),
+                if has("read-only /") {
+                    "firejail profile: the host read-only, listed folders writable, the \
+                     blacklisted folders hidden, private /tmp and /dev"
+                } else {
+                    "as the profile says"
+                },
+                json!({
+                    "read_write": args_of("read-write"),
+                    "whitelist": args_of("whitelist"),
+                    "blacklist": args_of("blacklist"),
+                    "private_tmp": has("private-tmp"),
+                    "private_dev": has("private-dev"),
+                }),
+            )
+            .layer(
+                "network",
+                net_none,
+                if net_none {
+                    "net none: a network namespace of its own, loopback only"
+                } else {
+                    "the host's"
+                },
+                json!({"socket_families": (!protocol.is_empty()).then_some(protocol)}),
+            )
+            .layer(
+                "namespaces",
+                true,
+                "firejail's",
+                json!({ "namespaces": namespaces }),
+            )
+            .layer(
+                "seccomp",
+                seccomp,
+                if seccomp {
+                    "firejail's default filter"
+                } else {
+                    "none"
+                },
+                json!({}),
+            )
+            .layer(
+                "capabilities",
+                has("caps.drop all"),
+                if has("caps.drop all") {
+                    "caps.drop all"
+                } else {
+                    "as the profile says"
+                },
+                json!({}),
+            )
+            .layer(
+                "no_new_privs",
+                has("nonewprivs"),
+                if has("nonewprivs") {
+                    "nonewprivs"
+                } else {
+                    "none"
+                },
+                json!({}),
+            )
+            .layer(
+                "terminal",
+                true,
+                "own session (setsid): no controlling terminal",
+                json!({}),
+            )
+            .layer(
+                "containment",
+                true,
+                "firejail's PID namespace: its reaper kills what the program leaves, and the \
+                 jail ends with firejail",
+                json!({}),
+            )
+            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+    )
 }
 
 /// firejail's arguments for one spawn: the profile file, then the reaper

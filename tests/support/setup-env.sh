@@ -60,12 +60,18 @@ fi
 api_answers() {
     DOCKER_HOST="unix://$SOCK_PATH" timeout 20 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
-if ! api_answers; then
+# A service whose working folder was removed (a checkout deleted since)
+# still answers, but its containers' conmon cannot start them.
+cwd_gone() {
+    [ -f "$PID_FILE" ] && readlink "/proc/$(cat "$PID_FILE")/cwd" 2>/dev/null | grep -q ' (deleted)$'
+}
+if cwd_gone || ! api_answers; then
     if [ -f "$PID_FILE" ] && grep -q "system" "/proc/$(cat "$PID_FILE")/cmdline" 2>/dev/null; then
         kill "$(cat "$PID_FILE")" 2>/dev/null || true
     fi
     rm -f "$SOCK_PATH" "$PID_FILE"
-    nohup podman system service --time=0 "unix://$SOCK_PATH" >/tmp/rr-podman-service.log 2>&1 &
+    # Started in /, which no checkout's removal takes away.
+    (cd / && exec nohup podman system service --time=0 "unix://$SOCK_PATH" >/tmp/rr-podman-service.log 2>&1) &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 100); do
         api_answers && break
