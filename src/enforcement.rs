@@ -93,6 +93,17 @@ impl Enforcement {
         self
     }
 
+    /// Sets `die_with_caller`: `how` when the spawn is recorded (the
+    /// caller's watchdog and gc act on its record), else not enforced.
+    pub(crate) fn die_with_caller(self, recorded: bool, how: &str) -> Self {
+        let method = if recorded {
+            how
+        } else {
+            "none (no spawn record could be written)"
+        };
+        self.layer("die_with_caller", recorded, method, json!({}))
+    }
+
     /// Records a layer that was asked for (or would apply) but could not be.
     pub fn missing(mut self, layer: &str, reason: impl Into<String>) -> Self {
         self.missing.push((layer.to_string(), reason.into()));

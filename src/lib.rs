@@ -71,7 +71,7 @@ pub mod docker {
 
 pub use attrs::SpawnAttrs;
 pub use child::{ExitStatus, Usage};
-pub use enforcement::Enforcement;
+pub use enforcement::{Enforcement, LAYERS};
 pub use error::{Error, ErrorKind, Result};
 pub use explain::Explanation;
 pub use output::Output;

@@ -257,11 +257,6 @@ fn enforcement(
                 && a.contains('t')
                 && a[1..].chars().all(|c| "itd".contains(c)))
     });
-    let dies = if record.is_recorded() {
-        "the caller's watchdog kills the CLI and removes the container when the caller dies"
-    } else {
-        "none (no spawn record could be written)"
-    };
     env.report(
         Enforcement::new("docker")
             .layer(
@@ -342,7 +337,7 @@ fn enforcement(
                 format!("container {name}, removed at wait"),
                 json!({}),
             )
-            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+            .die_with_caller(record.is_recorded(), "the caller's watchdog kills the CLI and removes the container when the caller dies"),
     )
 }
 

@@ -158,15 +158,13 @@ impl Backend for Exec {
 }
 
 fn report(record: &Record, containment: &str, env: &EnvPolicy) -> Enforcement {
-    let dies = if record.is_recorded() {
-        "the caller's watchdog ends the tree when the caller dies"
-    } else {
-        "none (no spawn record could be written)"
-    };
     env.report(
         Enforcement::new("exec")
             .layer("containment", true, containment, json!({}))
-            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+            .die_with_caller(
+                record.is_recorded(),
+                "the caller's watchdog ends the tree when the caller dies",
+            ),
     )
 }
 

@@ -359,11 +359,6 @@ fn enforcement(text: &str, record: &Record, env: &crate::env::EnvPolicy) -> Enfo
     if net_none {
         namespaces.push("network");
     }
-    let dies = if record.is_recorded() {
-        "the caller's watchdog kills firejail, and so its jail, when the caller dies"
-    } else {
-        "none (no spawn record could be written)"
-    };
     env.report(
         Enforcement::new("firejail")
             .layer(
@@ -442,7 +437,10 @@ fn enforcement(text: &str, record: &Record, env: &crate::env::EnvPolicy) -> Enfo
                  jail ends with firejail",
                 json!({}),
             )
-            .layer("die_with_caller", record.is_recorded(), dies, json!({})),
+            .die_with_caller(
+                record.is_recorded(),
+                "the caller's watchdog kills firejail, and so its jail, when the caller dies",
+            ),
     )
 }
 

@@ -35,6 +35,52 @@ pub fn sh(script: &str) -> Command {
     Command::new("sh").arg("-c").arg(script)
 }
 
+/// Runs `sh -c script`, asserting it succeeds, and returns the spawn's
+/// enforcement report (as JSON) and what the script printed.
+pub fn report_and_output(r: &Runner, script: &str) -> (serde_json::Value, String) {
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+        process,
+    } = spawn(r, sh(script));
+    drop(stdin);
+    let report = process.enforcement().expect("a report").to_json();
+    let out = String::from_utf8_lossy(&read_to_end(stdout)).into_owned();
+    let err = String::from_utf8_lossy(&read_to_end(stderr)).into_owned();
+    assert_eq!(
+        process.wait().unwrap(),
+        ExitStatus::Exited(0),
+        "{script}: {out}{err}"
+    );
+    (report, out)
+}
+
+/// Asserts that the report says every layer is enforced but those of
+/// `except`.
+pub fn assert_enforced_but(report: &serde_json::Value, except: &[&str]) {
+    for l in restricted_runner::LAYERS
+        .iter()
+        .filter(|l| !except.contains(l))
+    {
+        assert_eq!(
+            report["layers"][l]["enforced"], true,
+            "{l} not reported enforced: {report}"
+        );
+    }
+}
+
+/// The status lines a sandbox's claims are checked against.
+pub const STATUS_OF_SELF: &str = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status";
+
+/// Asserts that `status` (from [`STATUS_OF_SELF`]) shows no capability,
+/// no_new_privs and a seccomp filter.
+pub fn assert_confined(status: &str) {
+    assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+}
+
 /// Reads `f` to its end.
 pub fn read_to_end(mut f: File) -> Vec<u8> {
     let mut v = Vec::new();
