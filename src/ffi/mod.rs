@@ -2,7 +2,7 @@
 //! rustls-ffi does (`runner`, `process`, `spawn_attrs`, `run`, `error`,
 //! `docker`). This is
 //! the only module with `extern "C"` functions; every one of them runs inside
-//! [`guard`], which turns errors into an `rr_error` object and a caught panic
+//! `guard`, which turns errors into an `rr_error` object and a caught panic
 //! into `RR_ERR_INTERNAL`, so nothing unwinds into the host.
 //!
 //! The header `include/restricted_runner.h` is generated from these files by
