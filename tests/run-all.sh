@@ -23,7 +23,7 @@ suite "clippy" cargo clippy --release --all-targets --quiet -- -D warnings
 macos_check() {
     if rustup target list --installed 2>/dev/null | grep -q x86_64-apple-darwin ||
         timeout 300 rustup target add x86_64-apple-darwin >/dev/null 2>&1; then
-        cargo check --quiet --target x86_64-apple-darwin --all-targets
+        RUSTFLAGS="${RUSTFLAGS:-} -D warnings" cargo check --quiet --target x86_64-apple-darwin --all-targets
     else
         echo "macOS type-check: the x86_64-apple-darwin standard library cannot be installed here; not checked"
     fi
