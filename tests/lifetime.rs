@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -455,4 +456,46 @@ fn gc_racing_spawns_loses_nothing() {
     long.wait().unwrap();
     assert_eq!(f.gc(), 1, "the long caller's record was lost");
     assert_nothing_left("exec", &f, long.id(), &m);
+}
+
+/// A record a caller died making (its header written, not yet renamed into
+/// place) is removed by gc; one a live caller is making is left alone.
+#[test]
+fn gc_removes_a_record_its_dead_caller_left_half_made() {
+    let f = Folders::new();
+    let dir = f.runtime.path().join("restricted-runner");
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let my_start: u64 = after_name.split(' ').nth(19).unwrap().parse().unwrap();
+    let half_made = |pid: u32, start: u64, boot: &str| {
+        let mut header = format!(
+            "restricted-runner owner 1\nmachine test\nboot {}\npid {pid}\nstart {start}\n",
+            boot.trim()
+        )
+        .into_bytes();
+        header.resize(4096, 0);
+        let path = dir.join(format!("{pid}-{start}.new"));
+        std::fs::write(&path, header).unwrap();
+        path
+    };
+    let dead = half_made(1, 1, "an-earlier-boot");
+    let gone_pid = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let dead_pid = half_made(gone_pid, 1, &boot);
+    let live = half_made(std::process::id(), my_start, &boot);
+    assert_eq!(f.gc(), 0, "a half-made record holds nothing to reclaim");
+    assert!(!dead.exists(), "a record of an earlier boot was left");
+    assert!(
+        !dead_pid.exists(),
+        "a dead caller's half-made record was left"
+    );
+    assert!(
+        live.exists(),
+        "a live caller's record in the making was removed"
+    );
 }

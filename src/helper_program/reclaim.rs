@@ -20,6 +20,9 @@ const SLOT: usize = 1024;
 const MAGIC: &[u8] = b"restricted-runner owner 1\n";
 const OWNER_SUFFIX: &[u8] = b".owner";
 const CLAIM_MARK: &[u8] = b".reclaim-";
+/// A record being made (its header written, nothing recorded in it yet),
+/// renamed to `.owner` once whole.
+const NEW_SUFFIX: &[u8] = b".new";
 
 /// Room for one owner file (it grows with the number of spawns alive at
 /// once: 4 MiB is 4000 of them); only the pages used are touched.
@@ -466,7 +469,8 @@ fn sweep(dir: &[u8], skip: &[u8], environ: &[*const u8]) -> u64 {
             let name_bytes = &entries[off + 19..off + reclen];
             let name_len = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
             let name = &name_bytes[..name_len];
-            let ours = name.windows(OWNER_SUFFIX.len()).any(|w| w == OWNER_SUFFIX);
+            let ours = name.windows(OWNER_SUFFIX.len()).any(|w| w == OWNER_SUFFIX)
+                || name.ends_with(NEW_SUFFIX);
             if ours && name != skip && name_len < 256 {
                 names[count][..name_len].copy_from_slice(name);
                 lens[count] = name_len;
@@ -483,6 +487,14 @@ fn sweep(dir: &[u8], skip: &[u8], environ: &[*const u8]) -> u64 {
             };
             let header = &header[..h];
             if !header.starts_with(MAGIC) {
+                continue;
+            }
+            // Half made by an owner that died before placing it: it holds
+            // nothing to reclaim, only the file itself.
+            if name.ends_with(NEW_SUFFIX) {
+                if owner_gone(header) {
+                    sys!(nr::UNLINKAT, sys::AT_FDCWD, path.ptr(), 0);
+                }
                 continue;
             }
             // A claimed record whose claimer lives is being handled.
