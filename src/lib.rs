@@ -32,6 +32,8 @@
 mod attrs;
 mod backend;
 #[cfg(target_os = "linux")]
+mod caps;
+#[cfg(target_os = "linux")]
 mod cgroup;
 mod child;
 pub mod conformance;

@@ -22,27 +22,10 @@ const OUT_OF_REACH: i32 = 0;
 /// Exit status of the probe in every other case.
 const IN_REACH: i32 = 1;
 
-/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
 /// Bytes of `struct io_uring_params`.
 const IO_URING_PARAMS_SIZE: usize = 120;
 
 const STACK_SIZE: usize = 64 * 1024;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
 
 /// True when a process with no capabilities and an RLIMIT_MEMLOCK of 0
 /// cannot create an io_uring on this machine; false when it can, or when
@@ -106,21 +89,12 @@ extern "C" fn child(_: *mut c_void) -> libc::c_int {
         if libc::setrlimit(libc::RLIMIT_MEMLOCK, &none) != 0 {
             libc::_exit(IN_REACH);
         }
-        let mut header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let mut caps = [CapData {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        }; 2];
-        if libc::syscall(libc::SYS_capget, &mut header, caps.as_mut_ptr()) != 0 {
+        let Ok(mut caps) = crate::caps::get() else {
             libc::_exit(IN_REACH);
-        }
+        };
         caps[0].effective = 0;
         caps[1].effective = 0;
-        if libc::syscall(libc::SYS_capset, &mut header, caps.as_ptr()) != 0 {
+        if crate::caps::set(&caps).is_err() {
             libc::_exit(IN_REACH);
         }
         let mut params = [0u8; IO_URING_PARAMS_SIZE];

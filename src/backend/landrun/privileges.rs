@@ -10,6 +10,7 @@
 
 use std::sync::OnceLock;
 
+use crate::caps;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What the child needs to drop everything: the highest capability number
@@ -41,22 +42,6 @@ pub(crate) fn prepare() -> Result<Prepared> {
 // SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE | _LOCKED.
 const SECUREBITS: libc::c_ulong = 0b1110_1111;
 
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
 /// Drops every capability of the calling process; returns the errno of the
 /// call that failed.
 ///
@@ -67,10 +52,6 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
     // SAFETY: plain system calls on local data.
     unsafe {
         let errno = || *libc::__errno_location();
-        let header = CapHeader {
-            version: CAP_VERSION_3,
-            pid: 0,
-        };
         if libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) == 0 {
             for cap in 0..=p.last_cap {
                 if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
@@ -80,14 +61,7 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
         } else if errno() == libc::EPERM {
             // Without CAP_SETPCAP the bounding set cannot change; that is
             // only acceptable when there is nothing to drop.
-            let mut data = [CapData {
-                effective: 0,
-                permitted: 0,
-                inheritable: 0,
-            }; 2];
-            if libc::syscall(libc::SYS_capget, &header, data.as_mut_ptr()) != 0 {
-                return Err(errno());
-            }
+            let data = caps::get()?;
             if data.iter().any(|d| d.permitted != 0 || d.effective != 0) {
                 return Err(libc::EPERM);
             }
@@ -105,15 +79,7 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
         {
             return Err(errno());
         }
-        let none = [CapData {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        }; 2];
-        if libc::syscall(libc::SYS_capset, &header, none.as_ptr()) != 0 {
-            return Err(errno());
-        }
-        Ok(())
+        caps::set(&caps::Sets::default())
     }
 }
 
