@@ -61,21 +61,9 @@ const REAPER_SHELL: &str = "/bin/sh";
 /// Name prefix of the profile files this runner writes in the temp folder.
 pub(crate) const PROFILE_PREFIX: &str = "rr-firejail-";
 
-/// Option keys of the `firejail` runner: those of both profile runners,
-/// and `allow_unix_sockets`.
-pub(crate) const KEYS: &[&str] = &[
-    "shell",
-    "allow_networking",
-    "allow_user_folders",
-    "allow_read_folders",
-    "allow_write_folders",
-    "allow_read_files",
-    "allow_write_files",
-    "custom_profile",
-    "inherit_env",
-    "pass_env",
-    "allow_unix_sockets",
-];
+/// Option keys of the `firejail` runner beyond those of both profile
+/// runners.
+const EXTRA_KEYS: &[&str] = &["allow_unix_sockets"];
 
 #[derive(Debug)]
 pub(crate) struct Firejail {
@@ -100,7 +88,8 @@ fn find_firejail(path: Option<&OsStr>) -> Result<PathBuf> {
 
 impl Firejail {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
-        let options = ProfileOptions::parse("firejail", options_json, KEYS, profile::check_path)?;
+        let options =
+            ProfileOptions::parse("firejail", options_json, EXTRA_KEYS, profile::check_path)?;
         #[cfg(target_os = "linux")]
         let io_uring_seccomp = !io_uring::memlock_limit_stops_io_uring();
         #[cfg(not(target_os = "linux"))]

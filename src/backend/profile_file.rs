@@ -36,7 +36,7 @@ pub(crate) struct ProfileOptions {
     pub(crate) shell: Option<String>,
     pub(crate) allow_networking: bool,
     pub(crate) allow_user_folders: bool,
-    /// Only firejail knows this key (see its KEYS); false elsewhere.
+    /// Only firejail takes this key (its extra key); false elsewhere.
     pub(crate) allow_unix_sockets: bool,
     read_folders: Vec<TemplatedValue>,
     write_folders: Vec<TemplatedValue>,
@@ -61,13 +61,15 @@ impl ProfileOptions {
     /// Paths without params are checked with `check` at once, so a bad
     /// literal path fails when the runner is built rather than at its first
     /// spawn.
+    /// Parses `json` for a runner that takes [`KEYS`] and `extra_keys`.
     pub(crate) fn parse(
         kind: &'static str,
         json: Option<&str>,
-        keys: &[&str],
+        extra_keys: &[&str],
         check: fn(&'static str, &str) -> Result<String>,
     ) -> Result<Self> {
-        let mut o = Options::parse(kind, json, keys)?;
+        let keys: Vec<&str> = KEYS.iter().chain(extra_keys).copied().collect();
+        let mut o = Options::parse(kind, json, &keys)?;
         let opts = ProfileOptions {
             shell: o.string("shell")?,
             allow_networking: o.bool("allow_networking")?.unwrap_or(false),

@@ -26,12 +26,7 @@ pub(crate) struct SandboxExec {
 impl SandboxExec {
     pub(crate) fn new(options_json: Option<&str>) -> Result<Self> {
         Ok(SandboxExec {
-            options: ProfileOptions::parse(
-                "sandbox-exec",
-                options_json,
-                crate::backend::profile_file::KEYS,
-                profile::check_path,
-            )?,
+            options: ProfileOptions::parse("sandbox-exec", options_json, &[], profile::check_path)?,
         })
     }
 
