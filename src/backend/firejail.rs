@@ -76,6 +76,14 @@ pub(crate) struct Firejail {
     io_uring_seccomp: bool,
 }
 
+/// See [`Firejail::prepare`].
+struct Prepared {
+    cwd: Option<PathBuf>,
+    program: PathBuf,
+    vars: Vec<(OsString, OsString)>,
+    text: String,
+}
+
 /// Finds firejail in `path` (a PATH value).
 fn find_firejail(path: Option<&OsStr>) -> Result<PathBuf> {
     find_program(OsStr::new("firejail"), path).map_err(|_| {
@@ -105,6 +113,28 @@ impl Firejail {
         self.firejail
             .get_or_try_init(|| find_firejail(std::env::var_os("PATH").as_deref()))
             .map(PathBuf::as_path)
+    }
+
+    /// What both a spawn and its explanation start from: the working
+    /// folder, the program found on the host, the command's environment
+    /// and the profile rendered for them.
+    fn prepare(&self, command: &Command) -> Result<Prepared> {
+        let cwd = command.attrs.host_cwd()?;
+        let HostCommand {
+            path: program,
+            vars,
+        } = resolve_on_host(
+            &program_in(&command.program, cwd.as_deref()),
+            &self.options.env,
+            &command.env,
+        )?;
+        let text = self.render(command, &vars, &program)?;
+        Ok(Prepared {
+            cwd,
+            program,
+            vars,
+            text,
+        })
     }
 
     fn render(
@@ -257,16 +287,12 @@ impl Backend for Firejail {
 
     fn spawn(&self, command: &Command) -> Result<Process> {
         let firejail = self.firejail()?;
-        let cwd = command.attrs.host_cwd()?;
-        let HostCommand {
-            path: program,
+        let Prepared {
+            cwd,
+            program,
             vars,
-        } = resolve_on_host(
-            &program_in(&command.program, cwd.as_deref()),
-            &self.options.env,
-            &command.env,
-        )?;
-        let text = self.render(command, &vars, &program)?;
+            text,
+        } = self.prepare(command)?;
         let record = Record::begin(&[Line::Spawn("firejail")]);
         let file = ProfileFile::write(PROFILE_PREFIX, ".profile", &text)?;
         record.add(Line::Unlink(file.path()));
@@ -473,16 +499,12 @@ impl Firejail {
     /// What a spawn would run: firejail's argv (the profile file's name is
     /// chosen at spawn time) and the profile rendered as the spawn would.
     fn explanation(&self, command: &Command) -> Result<Explanation> {
-        let cwd = command.attrs.host_cwd()?;
-        let HostCommand {
-            path: program,
+        let Prepared {
+            cwd,
+            program,
             vars,
-        } = resolve_on_host(
-            &program_in(&command.program, cwd.as_deref()),
-            &self.options.env,
-            &command.env,
-        )?;
-        let text = self.render(command, &vars, &program)?;
+            text,
+        } = self.prepare(command)?;
         let firejail = self
             .firejail()
             .map(Path::to_path_buf)
