@@ -355,13 +355,11 @@ fn environment_options_are_checked() {
 /// options and in params.
 #[test]
 fn keys_given_twice_are_rejected() {
-    let e = Runner::new(
+    assert_given_twice_rejected(
         "exec",
-        Some(r#"{"shell": "/bin/sh", "shell": "/bin/bash"}"#),
-    )
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
-    assert!(e.message().contains("\"shell\" is given twice"), "{e}");
+        r#"{"shell": "/bin/sh", "shell": "/bin/bash"}"#,
+        "shell",
+    );
     let e = Params::from_json(Some(r#"{"dir": "/srv/a", "dir": "/"}"#)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
     assert!(e.message().contains("\"dir\" is given twice"), "{e}");

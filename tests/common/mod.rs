@@ -81,6 +81,18 @@ pub fn assert_confined(status: &str) {
     assert!(status.contains("Seccomp:\t2"), "{status}");
 }
 
+/// Asserts that `kind`'s runner refuses `json`, which gives `key` twice,
+/// naming the key (read as the last one wins, a repeated key could undo
+/// an earlier restriction).
+pub fn assert_given_twice_rejected(kind: &str, json: &str, key: &str) {
+    let e = Runner::new(kind, Some(json)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions, "{e}");
+    assert!(
+        e.message().contains(&format!("\"{key}\" is given twice")),
+        "{e}"
+    );
+}
+
 /// Reads `f` to its end.
 pub fn read_to_end(mut f: File) -> Vec<u8> {
     let mut v = Vec::new();
