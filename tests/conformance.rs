@@ -13,6 +13,8 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -354,26 +356,7 @@ fn attempt(col: &Column, s: &Scene, id: &str, n: usize) -> Seen {
             }
         }
         "terminal_injection" => {
-            let (mut master, mut slave) = (0, 0);
-            // SAFETY: openpty fills two fds and ignores the NULL arguments.
-            let rc = unsafe {
-                libc::openpty(
-                    &mut master,
-                    &mut slave,
-                    std::ptr::null_mut(),
-                    std::ptr::null(),
-                    std::ptr::null(),
-                )
-            };
-            assert_eq!(rc, 0);
-            // SAFETY: fresh fds that we own.
-            let (master, slave) = unsafe {
-                use std::os::fd::FromRawFd;
-                (
-                    std::fs::File::from_raw_fd(master),
-                    std::fs::File::from_raw_fd(slave),
-                )
-            };
+            let (master, slave) = common::pty();
             let o = run_probe(col, &col.options, &a(&["tiocsti"]), Stdio::from(slave));
             drop(master);
             verdict(&o)

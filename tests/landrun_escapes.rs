@@ -675,24 +675,10 @@ fn max_processes_bounds_the_tree_unprivileged() {
 #[test]
 fn no_input_can_be_pushed_into_the_callers_terminal() {
     let s = Scene::new(0);
-    // SAFETY: openpty fills two fds and ignores the NULL arguments.
-    let (mut master, mut slave) = (0, 0);
-    assert_eq!(
-        unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        },
-        0
-    );
+    let (master, slave) = pty();
     let script = python("import fcntl, termios\ntry:\n    fcntl.ioctl(0, termios.TIOCSTI, b\"E\")\n    print(\"ESCAPED\")\nexcept OSError as e:\n    print(\"refused:\", e)");
     // The tool hands the sandbox its own stdin: here, the terminal.
-    // SAFETY: a fresh fd that we own.
-    let stdin = unsafe { std::fs::File::from_raw_fd_owned(slave) };
+    let stdin = slave;
     let o = std::process::Command::new(tool())
         .args(["run", "--runner", "landrun", "--options"])
         .arg(s.policy(json!({})).to_string())
@@ -704,7 +690,7 @@ fn no_input_can_be_pushed_into_the_callers_terminal() {
     assert!(text(&o.stdout).contains("refused"), "{o:?}");
     // Nothing waits to be read on the terminal.
     let mut fds = [libc::pollfd {
-        fd: master,
+        fd: std::os::fd::AsRawFd::as_raw_fd(&master),
         events: libc::POLLIN,
         revents: 0,
     }];
@@ -714,21 +700,6 @@ fn no_input_can_be_pushed_into_the_callers_terminal() {
         ready == 0 || fds[0].revents & libc::POLLIN == 0,
         "input was pushed into the terminal"
     );
-    // SAFETY: closes our fd.
-    unsafe { libc::close(master) };
-}
-
-trait FromRawOwned {
-    /// # Safety
-    /// `fd` is open and owned by nobody else.
-    unsafe fn from_raw_fd_owned(fd: i32) -> Self;
-}
-
-impl FromRawOwned for std::fs::File {
-    unsafe fn from_raw_fd_owned(fd: i32) -> Self {
-        // SAFETY: forwarded.
-        unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
-    }
 }
 
 // The fallback where user namespaces are refused.

@@ -170,28 +170,6 @@ fn only_fds_0_to_2(name: &str) {
     drop(stray);
 }
 
-/// A pseudo-terminal pair (master, slave).
-fn pty() -> (File, OwnedFd) {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two fds; the NULL arguments are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    for fd in [master, slave] {
-        // SAFETY: F_SETFD on our new fds.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    // SAFETY: both are new fds that nothing else owns.
-    unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
-}
-
 /// Reads the pty master until `done` shows in what came, the slave side is
 /// gone (EIO), or `within` passes; returns what came.
 fn read_pty_until(master: &mut File, done: &str, within: Duration) -> String {

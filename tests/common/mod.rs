@@ -697,27 +697,36 @@ pub fn build_c_helper(name: &str, out: &Path) {
     );
 }
 
-/// Runs the test `name` of this test binary in a child process that has a
-/// terminal of its own (a new pty as its stdin and controlling terminal),
-/// as a host program started from a shell has; returns what the child
-/// printed, after checking that it passed.
-pub fn run_in_child_on_a_terminal(name: &str) -> String {
+/// A pseudo-terminal pair (master, slave), both close-on-exec.
+pub fn pty() -> (File, std::os::fd::OwnedFd) {
     use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two fds, which are then owned here.
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two fds; the NULL arguments are allowed.
     let rc = unsafe {
         libc::openpty(
             &mut master,
             &mut slave,
             std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
         )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: fresh fds from openpty.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    for fd in [master, slave] {
+        // SAFETY: F_SETFD on our new fds.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    // SAFETY: both are new fds that nothing else owns.
+    unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
+
+/// Runs the test `name` of this test binary in a child process that has a
+/// terminal of its own (a new pty as its stdin and controlling terminal),
+/// as a host program started from a shell has; returns what the child
+/// printed, after checking that it passed.
+pub fn run_in_child_on_a_terminal(name: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let (master, slave) = pty();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap());
     child
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
