@@ -71,7 +71,7 @@ pub(crate) struct Args {
     /// Kill the whole tree after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// Print what the spawn enforced (JSON) on stderr before it runs.
+    /// Print what the spawn enforced (JSON, one line) on stderr as it starts.
     #[arg(long)]
     show_enforcement: bool,
 }
@@ -98,7 +98,10 @@ pub(crate) fn main(args: Args) -> ExitCode {
     };
     if args.show_enforcement {
         if let Some(e) = process.enforcement() {
-            eprintln!("{e}");
+            // One write: the command is running and may write to the same
+            // stderr; a write of up to a pipe's atomic size stays one line.
+            let line = format!("{e}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         }
     }
     let deadline = args
