@@ -355,6 +355,58 @@ fn no_capability_is_left_unprivileged() {
     capabilities(Some(NOBODY));
 }
 
+/// The view's root and its /dev (a folder of it) cannot be changed: no
+/// file, folder, device node or mount can be added, even with /dev in a
+/// read folder.
+fn view_root_and_dev(user: Option<u32>) {
+    let s = Scene::new(user.unwrap_or(0));
+    // The mount system call itself: mount(8) refuses an ordinary user
+    // before making it.
+    let mount = python(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         if libc.mount(b'none', b'/dev', b'tmpfs', 0, None) != 0:\n    \
+         raise SystemExit(os.strerror(ctypes.get_errno()))",
+    );
+    for script in [
+        "touch /new",
+        "mkdir /dev/new",
+        "touch /dev/new",
+        "ln -s /proc/self/root/etc /dev/etc",
+        "mknod /dev/mem0 c 1 1",
+        mount.as_str(),
+    ] {
+        let o = attempt(
+            &s.policy(json!({"allow_read_folders": ["/dev"]})),
+            &format!("{script} && echo ESCAPED"),
+            user,
+        );
+        assert_escape_fails(&o, script);
+        // Refused by the kernel, not failed for want of the tool.
+        let err = text(&o.stderr).to_lowercase();
+        assert!(
+            [
+                "read-only file system",
+                "permission denied",
+                "operation not permitted",
+            ]
+            .iter()
+            .any(|m| err.contains(m)),
+            "{script}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_view_root_and_dev_stay_unchanged_as_root() {
+    view_root_and_dev(None);
+}
+
+#[test]
+fn the_view_root_and_dev_stay_unchanged_unprivileged() {
+    view_root_and_dev(Some(NOBODY));
+}
+
 /// Metadata of `p` that an escape would change.
 fn metadata(p: &Path) -> (u32, u32, u32, i64, Vec<u8>) {
     let m = std::fs::metadata(p).unwrap();
