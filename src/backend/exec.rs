@@ -171,9 +171,7 @@ fn report(record: &Record, containment: &str, env: &EnvPolicy) -> Enforcement {
 impl Exec {
     /// What a spawn would run: the program found in PATH, directly.
     fn explanation(&self, command: &Command) -> Result<Explanation> {
-        let cwd = command.attrs.host_cwd()?;
-        let name = program_in(&command.program, cwd.as_deref());
-        let host = crate::backend::resolve_on_host(&name, &self.env, &command.env)?;
+        let (cwd, host) = crate::backend::resolve_command(command, &self.env)?;
         let mut argv = vec![command.program.clone()];
         argv.extend(command.args.iter().cloned());
         #[cfg(target_os = "linux")]

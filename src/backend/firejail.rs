@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 use once_cell::sync::OnceCell;
 use serde_json::json;
 
-use crate::attrs::program_in;
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
-use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
+use crate::backend::{host_shell, resolve_command, Backend, HostCommand};
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explain::Explanation;
@@ -119,15 +118,13 @@ impl Firejail {
     /// folder, the program found on the host, the command's environment
     /// and the profile rendered for them.
     fn prepare(&self, command: &Command) -> Result<Prepared> {
-        let cwd = command.attrs.host_cwd()?;
-        let HostCommand {
-            path: program,
-            vars,
-        } = resolve_on_host(
-            &program_in(&command.program, cwd.as_deref()),
-            &self.options.env,
-            &command.env,
-        )?;
+        let (
+            cwd,
+            HostCommand {
+                path: program,
+                vars,
+            },
+        ) = resolve_command(command, &self.options.env)?;
         let text = self.render(command, &vars, &program)?;
         Ok(Prepared {
             cwd,

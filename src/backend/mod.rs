@@ -93,6 +93,19 @@ pub(crate) struct HostCommand {
     pub(crate) vars: Vec<(OsString, OsString)>,
 }
 
+/// `command`'s working folder on the host, and its program resolved there
+/// (a relative program name is taken from that folder) with the
+/// environment `env` gives it.
+pub(crate) fn resolve_command(
+    command: &Command,
+    env: &EnvPolicy,
+) -> Result<(Option<PathBuf>, HostCommand)> {
+    let cwd = command.attrs.host_cwd()?;
+    let name = crate::attrs::program_in(&command.program, cwd.as_deref());
+    let host = resolve_on_host(&name, env, &command.env)?;
+    Ok((cwd, host))
+}
+
 /// Looks `program` up in the PATH of the environment `env` gives plus
 /// `overrides` (the default search path when that has no PATH).
 pub(crate) fn resolve_on_host(

@@ -59,12 +59,7 @@ impl SandboxExec {
     /// What a spawn would run: `sandbox-exec -f PROFILE program args...`,
     /// the profile rendered as the spawn would.
     fn explanation(&self, command: &Command) -> Result<Explanation> {
-        let cwd = command.attrs.host_cwd()?;
-        let host = crate::backend::resolve_on_host(
-            &crate::attrs::program_in(&command.program, cwd.as_deref()),
-            &self.options.env,
-            &command.env,
-        )?;
+        let (cwd, host) = crate::backend::resolve_command(command, &self.options.env)?;
         let text = self.render(command, &host.vars)?;
         let profile = std::env::temp_dir().join("rr-sandbox-exec-XXXXXX.sb");
         let mut argv: Vec<OsString> = vec![
@@ -134,9 +129,8 @@ mod macos {
     use std::ffi::{OsStr, OsString};
 
     use super::SandboxExec;
-    use crate::attrs::program_in;
     use crate::backend::profile_file::ProfileFile;
-    use crate::backend::{host_shell, resolve_on_host, Backend, HostCommand};
+    use crate::backend::{host_shell, resolve_command, Backend, HostCommand};
     use crate::error::{Error, Result};
     use crate::process::Process;
     use crate::runner::Command;
@@ -168,15 +162,13 @@ mod macos {
         }
 
         fn spawn(&self, command: &Command) -> Result<Process> {
-            let cwd = command.attrs.host_cwd()?;
-            let HostCommand {
-                path: program,
-                vars,
-            } = resolve_on_host(
-                &program_in(&command.program, cwd.as_deref()),
-                &self.options.env,
-                &command.env,
-            )?;
+            let (
+                cwd,
+                HostCommand {
+                    path: program,
+                    vars,
+                },
+            ) = resolve_command(command, &self.options.env)?;
             let text = self.render(command, &vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;

@@ -652,9 +652,7 @@ impl Landrun {
     /// planned by the code the spawn uses.
     fn explanation(&self, command: &Command) -> Result<Explanation> {
         let s = &self.settings;
-        let cwd = command.attrs.host_cwd()?;
-        let name = program_in(&command.program, cwd.as_deref());
-        let host = crate::backend::resolve_on_host(&name, &self.settings.env, &command.env)?;
+        let (cwd, host) = crate::backend::resolve_command(command, &self.settings.env)?;
         let mut notes = Vec::new();
         let ns = match self.namespaces() {
             Ok(ns) => ns,
