@@ -371,11 +371,15 @@ fn gc_spares_live_callers() {
     );
 
     // The live caller still ends its tree itself.
+    let live_watchdog = watchdog_of(live.id() as i32);
     // SAFETY: kill(2) on the caller this test started.
     unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
     live.wait().unwrap();
     let left = wait_none(Duration::from_secs(2), || tree_pids(&live_m));
     assert!(left.is_empty(), "{left:?}");
+    // What the caller did not remove itself its watchdog does, once it has
+    // seen the caller end.
+    assert!(wait_gone(live_watchdog, Duration::from_secs(5)));
     assert_eq!(f.records(), Vec::<String>::new());
 }
 
