@@ -106,7 +106,7 @@ fn attempt(policy: &Value, script: &str, user: Option<u32>) -> Output {
             )
             .unwrap_or_else(|e| panic!("run {script:?}: {e}")),
         Some(uid) => {
-            let o = cli(policy, &["/bin/sh", "-c", script], Some(uid), false, &[]);
+            let o = cli(policy, &["/bin/sh", "-c", script], Some(uid), None, &[]);
             Output {
                 stdout: o.stdout,
                 stderr: o.stderr,
@@ -145,35 +145,44 @@ fn tool() -> &'static Path {
     })
 }
 
-/// A seccomp filter refusing new user namespaces, as Docker's default
-/// profile does: clone and unshare with CLONE_NEWUSER get EPERM, clone3
-/// ENOSYS (so the C library falls back to clone).
-fn no_user_namespaces() -> (seccompiler::BpfProgram, seccompiler::BpfProgram) {
+/// Namespaces the tool's process is refused (with EPERM), as a seccomp
+/// filter in it does.
+#[derive(Clone, Copy)]
+enum Refused {
+    /// New user namespaces through clone and unshare, as Docker's default
+    /// profile does.
+    UserNamespaces,
+    /// New network namespaces through unshare only: the spawn's probe (a
+    /// clone) passes, and the command's process fails to make its own.
+    NetworkUnshare,
+}
+
+/// The filter of `refused`; clone3 gets ENOSYS (so the C library falls back
+/// to clone, whose flags a filter sees).
+fn refusing(refused: Refused) -> (seccompiler::BpfProgram, seccompiler::BpfProgram) {
     use seccompiler::*;
-    let newuser = libc::CLONE_NEWUSER as u64;
-    let cond = |arg| {
+    let (flag, calls) = match refused {
+        Refused::UserNamespaces => (
+            libc::CLONE_NEWUSER as u64,
+            vec![libc::SYS_clone, libc::SYS_unshare],
+        ),
+        Refused::NetworkUnshare => (libc::CLONE_NEWNET as u64, vec![libc::SYS_unshare]),
+    };
+    let cond = || {
         SeccompCondition::new(
-            arg,
+            0,
             SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(newuser),
-            newuser,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
         )
         .unwrap()
     };
     let arch = std::env::consts::ARCH.try_into().unwrap();
     let deny = SeccompFilter::new(
-        [
-            (
-                libc::SYS_clone,
-                vec![SeccompRule::new(vec![cond(0)]).unwrap()],
-            ),
-            (
-                libc::SYS_unshare,
-                vec![SeccompRule::new(vec![cond(0)]).unwrap()],
-            ),
-        ]
-        .into_iter()
-        .collect(),
+        calls
+            .into_iter()
+            .map(|nr| (nr, vec![SeccompRule::new(vec![cond()]).unwrap()]))
+            .collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
@@ -190,12 +199,12 @@ fn no_user_namespaces() -> (seccompiler::BpfProgram, seccompiler::BpfProgram) {
 }
 
 /// Runs the tool: `run --runner landrun --options POLICY [flags] -- argv`,
-/// as `user` (via setpriv), optionally without user namespaces.
+/// as `user` (via setpriv), optionally refused some namespaces.
 fn cli(
     policy: &Value,
     argv: &[&str],
     user: Option<u32>,
-    no_userns: bool,
+    refused: Option<Refused>,
     flags: &[&str],
 ) -> std::process::Output {
     let mut cmd = match user {
@@ -216,8 +225,8 @@ fn cli(
         .args(argv)
         .current_dir("/")
         .stdin(std::process::Stdio::null());
-    if no_userns {
-        let (deny, clone3) = no_user_namespaces();
+    if let Some(refused) = refused {
+        let (deny, clone3) = refusing(refused);
         // SAFETY: between fork and exec only installs two prepared filters.
         unsafe {
             cmd.pre_exec(move || {
@@ -304,6 +313,22 @@ fn unix_sockets(user: Option<u32>) {
         user,
     );
     assert_escape_fails(&o, "talking to podman's API socket");
+    // Nor may the sandbox list them: /proc/<pid>/net shows the network
+    // namespace of that process, with no other check, so the init (PID 1)
+    // must be in the sandbox's namespace too.
+    let o = attempt(&policy, "cat /proc/self/net/unix /proc/1/net/unix", user);
+    assert!(o.status.success(), "{o:?}");
+    let listed = text(&o.stdout);
+    for name in [
+        tmp_sock.to_str().unwrap(),
+        run_sock.to_str().unwrap(),
+        &abstract_name,
+    ] {
+        assert!(
+            !listed.contains(name),
+            "the sandbox lists the host socket {name}: {listed}"
+        );
+    }
     for l in listeners.iter().chain([&abstract_listener]) {
         l.set_nonblocking(true).unwrap();
         assert!(
@@ -605,6 +630,22 @@ fn network(user: Option<u32>) {
     ));
     let o = attempt(&policy, &script, user);
     assert_escape_fails(&o, "TCP to a host listener");
+    // The host's listeners are not even listed, by the command's nor by
+    // the init's /proc entry.
+    let o = attempt(
+        &policy,
+        "cat /proc/self/net/tcp /proc/1/net/tcp /proc/self/net/udp /proc/1/net/udp",
+        user,
+    );
+    assert!(o.status.success(), "{o:?}");
+    let listed = text(&o.stdout);
+    for port in [tp, up] {
+        let local = format!("0100007F:{port:04X}");
+        assert!(
+            !listed.contains(&local),
+            "the sandbox lists the host's socket on port {port}: {listed}"
+        );
+    }
     udp.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut buf = [0u8; 16];
@@ -760,7 +801,13 @@ fn no_input_can_be_pushed_into_the_callers_terminal() {
 fn without_user_namespaces_the_spawn_fails_closed_naming_the_layer() {
     let s = Scene::new(NOBODY);
     let policy = s.policy(json!({}));
-    let o = cli(&policy, &["/bin/true"], Some(NOBODY), true, &[]);
+    let o = cli(
+        &policy,
+        &["/bin/true"],
+        Some(NOBODY),
+        Some(Refused::UserNamespaces),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(125), "{o:?}");
     let err = text(&o.stderr);
     assert!(err.contains("requirements not met"), "{err}");
@@ -780,7 +827,7 @@ fn best_effort_without_user_namespaces_keeps_the_other_layers_and_says_so() {
         &policy,
         &["/bin/sh", "-c", &script],
         Some(NOBODY),
-        true,
+        Some(Refused::UserNamespaces),
         &["--show-enforcement"],
     );
     let out = text(&o.stdout);
@@ -806,6 +853,45 @@ fn best_effort_without_user_namespaces_keeps_the_other_layers_and_says_so() {
     );
     let mut sink = String::new();
     let _ = std::io::stdin().take(0).read_to_string(&mut sink);
+}
+
+/// The command's process makes the network namespace itself, while the
+/// sandbox process waits for it to say so: when it cannot, the spawn fails
+/// closed naming the layer (and does not hang), or with best_effort runs
+/// with the layers left.
+#[test]
+fn without_network_namespaces_the_spawn_fails_closed_naming_the_layer() {
+    let s = Scene::new(0);
+    let policy = s.policy(json!({}));
+    let o = cli(
+        &policy,
+        &["/bin/true"],
+        None,
+        Some(Refused::NetworkUnshare),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    let err = text(&o.stderr);
+    assert!(err.contains("requirements not met"), "{err}");
+    assert!(err.contains("network namespace"), "{err}");
+    assert!(err.contains("best_effort"), "{err}");
+
+    let policy = s.policy(json!({"best_effort": true}));
+    let script = format!("cat {} && echo ESCAPED; echo done", s.secret.display());
+    let o = cli(
+        &policy,
+        &["/bin/sh", "-c", &script],
+        None,
+        Some(Refused::NetworkUnshare),
+        &["--show-enforcement"],
+    );
+    let out = text(&o.stdout);
+    assert!(out.contains("done"), "{o:?}");
+    assert!(!out.contains("ESCAPED"), "{out}");
+    assert!(
+        text(&o.stderr).contains("network namespace"),
+        "the report names what is missing: {o:?}"
+    );
 }
 
 /// With TCP ports listed the sandbox keeps the host's network namespace:

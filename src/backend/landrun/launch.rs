@@ -9,21 +9,25 @@
 //!
 //! With namespaces, two such children:
 //! 1. the *sandbox* process, cloned into new user (when the caller is not
-//!    privileged), mount, PID, IPC, UTS, cgroup and (when networking is off)
-//!    network namespaces. It is PID 1 of the new PID namespace. It writes
-//!    its id maps, joins the pids cgroup, and clones (without CLONE_VFORK,
-//!    still sharing memory) the command's process; then it builds the
-//!    mount view, moves into it and tells the command's process so through
+//!    privileged), mount, PID, IPC, UTS and cgroup namespaces. It is PID 1
+//!    of the new PID namespace. It writes its id maps, joins the pids
+//!    cgroup, and clones (without CLONE_VFORK, still sharing memory) the
+//!    command's process, asking the kernel to run it on another CPU where
+//!    the caller may use one; then it builds the mount view, moves into
+//!    it, joins the command's network namespace (when networking is off)
+//!    and brings its loopback up, and tells the command's process through
 //!    the *go* pipe.
-//! 2. the *command* process, which meanwhile (on another CPU where there is
-//!    one: these steps cost about as much as the view) starts its own
-//!    session, brings the network namespace's loopback up, connects stdio, closes every other fd, sets the resource
-//!    limits, drops every capability, sets `no_new_privs` and installs the
-//!    seccomp filters. Then it waits on the go pipe; once the view is in
-//!    place (`pivot_root` moved its root and working folder there too) it
-//!    enters its working folder, enforces the Landlock ruleset (which by
-//!    then holds the view's own rules) and execs the program. Nothing it
-//!    runs before that is the program's: until the go byte it executes only
+//! 2. the *command* process, which meanwhile (these steps cost about as
+//!    much as the view) starts its own session, makes the network
+//!    namespace (the costliest namespace to create, so off the sandbox
+//!    process's path) and says so on the *net* pipe, connects stdio,
+//!    closes every other fd, sets the resource limits, drops every
+//!    capability, sets `no_new_privs` and installs the seccomp filters.
+//!    Then it waits on the go pipe; once the view is in place
+//!    (`pivot_root` moved its root and working folder there too) it enters
+//!    its working folder, enforces the Landlock ruleset (which by then
+//!    holds the view's own rules) and execs the program. Nothing it runs
+//!    before that is the program's: until the go byte it executes only
 //!    this code, without capabilities; if the view fails, the sandbox
 //!    process exits and the kernel kills it with the PID namespace.
 //!
@@ -96,6 +100,7 @@ pub(crate) enum Stage {
     ProcessGroup,
     Session,
     UserNamespace,
+    NetworkNamespace,
     Loopback,
     View(ViewStep),
     PidsCgroup,
@@ -130,7 +135,7 @@ const LIMITS: [Which; 4] = [
     Which::OpenFiles,
     Which::Cpu,
 ];
-const SIMPLE: [Stage; 13] = [
+const SIMPLE: [Stage; 14] = [
     Stage::ProcessGroup,
     Stage::Session,
     Stage::UserNamespace,
@@ -144,6 +149,7 @@ const SIMPLE: [Stage; 13] = [
     Stage::Landlock,
     Stage::Seccomp,
     Stage::Fork,
+    Stage::NetworkNamespace,
 ];
 
 impl Stage {
@@ -173,6 +179,7 @@ impl Stage {
             Stage::ProcessGroup => "setting the process group (setpgid)",
             Stage::Session => "starting a new session (setsid)",
             Stage::UserNamespace => "writing the user namespace's id maps",
+            Stage::NetworkNamespace => "creating the network namespace (unshare)",
             Stage::Loopback => "bringing up the network namespace's loopback",
             Stage::View(s) => s.describe(),
             Stage::PidsCgroup => "joining the pids cgroup for max_processes",
@@ -195,7 +202,12 @@ impl Stage {
     pub(crate) fn is_namespace_layer(self) -> bool {
         matches!(
             self,
-            Stage::UserNamespace | Stage::Loopback | Stage::View(_) | Stage::Fork | Stage::Init
+            Stage::UserNamespace
+                | Stage::NetworkNamespace
+                | Stage::Loopback
+                | Stage::View(_)
+                | Stage::Fork
+                | Stage::Init
         )
     }
 }
@@ -230,6 +242,13 @@ struct Args<'a> {
     init_pid_arg: [u8; 16],
     empty_env: [*const libc::c_char; 1],
     command_stack: *mut c_void,
+    /// Whether the command's process makes the network namespace (with a
+    /// sandbox process and networking off), and the pipe it says so on,
+    /// made by the sandbox process.
+    unshare_network: bool,
+    net: [RawFd; 2],
+    /// The CPUs the caller may run on, when there are several.
+    cpus: Option<libc::cpu_set_t>,
 }
 
 /// A started sandbox: the caller's pipe ends, the child, and the pipe its
@@ -330,11 +349,19 @@ pub(crate) fn spawn(
         init_pid_arg: [0; 16],
         empty_env: [ptr::null()],
         command_stack: command_stack.top(),
+        unshare_network: init.is_some() && namespaces.network,
+        net: [-1, -1],
+        cpus: caller_cpus(),
     };
     args.init_argv[0] = c"rr-init".as_ptr();
     args.init_argv[1] = c"init".as_ptr();
 
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | namespaces.clone_flags();
+    // With a sandbox process, the command's process makes the network
+    // namespace itself (see `confine_and_exec`).
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | namespaces.clone_flags();
+    if args.unshare_network {
+        flags &= !libc::CLONE_NEWNET;
+    }
     // Signals stay blocked until the report is read: the command's process
     // may still run in this memory (see `build_sandbox`), and no handler of
     // ours may interrupt the read meanwhile.
@@ -448,13 +475,20 @@ fn child_error(program: &Program, stage: Stage, errno: i32, cwd: Option<&OsStr>)
             ),
             errno,
         ),
-        (s, Errno::ENOSYS) | (s @ Stage::UserNamespace, _) if s.is_namespace_layer() => {
-            Error::from_errno(
-                ErrorKind::Requirements,
-                format!("starting {name:?}: {} is not supported here", s.describe()),
-                errno,
-            )
-        }
+        (s, Errno::ENOSYS)
+        | (s @ Stage::UserNamespace, _)
+        | (
+            s @ Stage::NetworkNamespace,
+            Errno::EPERM | Errno::ENOSPC | Errno::EINVAL | Errno::EUSERS,
+        ) if s.is_namespace_layer() => Error::from_errno(
+            ErrorKind::Requirements,
+            format!(
+                "starting {name:?}: {} is not supported here; \
+                 set best_effort to run with Landlock, seccomp and rlimits only",
+                s.describe()
+            ),
+            errno,
+        ),
         _ => Error::from_errno(
             ErrorKind::Spawn,
             format!("starting {name:?}: {}", stage.describe()),
@@ -514,15 +548,30 @@ unsafe fn build_sandbox(
         // fds and the init's own fields, which the other never reads); the
         // caller keeps everything alive until the error pipe reaches EOF,
         // which waits for both execs.
+        if a.unshare_network {
+            // Made here, not by the caller: the caller's copy of the write
+            // end would stay open while it sleeps in the clone, and a
+            // command process that failed before writing would never
+            // bring the end of file the read below waits for.
+            if libc::pipe2(a.net.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                return Err((Stage::NetworkNamespace, errno()));
+            }
+        }
+        let mut pidfd: libc::c_int = -1;
         let pid = libc::clone(
             command_main,
             a.command_stack,
-            libc::CLONE_VM | libc::SIGCHLD,
+            libc::CLONE_VM | libc::SIGCHLD | libc::CLONE_PIDFD,
             a as *mut Args<'_> as *mut c_void,
+            &mut pidfd as *mut libc::c_int,
         );
         if pid < 0 {
             return Err((Stage::Fork, errno()));
         }
+        if a.net[1] >= 0 {
+            libc::close(a.net[1]);
+        }
+        run_elsewhere(a.cpus.as_ref(), pid);
         match &mut a.mounts {
             Mounts::Host => {}
             Mounts::ProcOnly => {
@@ -553,12 +602,75 @@ unsafe fn build_sandbox(
                 .apply(a.ruleset_fd)
                 .map_err(|(s, e)| (Stage::View(s), e))?,
         }
+        if a.unshare_network {
+            join_network(a, pidfd)?;
+        }
         // The view is in place: the command's process may enter it.
         let byte = 1u8;
         if libc::write(a.go[1], &byte as *const u8 as *const c_void, 1) != 1 {
             return Err((Stage::Fork, errno()));
         }
         start_init(a, pid)
+    }
+}
+
+/// Moves the sandbox process into the network namespace the command's
+/// process made, once it says so, and brings its loopback up: the init must
+/// not stay in the host's, whose sockets and connections `/proc/1/net`
+/// would list to the command.
+///
+/// # Safety
+/// In the sandbox process, with `pidfd` the command's process.
+unsafe fn join_network(a: &Args<'_>, pidfd: libc::c_int) -> std::result::Result<(), (Stage, i32)> {
+    // SAFETY: system calls on prepared data.
+    unsafe {
+        let mut byte = 0u8;
+        let n = loop {
+            let n = libc::read(a.net[0], &mut byte as *mut u8 as *mut c_void, 1);
+            if !(n < 0 && errno() == libc::EINTR) {
+                break n;
+            }
+        };
+        if n != 1 {
+            // The command's process failed, and its report is the first.
+            return Err((Stage::NetworkNamespace, libc::EPIPE));
+        }
+        if libc::setns(pidfd, libc::CLONE_NEWNET) != 0 {
+            return Err((Stage::NetworkNamespace, errno()));
+        }
+        libc::close(pidfd);
+        namespaces_loopback()
+    }
+}
+
+/// Asks the kernel to run the command's process on another CPU than this
+/// one, which builds the view meanwhile. Some schedulers start a child on
+/// its parent's CPU and keep it waiting until the parent sleeps; the two
+/// paths then add up instead of overlapping. A hint only: a failure
+/// changes nothing, and the command's process gives its affinity back
+/// before the program starts.
+///
+/// # Safety
+/// System calls only.
+unsafe fn run_elsewhere(cpus: Option<&libc::cpu_set_t>, pid: libc::pid_t) {
+    let Some(cpus) = cpus else { return };
+    let mut cpu: libc::c_uint = 0;
+    // SAFETY: getcpu fills `cpu`; the affinity call reads a local set. The
+    // raw call: the C library may answer from the calling thread's rseq
+    // area, which is the caller's, not this process's.
+    unsafe {
+        if libc::syscall(
+            libc::SYS_getcpu,
+            &mut cpu as *mut libc::c_uint,
+            ptr::null_mut::<libc::c_uint>(),
+            ptr::null_mut::<c_void>(),
+        ) != 0
+        {
+            return;
+        }
+        let mut others = *cpus;
+        libc::CPU_CLR(cpu as usize, &mut others);
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &others);
     }
 }
 
@@ -694,9 +806,18 @@ unsafe fn confine_and_exec(
         if libc::setsid() < 0 {
             return Err((Stage::Session, errno()));
         }
-        // Here rather than in the sandbox process, whose view is the longer
-        // path: this process still holds the namespaces' capabilities.
-        if a.namespaces.network {
+        // Here rather than in the sandbox process, which builds the view
+        // meanwhile: this process still holds the namespaces' capabilities.
+        if a.unshare_network {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err((Stage::NetworkNamespace, errno()));
+            }
+            // The sandbox process joins it (see `join_network`).
+            let byte = 1u8;
+            if libc::write(a.net[1], &byte as *const u8 as *const c_void, 1) != 1 {
+                return Err((Stage::NetworkNamespace, errno()));
+            }
+        } else if a.namespaces.network {
             namespaces_loopback()?;
         }
         for (target, fd) in a.stdio.iter().enumerate() {
@@ -730,6 +851,10 @@ unsafe fn confine_and_exec(
                 return Err((Stage::Seccomp, errno()));
             }
         }
+        // Back to every CPU the caller allows (see `run_elsewhere`).
+        if let Some(cpus) = &a.cpus {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus);
+        }
         if a.go[0] >= 0 {
             let mut byte = 0u8;
             let n = loop {
@@ -759,5 +884,17 @@ unsafe fn confine_and_exec(
         libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
         Err((Stage::Exec, errno()))
+    }
+}
+
+/// The CPUs the caller may run on, when there are more than one.
+fn caller_cpus() -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is valid; the kernel fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        (libc::CPU_COUNT(&set) > 1).then_some(set)
     }
 }
