@@ -812,6 +812,13 @@ unsafe fn confine_and_exec(
             if libc::unshare(libc::CLONE_NEWNET) != 0 {
                 return Err((Stage::NetworkNamespace, errno()));
             }
+            // A pass through the scheduler reports this CPU's RCU quiescent
+            // state, which the sandbox process's unmount of the host's tree
+            // (the view's last step) waits for. This process stays in the
+            // kernel for the namespace's whole creation and then runs
+            // without sleeping until the go pipe: without the yield, that
+            // unmount waited about 0.2 ms longer here.
+            libc::sched_yield();
             // The sandbox process joins it (see `join_network`).
             let byte = 1u8;
             if libc::write(a.net[1], &byte as *const u8 as *const c_void, 1) != 1 {
