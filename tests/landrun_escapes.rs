@@ -797,22 +797,27 @@ fn no_input_can_be_pushed_into_the_callers_terminal() {
 
 // The fallback where user namespaces are refused.
 
-#[test]
-fn without_user_namespaces_the_spawn_fails_closed_naming_the_layer() {
-    let s = Scene::new(NOBODY);
-    let policy = s.policy(json!({}));
+/// Runs `true` as `user`, refused `refused`, and checks the spawn failed
+/// closed naming `layer` and the way out.
+fn assert_fails_closed(s: &Scene, user: Option<u32>, refused: Refused, layer: &str) {
     let o = cli(
-        &policy,
+        &s.policy(json!({})),
         &["/bin/true"],
-        Some(NOBODY),
-        Some(Refused::UserNamespaces),
+        user,
+        Some(refused),
         &[],
     );
     assert_eq!(o.status.code(), Some(125), "{o:?}");
     let err = text(&o.stderr);
     assert!(err.contains("requirements not met"), "{err}");
-    assert!(err.contains("user namespace"), "{err}");
+    assert!(err.contains(layer), "{err}");
     assert!(err.contains("best_effort"), "{err}");
+}
+
+#[test]
+fn without_user_namespaces_the_spawn_fails_closed_naming_the_layer() {
+    let s = Scene::new(NOBODY);
+    assert_fails_closed(&s, Some(NOBODY), Refused::UserNamespaces, "user namespace");
 }
 
 #[test]
@@ -862,19 +867,7 @@ fn best_effort_without_user_namespaces_keeps_the_other_layers_and_says_so() {
 #[test]
 fn without_network_namespaces_the_spawn_fails_closed_naming_the_layer() {
     let s = Scene::new(0);
-    let policy = s.policy(json!({}));
-    let o = cli(
-        &policy,
-        &["/bin/true"],
-        None,
-        Some(Refused::NetworkUnshare),
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(125), "{o:?}");
-    let err = text(&o.stderr);
-    assert!(err.contains("requirements not met"), "{err}");
-    assert!(err.contains("network namespace"), "{err}");
-    assert!(err.contains("best_effort"), "{err}");
+    assert_fails_closed(&s, None, Refused::NetworkUnshare, "network namespace");
 
     let policy = s.policy(json!({"best_effort": true}));
     let script = format!("cat {} && echo ESCAPED; echo done", s.secret.display());

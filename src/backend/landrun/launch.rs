@@ -606,12 +606,37 @@ unsafe fn build_sandbox(
             join_network(a, pidfd)?;
         }
         // The view is in place: the command's process may enter it.
-        let byte = 1u8;
-        if libc::write(a.go[1], &byte as *const u8 as *const c_void, 1) != 1 {
+        if !write_byte(a.go[1]) {
             return Err((Stage::Fork, errno()));
         }
         start_init(a, pid)
     }
+}
+
+/// Reads the one byte a pipe between the children carries; false at its end
+/// (the writer is gone) or on an error.
+///
+/// # Safety
+/// System calls only.
+unsafe fn read_byte(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads one byte into a local.
+        let n = unsafe { libc::read(fd, &mut byte as *mut u8 as *mut c_void, 1) };
+        if !(n < 0 && errno() == libc::EINTR) {
+            return n == 1;
+        }
+    }
+}
+
+/// Writes the one byte a pipe between the children carries.
+///
+/// # Safety
+/// System calls only.
+unsafe fn write_byte(fd: RawFd) -> bool {
+    let byte = 1u8;
+    // SAFETY: writes one byte from a local.
+    unsafe { libc::write(fd, &byte as *const u8 as *const c_void, 1) == 1 }
 }
 
 /// Moves the sandbox process into the network namespace the command's
@@ -624,14 +649,7 @@ unsafe fn build_sandbox(
 unsafe fn join_network(a: &Args<'_>, pidfd: libc::c_int) -> std::result::Result<(), (Stage, i32)> {
     // SAFETY: system calls on prepared data.
     unsafe {
-        let mut byte = 0u8;
-        let n = loop {
-            let n = libc::read(a.net[0], &mut byte as *mut u8 as *mut c_void, 1);
-            if !(n < 0 && errno() == libc::EINTR) {
-                break n;
-            }
-        };
-        if n != 1 {
+        if !read_byte(a.net[0]) {
             // The command's process failed, and its report is the first.
             return Err((Stage::NetworkNamespace, libc::EPIPE));
         }
@@ -820,8 +838,7 @@ unsafe fn confine_and_exec(
             // unmount waited about 0.2 ms longer here.
             libc::sched_yield();
             // The sandbox process joins it (see `join_network`).
-            let byte = 1u8;
-            if libc::write(a.net[1], &byte as *const u8 as *const c_void, 1) != 1 {
+            if !write_byte(a.net[1]) {
                 return Err((Stage::NetworkNamespace, errno()));
             }
         } else if a.namespaces.network {
@@ -863,14 +880,7 @@ unsafe fn confine_and_exec(
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), cpus);
         }
         if a.go[0] >= 0 {
-            let mut byte = 0u8;
-            let n = loop {
-                let n = libc::read(a.go[0], &mut byte as *mut u8 as *mut c_void, 1);
-                if !(n < 0 && errno() == libc::EINTR) {
-                    break n;
-                }
-            };
-            if n != 1 {
+            if !read_byte(a.go[0]) {
                 // The sandbox process failed and reported why; the PID
                 // namespace ends with it.
                 libc::_exit(127);
