@@ -50,8 +50,10 @@ fn environ() -> *const *mut libc::c_char {
     unsafe { environ }
 }
 
+/// Spawn-and-wait of `/bin/true` under `r`, inheriting stdio as the
+/// posix_spawn baselines do (the benchmark points its own at /dev/null).
 fn runner_case(r: &Runner) -> impl FnMut() + '_ {
-    let cmd = Command::new("/bin/true").stdio(Stdio::Null, Stdio::Null, Stdio::Null);
+    let cmd = Command::new("/bin/true").stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
     move || {
         let status = r.spawn(&cmd).expect("spawn").wait().expect("wait");
         assert!(status.success(), "true failed: {status}");
