@@ -19,7 +19,9 @@ fn two_thousand_cycles_leak_nothing() {
     let mut params = Params::new();
     params.insert("work", work.path().to_str().unwrap());
     let cmd = Command::new("/bin/true").params(params);
-    // A param naming a folder that does not exist: refused before the clone.
+    // A param naming a folder that does not exist: refused while the kernel
+    // makes the namespaces, after the sandbox process is cloned (which the
+    // spawn then ends and reaps).
     let mut bad = Params::new();
     bad.insert("work", "/no/such/rr-cycle-dir");
     let missing = Command::new("/bin/true").params(bad);

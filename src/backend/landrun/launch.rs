@@ -3,17 +3,20 @@
 //! The restrictions must be applied between clone and exec, which
 //! `posix_spawn` cannot do, and a plain `fork` copies the caller's page
 //! tables (tens of milliseconds for a host holding gigabytes). So every
-//! child here is made with `clone(CLONE_VM | CLONE_VFORK)` on a stack of its
-//! own: it shares the caller's memory, its parent sleeps until it execs or
-//! exits, and the cost does not depend on the caller's size.
+//! child here is made with `clone(CLONE_VM)` on a stack of its own: it
+//! shares the caller's memory, and the cost does not depend on the
+//! caller's size.
 //!
-//! With namespaces, two such children:
+//! With namespaces, two such children, and the caller runs alongside them:
+//! the first clone is made as soon as the program and the namespaces are
+//! known, and the caller then plans the view and adds the Landlock rules
+//! (`prepare` in [`spawn`]) on its CPU while the kernel makes the
+//! namespaces, the sandbox process having been asked to run on another.
 //! 1. the *sandbox* process, cloned into new user (when the caller is not
 //!    privileged), mount, PID, IPC, UTS and cgroup namespaces. It is PID 1
 //!    of the new PID namespace. It writes its id maps, joins the pids
-//!    cgroup, and clones (without CLONE_VFORK, still sharing memory) the
-//!    command's process, asking the kernel to run it on another CPU where
-//!    the caller may use one; then it builds the mount view, moves into
+//!    cgroup, and clones the command's process; then it waits on the
+//!    *ready* pipe for the caller's plan, builds the mount view, moves into
 //!    it, joins the command's network namespace (when networking is off)
 //!    and brings its loopback up, and tells the command's process through
 //!    the *go* pipe.
@@ -34,15 +37,17 @@
 //! After the go byte the sandbox process drops its own capabilities and
 //! execs the embedded init (see `init`), which stays PID 1 until the
 //! command ends.
-//! The caller sleeps until the sandbox process execs, then reads the error
-//! pipe to its end, which comes once the command has exec'd too: only then
-//! is the memory both children use released. Without namespaces (the
-//! fallback where none can be made) the first child is the command itself.
+//! The caller then reads the error pipe to its end, which comes once both
+//! children have exec'd: only then is the memory they use released (`Args`
+//! lives on the heap, as a stack slot could be reused once the compiler
+//! sees no more use of it). Without namespaces (the fallback where none can
+//! be made) the first child is the command itself, made with CLONE_VFORK
+//! after `prepare`.
 //!
 //! Sharing memory means the children may only make async-signal-safe system
-//! calls on data prepared before the clone: everything that allocates
-//! (strings, argv and envp arrays, path fds, the ruleset, the seccomp
-//! programs, the mount plan) is built first. All signals are blocked around
+//! calls on data prepared for them: everything that allocates (strings,
+//! argv and envp arrays, the ruleset, the seccomp programs) is built before
+//! the clone, the mount plan before the ready byte. All signals are blocked around
 //! the clone so that no handler of the caller runs in a child; the command
 //! resets every disposition to default and unblocks everything just before
 //! exec. A failure in a child is written (stage and errno) to a
@@ -66,14 +71,23 @@ use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
 use crate::vfork::{self, errno, BlockSignals, Signals, Stack};
 
 /// How the mount namespace is set up.
-#[derive(Debug)]
-pub(crate) enum Mounts<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mounts {
     /// The host's file system (no mount namespace).
     Host,
     /// The host's file system with the sandbox's own /proc.
     ProcOnly,
-    /// Only what the policy names.
-    View(&'a mut Compiled),
+    /// Only what the policy names: the view `prepare` compiles (see
+    /// [`spawn`]).
+    View,
+}
+
+/// What the caller prepares once the sandbox process is cloned, while the
+/// kernel makes the namespaces (see [`spawn`]).
+#[derive(Debug)]
+pub(crate) struct Late {
+    /// The view, with [`Mounts::View`].
+    pub(crate) view: Option<Compiled>,
 }
 
 /// What the children apply before exec.
@@ -81,7 +95,7 @@ pub(crate) enum Mounts<'a> {
 pub(crate) struct Confinement<'a> {
     pub(crate) namespaces: Namespaces,
     pub(crate) id_maps: Option<&'a IdMaps>,
-    pub(crate) mounts: Mounts<'a>,
+    pub(crate) mounts: Mounts,
     /// The Landlock ruleset to enforce, if any.
     pub(crate) ruleset: Option<&'a OwnedFd>,
     pub(crate) seccomp: Option<&'a Filters>,
@@ -223,7 +237,14 @@ struct Args<'a> {
     ruleset_fd: RawFd,
     namespaces: Namespaces,
     id_maps: Option<&'a IdMaps>,
-    mounts: Mounts<'a>,
+    mounts: Mounts,
+    /// The compiled view: written by the caller once `prepare` returned,
+    /// read by the sandbox process only after the ready byte.
+    view: *mut Compiled,
+    /// The ready pipe: the caller writes a byte once `view` and the
+    /// ruleset's rules are in place (-1, -1 when they were before the
+    /// clone).
+    ready: [RawFd; 2],
     seccomp: [(*const libc::sock_filter, u16); 2],
     limits: limits::Prepared,
     privileges: privileges::Prepared,
@@ -271,12 +292,32 @@ impl From<Error> for Failure {
     }
 }
 
-/// Starts `program` under `confinement`.
+/// Starts `program` under `confinement`, with what `prepare` makes (the
+/// view, and the rules of `confinement.ruleset`).
+///
+/// With a sandbox process, `prepare` runs after the clone, while the kernel
+/// makes the namespaces and the command's process the network namespace:
+/// the first clone then leaves the caller running (no CLONE_VFORK), and the
+/// sandbox process waits on the ready pipe before it reads the view. If
+/// `prepare` fails, the pipe's end tells the sandbox process to exit, the
+/// PID namespace takes the command's process with it, and the caller reaps
+/// the sandbox before returning the error. The children share this thread's
+/// `errno`, as vfork children do; they set it only when a call fails, and
+/// such a failure ends the spawn. Without a sandbox process `prepare` runs
+/// before the clone.
 pub(crate) fn spawn(
     program: &Program,
     confinement: Confinement<'_>,
     init: Option<(RawFd, RawFd)>,
+    prepare: impl FnOnce() -> std::result::Result<Late, Failure>,
 ) -> std::result::Result<Started, Failure> {
+    let concurrent = init.is_some();
+    let mut prepare = Some(prepare);
+    let mut late = if concurrent {
+        None
+    } else {
+        Some((prepare.take().expect("prepare runs once"))()?)
+    };
     let StdioEnds { parent, child, .. } = stdio_ends(program.stdio)?;
     let (error_read, error_write) = pipe_above_stdio()?;
     let status = if init.is_some() {
@@ -285,6 +326,11 @@ pub(crate) fn spawn(
         None
     };
     let go = if init.is_some() {
+        Some(pipe_above_stdio()?)
+    } else {
+        None
+    };
+    let ready = if concurrent {
         Some(pipe_above_stdio()?)
     } else {
         None
@@ -316,7 +362,9 @@ pub(crate) fn spawn(
         .cwd
         .as_ref()
         .map(|(c, _)| OsStr::from_bytes(c.as_bytes()).to_os_string());
-    let mut args = Args {
+    // On the heap: the children read it until they exec, and a stack slot
+    // may be reused for other locals once the compiler sees no more use.
+    let mut args = Box::new(Args {
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -330,6 +378,13 @@ pub(crate) fn spawn(
         namespaces,
         id_maps: confinement.id_maps,
         mounts: confinement.mounts,
+        view: late
+            .as_mut()
+            .and_then(|l| l.view.as_mut())
+            .map_or(ptr::null_mut(), |c| c as *mut Compiled),
+        ready: ready
+            .as_ref()
+            .map_or([-1, -1], |(r, w)| [r.as_raw_fd(), w.as_raw_fd()]),
         seccomp,
         limits: confinement.limits,
         privileges: confinement.privileges,
@@ -352,16 +407,22 @@ pub(crate) fn spawn(
         unshare_network: init.is_some() && namespaces.network,
         net: [-1, -1],
         cpus: caller_cpus(),
-    };
+    });
     args.init_argv[0] = c"rr-init".as_ptr();
     args.init_argv[1] = c"init".as_ptr();
 
     // With a sandbox process, the command's process makes the network
-    // namespace itself (see `confine_and_exec`).
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | namespaces.clone_flags();
+    // namespace itself (see `confine_and_exec`), and the caller goes on
+    // with `prepare`.
+    let mut flags = libc::CLONE_VM | libc::SIGCHLD | namespaces.clone_flags();
     if args.unshare_network {
         flags &= !libc::CLONE_NEWNET;
     }
+    if !concurrent {
+        flags |= libc::CLONE_VFORK;
+    }
+    let args_cpus = args.cpus;
+    let args_ptr: *mut Args<'_> = &mut *args;
     // Signals stay blocked until the report is read: the command's process
     // may still run in this memory (see `build_sandbox`), and no handler of
     // ours may interrupt the read meanwhile.
@@ -374,18 +435,13 @@ pub(crate) fn spawn(
         };
         // SAFETY: the entry points only read `args` (the sandbox process also
         // writes the tree fds of the mount plan and the init's pid argument,
-        // which nothing else touches) and make async-signal-safe calls; with
-        // CLONE_VFORK this thread sleeps until the child execs or exits, so
-        // `args`, the stacks and everything they point to outlive the
-        // children's use of them.
-        let pid = unsafe {
-            libc::clone(
-                entry,
-                sandbox_stack.top(),
-                flags,
-                &mut args as *mut Args as *mut c_void,
-            )
-        };
+        // which nothing else touches; `view` it reads only after the ready
+        // byte) and make async-signal-safe calls; this function returns
+        // only once the error pipe reached its end, when both children have
+        // exec'd or exited, so `args`, the stacks and everything they point
+        // to outlive the children's use of them.
+        let pid =
+            unsafe { libc::clone(entry, sandbox_stack.top(), flags, args_ptr as *mut c_void) };
         (pid, Errno::last())
     };
     drop(error_write);
@@ -417,6 +473,51 @@ pub(crate) fn spawn(
             error: Error::from_errno(kind, what, clone_errno),
         });
     }
+    if let (Some((ready_read, ready_write)), Some(prepare)) = (ready, prepare.take()) {
+        drop(ready_read);
+        // The sandbox process runs on another CPU while this thread keeps
+        // its own for `prepare`, and gets every CPU back before the ready
+        // byte wakes it: the command's process, which it clones meanwhile,
+        // may then be in the kernel on that other CPU for a while.
+        // SAFETY: system calls on local data.
+        unsafe { run_elsewhere(args_cpus.as_ref(), pid) };
+        // A panic must not unwind past this point: the children still use
+        // the memory it would free.
+        let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(prepare))
+            .unwrap_or_else(|_| Err(Error::internal("preparing the sandbox panicked").into()));
+        match prepared {
+            Ok(l) => {
+                let l = late.insert(l);
+                let view = l
+                    .view
+                    .as_mut()
+                    .map_or(ptr::null_mut(), |c| c as *mut Compiled);
+                // SAFETY: `args` outlives the children (see above); the
+                // sandbox process reads `view` only after the byte below,
+                // and the fence keeps this store before it.
+                unsafe { ptr::write_volatile(ptr::addr_of_mut!((*args_ptr).view), view) };
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                if let Some(cpus) = &args_cpus {
+                    // SAFETY: reads a local set.
+                    unsafe {
+                        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), cpus)
+                    };
+                }
+                // A sandbox process that is gone already reported why.
+                // SAFETY: writes one byte to our pipe.
+                unsafe { write_byte(ready_write.as_raw_fd()) };
+            }
+            Err(failure) => {
+                // The end of the ready pipe ends the sandbox; once the
+                // error pipe ends too, both children are gone.
+                drop(ready_write);
+                let _ = vfork::read_report(&error_read);
+                drop(blocked);
+                vfork::reap(pid);
+                return Err(failure);
+            }
+        }
+    }
 
     // EOF once every child has exec'd (each holds a close-on-exec copy of
     // the pipe): only then are `args` and the stacks free.
@@ -424,6 +525,8 @@ pub(crate) fn spawn(
     drop(blocked);
     drop(sandbox_stack);
     drop(command_stack);
+    drop(args);
+    drop(late);
     if let Some((stage, errno)) = report.and_then(|(code, e)| Some((Stage::from_code(code)?, e))) {
         vfork::reap(pid);
         return Err(Failure {
@@ -526,6 +629,11 @@ unsafe fn build_sandbox(
 ) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: the function's contract.
     unsafe {
+        // Only the caller may write the ready byte: with this copy closed,
+        // its end means `prepare` failed.
+        if a.ready[1] >= 0 {
+            libc::close(a.ready[1]);
+        }
         a.signals.reset_handlers();
         if let (true, Some(maps)) = (a.namespaces.user, a.id_maps) {
             maps.write().map_err(|e| (Stage::UserNamespace, e))?;
@@ -542,17 +650,17 @@ unsafe fn build_sandbox(
                 return Err((Stage::PidsCgroup, errno()));
             }
         }
-        // Without CLONE_VFORK: the command's process confines itself while
-        // this one builds the view; then one execs the program, the other
+        // The command's process confines itself while this one builds the
+        // view; then one execs the program, the other
         // the init. Both only read `args` (this one writes the view's tree
         // fds and the init's own fields, which the other never reads); the
         // caller keeps everything alive until the error pipe reaches EOF,
         // which waits for both execs.
         if a.unshare_network {
             // Made here, not by the caller: the caller's copy of the write
-            // end would stay open while it sleeps in the clone, and a
-            // command process that failed before writing would never
-            // bring the end of file the read below waits for.
+            // end would stay open until the spawn ends, and a command
+            // process that failed before writing would never bring the end
+            // of file the read below waits for.
             if libc::pipe2(a.net.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
                 return Err((Stage::NetworkNamespace, errno()));
             }
@@ -571,8 +679,17 @@ unsafe fn build_sandbox(
         if a.net[1] >= 0 {
             libc::close(a.net[1]);
         }
-        run_elsewhere(a.cpus.as_ref(), pid);
-        match &mut a.mounts {
+        if a.ready[0] >= 0 {
+            // The command's process starts on this CPU while this process
+            // waits for the caller (see `spawn`).
+            if !read_byte(a.ready[0]) {
+                // `prepare` failed: the caller reports why.
+                libc::_exit(125);
+            }
+        } else {
+            run_elsewhere(a.cpus.as_ref(), pid);
+        }
+        match a.mounts {
             Mounts::Host => {}
             Mounts::ProcOnly => {
                 let null = ptr::null::<libc::c_char>();
@@ -598,9 +715,16 @@ unsafe fn build_sandbox(
                     return Err((Stage::View(ViewStep::Proc), errno()));
                 }
             }
-            Mounts::View(view) => view
-                .apply(a.ruleset_fd)
-                .map_err(|(s, e)| (Stage::View(s), e))?,
+            Mounts::View => {
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                let view = ptr::read_volatile(ptr::addr_of!(a.view));
+                if view.is_null() {
+                    return Err((Stage::View(ViewStep::Private), libc::EINVAL));
+                }
+                (*view)
+                    .apply(a.ruleset_fd)
+                    .map_err(|(s, e)| (Stage::View(s), e))?
+            }
         }
         if a.unshare_network {
             join_network(a, pidfd)?;
@@ -661,12 +785,13 @@ unsafe fn join_network(a: &Args<'_>, pidfd: libc::c_int) -> std::result::Result<
     }
 }
 
-/// Asks the kernel to run the command's process on another CPU than this
-/// one, which builds the view meanwhile. Some schedulers start a child on
-/// its parent's CPU and keep it waiting until the parent sleeps; the two
-/// paths then add up instead of overlapping. A hint only: a failure
-/// changes nothing, and the command's process gives its affinity back
-/// before the program starts.
+/// Asks the kernel to run `pid` on another of `cpus` than the calling
+/// process's, which has work of its own meanwhile (the caller's plan, the
+/// sandbox process's view). Some schedulers start a child on its parent's
+/// CPU and keep it waiting until the parent sleeps; the two paths then add
+/// up instead of overlapping. A hint only: a failure changes nothing, and
+/// every CPU is given back (by the caller to the sandbox process before the
+/// ready byte, by the command's process itself before the program starts).
 ///
 /// # Safety
 /// System calls only.

@@ -354,15 +354,27 @@ impl Landrun {
         let s = &self.settings;
         let best_effort = s.best_effort;
         let with_view = ns.mount && !s.unrestricted_filesystem;
-        let view = if with_view {
-            let v = namespaces::plan_view(&plan.paths, &namespaces::Host, best_effort, ns.user)?;
-            let staging = namespaces::staging_folder(&namespaces::Host)?;
-            Some((v.compile(&staging)?, v))
-        } else {
-            None
+        // The ruleset now, its rules and the view while the kernel makes
+        // the namespaces (see `launch::spawn`).
+        let (ruleset, rules) = ruleset::begin(plan)?.unzip();
+        let mut planned: Option<namespaces::View> = None;
+        let prepare = || -> std::result::Result<launch::Late, launch::Failure> {
+            let view = if with_view {
+                let v =
+                    namespaces::plan_view(&plan.paths, &namespaces::Host, best_effort, ns.user)?;
+                let staging = namespaces::staging_folder(&namespaces::Host)?;
+                let compiled = v.compile(&staging)?;
+                planned = Some(v);
+                Some(compiled)
+            } else {
+                None
+            };
+            if let Some(rules) = rules {
+                let later = |p: &std::path::Path| with_view && namespaces::inside_view(p);
+                rules.add(plan, best_effort, later)?;
+            }
+            Ok(launch::Late { view })
         };
-        let later = |p: &std::path::Path| with_view && namespaces::inside_view(p);
-        let ruleset = ruleset::create(plan, best_effort, later)?;
         let id_maps = ns.user.then(IdMaps::current);
         let init_fds = if ns.pid {
             Some((
@@ -406,11 +418,10 @@ impl Landrun {
                     .map(|c| (c, false))
             }),
         };
-        let mut compiled = view.as_ref().map(|(c, _)| c.clone());
-        let mounts = match (&mut compiled, ns.mount) {
-            (Some(c), _) => Mounts::View(c),
-            (None, true) => Mounts::ProcOnly,
-            (None, false) => Mounts::Host,
+        let mounts = match (with_view, ns.mount) {
+            (true, _) => Mounts::View,
+            (false, true) => Mounts::ProcOnly,
+            (false, false) => Mounts::Host,
         };
         let privileges = privileges::prepare()?;
         let limits = limits::prepare(s.limits, ns.user && ns.pid)?;
@@ -438,13 +449,14 @@ impl Landrun {
                 cwd,
             },
             init_fds,
+            prepare,
         )?;
         record.add(Line::Pid {
             pid: started.spawned.child.pid(),
             from,
             to: now_ticks(),
         });
-        let report = view.map(|(_, v)| {
+        let report = planned.map(|v| {
             v.binds
                 .iter()
                 .map(|b| (namespaces::display(&b.path), mount_mode(b.attrs)))

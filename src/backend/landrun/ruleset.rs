@@ -1,14 +1,16 @@
-//! Turning a rule plan into a kernel Landlock ruleset, in the caller before
-//! the spawn: opening the paths and creating the ruleset both allocate, and
-//! the child may only make the one `landlock_restrict_self` call.
+//! Turning a rule plan into a kernel Landlock ruleset, in the caller:
+//! opening the paths and creating the ruleset both allocate, and the child
+//! may only make the one `landlock_restrict_self` call. The ruleset is made
+//! before the clone (the children need its fd), its rules are added while
+//! the kernel makes the sandbox's namespaces.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use landlock::{
-    CompatLevel, Compatible, NetPort, PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetError, ABI,
+    CompatLevel, Compatible, NetPort, PathBeneath, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetError, ABI,
 };
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -42,16 +44,15 @@ pub(crate) fn detect_abi() -> std::result::Result<ABI, Errno> {
     }
 }
 
-/// Creates the ruleset of `plan`, with every path opened and checked except
-/// those `later` names (paths that only exist inside the sandbox's mount
-/// view, whose rules the sandbox adds itself); None when the plan restricts
-/// nothing. A missing path is an error naming its option, or skipped with
-/// `best_effort`; the always-allowed devices are skipped when missing.
-pub(crate) fn create(
-    plan: &Plan,
-    best_effort: bool,
-    later: impl Fn(&Path) -> bool,
-) -> Result<Option<OwnedFd>> {
+/// A created ruleset whose rules are still to be added (see [`begin`]).
+pub(crate) struct Rules(RulesetCreated);
+
+/// Creates the ruleset of `plan`, still empty, and a copy of its fd for the
+/// sandbox (above stdio, which the command's process replaces): None when
+/// the plan restricts nothing. The fd can go to a child before the rules
+/// are added: both name the same kernel ruleset, which only the
+/// `landlock_restrict_self` at the end of the spawn reads.
+pub(crate) fn begin(plan: &Plan) -> Result<Option<(OwnedFd, Rules)>> {
     if plan.is_empty() {
         return Ok(None);
     }
@@ -69,25 +70,45 @@ pub(crate) fn create(
     if !plan.scopes.is_empty() {
         ruleset = ruleset.scope(plan.scopes).map_err(landlock_error)?;
     }
-    let mut created = ruleset.create().map_err(landlock_error)?;
-    for rule in plan.paths.iter().filter(|r| !later(&r.path)) {
-        let Some(fd) = open_rule_path(rule, best_effort)? else {
-            continue;
-        };
-        created = created
-            .add_rule(PathBeneath::new(fd, rule.access))
-            .map_err(landlock_error)?;
-    }
-    for (port, access) in &plan.ports {
-        created = created
-            .add_rule(NetPort::new(*port, *access))
-            .map_err(landlock_error)?;
-    }
-    match Option::<OwnedFd>::from(created) {
-        Some(fd) => Ok(Some(lift_above_stdio(fd)?)),
+    let created = ruleset.create().map_err(landlock_error)?;
+    let copy = created
+        .try_clone()
+        .map_err(|e| Error::from_io(ErrorKind::Spawn, "copying the Landlock ruleset's fd", &e))?;
+    match Option::<OwnedFd>::from(copy) {
+        Some(fd) => Ok(Some((lift_above_stdio(fd)?, Rules(created)))),
         None => Err(Error::requirements(
             "the kernel did not create a Landlock ruleset",
         )),
+    }
+}
+
+impl Rules {
+    /// Adds the rules of `plan`, with every path opened and checked except
+    /// those `later` names (paths that only exist inside the sandbox's
+    /// mount view, whose rules the sandbox adds itself). A missing path is
+    /// an error naming its option, or skipped with `best_effort`; the
+    /// always-allowed devices are skipped when missing.
+    pub(crate) fn add(
+        self,
+        plan: &Plan,
+        best_effort: bool,
+        later: impl Fn(&Path) -> bool,
+    ) -> Result<()> {
+        let mut created = self.0;
+        for rule in plan.paths.iter().filter(|r| !later(&r.path)) {
+            let Some(fd) = open_rule_path(rule, best_effort)? else {
+                continue;
+            };
+            created = created
+                .add_rule(PathBeneath::new(fd, rule.access))
+                .map_err(landlock_error)?;
+        }
+        for (port, access) in &plan.ports {
+            created = created
+                .add_rule(NetPort::new(*port, *access))
+                .map_err(landlock_error)?;
+        }
+        Ok(())
     }
 }
 
