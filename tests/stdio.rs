@@ -46,10 +46,14 @@ fn runner(name: &str) -> Runner {
             std::env::set_var("DOCKER_HOST", sock);
             let image = std::env::var("RR_TEST_IMAGE")
                 .unwrap_or_else(|_| "localhost/rr-test:latest".into());
+            // No network: an engine's network namespaces are mounts under
+            // /run/netns, which reach a firejail starting meanwhile (in
+            // another test) and make it abort ("invalid read-only mount").
             Some(serde_json::json!({
                 "image": image,
                 "engine": name,
                 "pull": "never",
+                "allow_networking": false,
                 "docker_run_opts": format!("--label {IMAGE_LABEL}={}", std::process::id()),
             }))
         }
