@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use restricted_runner::{Command, ErrorKind, ExitStatus, Output, Params, Runner};
+use restricted_runner::{Command, ErrorKind, ExitStatus, Output, Params, Runner, Stdio};
 use serde_json::{json, Value};
 
 /// What a shell and the usual tools need: read and exec of the system
@@ -776,6 +776,33 @@ fn the_view_holds_only_the_policy_a_minimal_dev_and_its_own_proc() {
         &sh_run(&r, "mkdir /dev/new"),
         "adding a folder to the view's /dev",
     );
+}
+
+/// The command's program never starts beside a PID 1 that is still the
+/// sandbox process (the caller's command line and memory, capabilities):
+/// the init releases it once in place. Raced as hard as a spawn allows: the
+/// program's first act is to read PID 1.
+#[test]
+fn the_command_never_starts_before_the_init() {
+    let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    let cmd = Command::new("/bin/cat")
+        .args(["/proc/1/cmdline", "/proc/1/status"])
+        .stdio(Stdio::Null, Stdio::Pipe, Stdio::Null);
+    for i in 0..100 {
+        let mut p = r.spawn(&cmd).unwrap();
+        let mut raw = Vec::new();
+        std::fs::File::from(p.take_stdout().unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        assert!(p.wait().unwrap().success(), "spawn {i}");
+        let seen = String::from_utf8_lossy(&raw).replace('\0', " ");
+        assert!(seen.starts_with("rr-init init "), "spawn {i}: {seen}");
+        assert_eq!(
+            status_field(&seen, "CapEff:"),
+            "0000000000000000",
+            "spawn {i}"
+        );
+    }
 }
 
 #[test]

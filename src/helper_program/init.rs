@@ -2,6 +2,9 @@
 //!
 //! The library's child sets up the namespaces, starts the command (its own
 //! child, so now ours), then execs this program, which:
+//! - releases the command once it is in place (not dumpable, its signals
+//!   set up), by writing the go byte to fd 6: the command's program never
+//!   runs beside a PID 1 that is not yet this program;
 //! - reaps every process the namespace's orphans reparent to it;
 //! - forwards the signals the library sends (from outside the namespace) to
 //!   every process of the sandbox, `kill(-1, sig)`; signals sent from inside
@@ -20,6 +23,7 @@ const CONTROL_SIGNAL: i32 = 64;
 
 const CALLER_FD: i32 = 3;
 const STATUS_FD: i32 = 4;
+const GO_FD: i32 = 6;
 
 extern "C" fn ignore(_: i32) {}
 
@@ -78,7 +82,10 @@ pub fn run(command: i32) -> ! {
         sys::exit(125);
     }
     let sfd = sfd as i32;
-    // The command may have ended before the signalfd existed.
+    // The command waits for this byte before it enters the view.
+    sys::write_all(GO_FD, &[1]);
+    sys!(nr::CLOSE, GO_FD);
+    // The command may have ended (killed) before the signalfd existed.
     reap(command);
 
     let mut fds = [

@@ -18,8 +18,10 @@
 //!    cgroup, and clones the command's process; then it waits on the
 //!    *ready* pipe for the caller's plan, builds the mount view, moves into
 //!    it, joins the command's network namespace (when networking is off)
-//!    and brings its loopback up, and tells the command's process through
-//!    the *go* pipe.
+//!    and brings its loopback up, gives up its capabilities and execs the
+//!    embedded init (see `init`), which stays PID 1 until the command ends
+//!    and, once running, tells the command's process through the *go*
+//!    pipe.
 //! 2. the *command* process, which meanwhile (these steps cost about as
 //!    much as the view) starts its own session, makes the network
 //!    namespace (the costliest namespace to create, so off the sandbox
@@ -34,9 +36,6 @@
 //!    this code, without capabilities; if the view fails, the sandbox
 //!    process exits and the kernel kills it with the PID namespace.
 //!
-//! After the go byte the sandbox process drops its own capabilities and
-//! execs the embedded init (see `init`), which stays PID 1 until the
-//! command ends.
 //! The caller then reads the error pipe to its end, which comes once both
 //! children have exec'd: only then is the memory they use released (`Args`
 //! lives on the heap, as a stack slot could be reused once the compiler
@@ -450,6 +449,8 @@ pub(crate) fn spawn(
         drop(w);
         r
     });
+    // Only the init writes the go byte; the children hold their own copies.
+    drop(go);
     if pid < 0 {
         let what = if namespaces == Namespaces::NONE {
             "creating the child (clone)".to_string()
@@ -729,9 +730,13 @@ unsafe fn build_sandbox(
         if a.unshare_network {
             join_network(a, pidfd)?;
         }
-        // The view is in place: the command's process may enter it.
-        if !write_byte(a.go[1]) {
-            return Err((Stage::Fork, errno()));
+        // The view is in place and nothing left needs a privilege. The init
+        // writes the go byte once it runs: the command's program never runs
+        // beside a PID 1 that is still this process (with the caller's
+        // command line and memory, and dumpable).
+        privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err((Stage::NoNewPrivs, errno()));
         }
         start_init(a, pid)
     }
@@ -840,21 +845,17 @@ unsafe fn enter_cwd(a: &Args<'_>) -> std::result::Result<(), (Stage, i32)> {
     Ok(())
 }
 
-/// The sandbox process becomes the init: it gives up every capability and
-/// execs the embedded helper with only its two fds.
+/// The sandbox process, without capabilities already, becomes the init: it
+/// execs the embedded helper with only its own fds.
 ///
 /// # Safety
-/// In the sandbox process, after the command exec'd.
+/// In the sandbox process, once the view is in place.
 unsafe fn start_init(
     a: &mut Args<'_>,
     command: libc::pid_t,
 ) -> std::result::Result<std::convert::Infallible, (Stage, i32)> {
     // SAFETY: system calls on prepared data.
     unsafe {
-        privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err((Stage::NoNewPrivs, errno()));
-        }
         // The init's pid argument, in decimal.
         let mut digits = [0u8; 12];
         let mut n = command as u32;
@@ -875,9 +876,10 @@ unsafe fn start_init(
         a.init_argv[3] = ptr::null();
 
         // fd 3: the caller's pidfd, fd 4: the status pipe, fd 5: the helper
-        // (close-on-exec); nothing else, so the init holds none of the
-        // caller's pipes.
-        let moved = [a.caller_pidfd, a.status_fd, a.init_fd]
+        // (close-on-exec), fd 6: the go pipe, which the init writes once it
+        // is in place; nothing else, so the init holds none of the caller's
+        // pipes.
+        let moved = [a.caller_pidfd, a.status_fd, a.init_fd, a.go[1]]
             .map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
         if moved.iter().any(|fd| *fd < 0) {
             return Err((Stage::Init, errno()));
@@ -885,6 +887,7 @@ unsafe fn start_init(
         if libc::dup3(moved[0], 3, 0) < 0
             || libc::dup3(moved[1], 4, 0) < 0
             || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
+            || libc::dup3(moved[3], 6, 0) < 0
         {
             return Err((Stage::Init, errno()));
         }
@@ -898,7 +901,7 @@ unsafe fn start_init(
         }
         // The error pipe goes with the others: a failure of the execveat
         // below is reported by the exit status.
-        libc::syscall(libc::SYS_close_range, 6u32, u32::MAX, 0u32);
+        libc::syscall(libc::SYS_close_range, 7u32, u32::MAX, 0u32);
         libc::syscall(
             libc::SYS_execveat,
             5,
