@@ -302,8 +302,9 @@ impl From<Error> for Failure {
 /// PID namespace takes the command's process with it, and the caller reaps
 /// the sandbox before returning the error. The children share this thread's
 /// `errno`, as vfork children do; they set it only when a call fails, and
-/// such a failure ends the spawn. Without a sandbox process `prepare` runs
-/// before the clone.
+/// the only failures a spawn survives (the CPU affinity hint, clearing the
+/// ambient capabilities on kernels before 4.3) need unusual systems.
+/// Without a sandbox process `prepare` runs before the clone.
 pub(crate) fn spawn(
     program: &Program,
     confinement: Confinement<'_>,
