@@ -401,10 +401,21 @@ fn image_removed_after_start(engine: &str) {
     );
 
     podman(&["tag", &image(), &tag]);
-    let r = runner_with(
-        engine,
-        &format!(r#""image": "{tag}", "docker_run_opts": "--label rr-case={case}""#),
-    );
+    // The engine may answer a moment later than the tag command returns,
+    // while other tests' podman commands hold its store: wait for it, up
+    // to 10 s, as the spawn below needs the runner.
+    let extra = format!(r#""image": "{tag}", "docker_run_opts": "--label rr-case={case}""#);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        match try_runner(engine, &extra) {
+            Ok(r) => break r,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.kind(), ErrorKind::Requirements, "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(_) => break runner_with(engine, &extra),
+        }
+    };
     podman(&["rmi", &tag]);
     let mut p = r
         .spawn(&Command::new("true").stdio(Stdio::Null, Stdio::Null, Stdio::Pipe))
