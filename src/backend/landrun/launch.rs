@@ -81,14 +81,6 @@ pub(crate) enum Mounts {
     View,
 }
 
-/// What the caller prepares once the sandbox process is cloned, while the
-/// kernel makes the namespaces (see [`spawn`]).
-#[derive(Debug)]
-pub(crate) struct Late {
-    /// The view, with [`Mounts::View`].
-    pub(crate) view: Option<Compiled>,
-}
-
 /// What the children apply before exec.
 #[derive(Debug)]
 pub(crate) struct Confinement<'a> {
@@ -254,7 +246,7 @@ struct Args<'a> {
     init_fd: RawFd,
     caller_pidfd: RawFd,
     status_fd: RawFd,
-    /// The go pipe: the sandbox writes a byte once the view is in place;
+    /// The go pipe: the init writes a byte once it runs (the view in place);
     /// the command's process reads it before it enters the view (-1, -1
     /// without a sandbox process).
     go: [RawFd; 2],
@@ -309,14 +301,14 @@ pub(crate) fn spawn(
     program: &Program,
     confinement: Confinement<'_>,
     init: Option<(RawFd, RawFd)>,
-    prepare: impl FnOnce() -> std::result::Result<Late, Failure>,
+    prepare: impl FnOnce() -> std::result::Result<Option<Compiled>, Failure>,
 ) -> std::result::Result<Started, Failure> {
     let concurrent = init.is_some();
-    let mut prepare = Some(prepare);
-    let mut late = if concurrent {
-        None
+    // The compiled view lives here until both children have exec'd.
+    let (mut view, prepare) = if concurrent {
+        (None, Some(prepare))
     } else {
-        Some((prepare.take().expect("prepare runs once"))()?)
+        (prepare()?, None)
     };
     let StdioEnds { parent, child, .. } = stdio_ends(program.stdio)?;
     let (error_read, error_write) = pipe_above_stdio()?;
@@ -378,9 +370,8 @@ pub(crate) fn spawn(
         namespaces,
         id_maps: confinement.id_maps,
         mounts: confinement.mounts,
-        view: late
+        view: view
             .as_mut()
-            .and_then(|l| l.view.as_mut())
             .map_or(ptr::null_mut(), |c| c as *mut Compiled),
         ready: ready
             .as_ref()
@@ -475,7 +466,7 @@ pub(crate) fn spawn(
             error: Error::from_errno(kind, what, clone_errno),
         });
     }
-    if let (Some((ready_read, ready_write)), Some(prepare)) = (ready, prepare.take()) {
+    if let (Some((ready_read, ready_write)), Some(prepare)) = (ready, prepare) {
         drop(ready_read);
         // The sandbox process runs on another CPU while this thread keeps
         // its own for `prepare`, and gets every CPU back before the ready
@@ -488,16 +479,15 @@ pub(crate) fn spawn(
         let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(prepare))
             .unwrap_or_else(|_| Err(Error::internal("preparing the sandbox panicked").into()));
         match prepared {
-            Ok(l) => {
-                let l = late.insert(l);
-                let view = l
-                    .view
+            Ok(compiled) => {
+                view = compiled;
+                let at = view
                     .as_mut()
                     .map_or(ptr::null_mut(), |c| c as *mut Compiled);
                 // SAFETY: `args` outlives the children (see above); the
                 // sandbox process reads `view` only after the byte below,
                 // and the fence keeps this store before it.
-                unsafe { ptr::write_volatile(ptr::addr_of_mut!((*args_ptr).view), view) };
+                unsafe { ptr::write_volatile(ptr::addr_of_mut!((*args_ptr).view), at) };
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if let Some(cpus) = &args_cpus {
                     // SAFETY: reads a local set.
@@ -528,7 +518,7 @@ pub(crate) fn spawn(
     drop(sandbox_stack);
     drop(command_stack);
     drop(args);
-    drop(late);
+    drop(view);
     if let Some((stage, errno)) = report.and_then(|(code, e)| Some((Stage::from_code(code)?, e))) {
         vfork::reap(pid);
         return Err(Failure {
@@ -653,11 +643,11 @@ unsafe fn build_sandbox(
             }
         }
         // The command's process confines itself while this one builds the
-        // view; then one execs the program, the other
-        // the init. Both only read `args` (this one writes the view's tree
-        // fds and the init's own fields, which the other never reads); the
-        // caller keeps everything alive until the error pipe reaches EOF,
-        // which waits for both execs.
+        // view; then one execs the program, the other the init. Both only
+        // read `args` (this one writes the view's tree fds and the init's
+        // own fields, which the other never reads); the caller keeps
+        // everything alive until the error pipe reaches EOF, which waits
+        // for both execs.
         if a.unshare_network {
             // Made here, not by the caller: the caller's copy of the write
             // end would stay open until the spawn ends, and a command

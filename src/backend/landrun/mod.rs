@@ -358,7 +358,7 @@ impl Landrun {
         // the namespaces (see `launch::spawn`).
         let (ruleset, rules) = ruleset::begin(plan)?.unzip();
         let mut planned: Option<namespaces::View> = None;
-        let prepare = || -> std::result::Result<launch::Late, launch::Failure> {
+        let prepare = || -> std::result::Result<Option<namespaces::Compiled>, launch::Failure> {
             let view = if with_view {
                 let v =
                     namespaces::plan_view(&plan.paths, &namespaces::Host, best_effort, ns.user)?;
@@ -373,7 +373,7 @@ impl Landrun {
                 let later = |p: &std::path::Path| with_view && namespaces::inside_view(p);
                 rules.add(plan, best_effort, later)?;
             }
-            Ok(launch::Late { view })
+            Ok(view)
         };
         let id_maps = ns.user.then(IdMaps::current);
         let init_fds = if ns.pid {
