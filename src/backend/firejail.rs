@@ -20,7 +20,7 @@ use once_cell::sync::OnceCell;
 use serde_json::json;
 
 use crate::backend::profile_file::{ProfileFile, ProfileOptions};
-use crate::backend::{host_shell, resolve_command, Backend, HostCommand};
+use crate::backend::{host_shell, resolve_command, Backend};
 use crate::enforcement::Enforcement;
 use crate::error::{Error, ErrorKind, Result};
 use crate::explain::Explanation;
@@ -118,18 +118,12 @@ impl Firejail {
     /// folder, the program found on the host, the command's environment
     /// and the profile rendered for them.
     fn prepare(&self, command: &Command) -> Result<Prepared> {
-        let (
-            cwd,
-            HostCommand {
-                path: program,
-                vars,
-            },
-        ) = resolve_command(command, &self.options.env)?;
-        let text = self.render(command, &vars, &program)?;
+        let (cwd, host) = resolve_command(command, &self.options.env)?;
+        let text = self.render(command, &host.vars, &host.path)?;
         Ok(Prepared {
             cwd,
-            program,
-            vars,
+            program: host.path,
+            vars: host.vars,
             text,
         })
     }

@@ -130,7 +130,7 @@ mod macos {
 
     use super::SandboxExec;
     use crate::backend::profile_file::ProfileFile;
-    use crate::backend::{host_shell, resolve_command, Backend, HostCommand};
+    use crate::backend::{host_shell, resolve_command, Backend};
     use crate::error::{Error, Result};
     use crate::process::Process;
     use crate::runner::Command;
@@ -162,21 +162,15 @@ mod macos {
         }
 
         fn spawn(&self, command: &Command) -> Result<Process> {
-            let (
-                cwd,
-                HostCommand {
-                    path: program,
-                    vars,
-                },
-            ) = resolve_command(command, &self.options.env)?;
-            let text = self.render(command, &vars)?;
+            let (cwd, host) = resolve_command(command, &self.options.env)?;
+            let text = self.render(command, &host.vars)?;
             let file = ProfileFile::write("rr-sandbox-exec-", ".sb", &text)?;
             let mut p = Program::new(SANDBOX_EXEC.as_ref(), OsStr::new("sandbox-exec"))?;
             p.arg("-f")?
                 .arg(file.path())?
-                .arg(&program)?
+                .arg(&host.path)?
                 .args(&command.args)?
-                .env(&vars)?
+                .env(&host.vars)?
                 .cwd(cwd.as_deref())?
                 .stdio(command.stdio);
             let spawned = p.spawn()?;
