@@ -604,6 +604,40 @@ fn host_state(user: Option<u32>) {
     );
 }
 
+/// The command's program, whose first act is to read PID 1, never finds the
+/// sandbox process there (the caller's command line, its capabilities):
+/// the init releases the command only once it runs.
+fn pid_1_is_the_init_from_the_start(user: Option<u32>) {
+    let s = Scene::new(user.unwrap_or(0));
+    let policy = s.policy(json!({}));
+    for i in 0..50 {
+        let o = cli(
+            &policy,
+            &["/bin/cat", "/proc/1/cmdline", "/proc/1/status"],
+            user,
+            None,
+            &[],
+        );
+        let seen = text(&o.stdout).replace('\0', " ");
+        assert!(seen.starts_with("rr-init init "), "spawn {i}: {o:?}");
+        assert_eq!(
+            status_field(&seen, "CapEff:"),
+            "0000000000000000",
+            "spawn {i}"
+        );
+    }
+}
+
+#[test]
+fn pid_1_is_the_init_from_the_start_as_root() {
+    pid_1_is_the_init_from_the_start(None);
+}
+
+#[test]
+fn pid_1_is_the_init_from_the_start_unprivileged() {
+    pid_1_is_the_init_from_the_start(Some(NOBODY));
+}
+
 #[test]
 fn the_host_cannot_be_changed_as_root() {
     host_state(None);
@@ -868,6 +902,12 @@ fn best_effort_without_user_namespaces_keeps_the_other_layers_and_says_so() {
 fn without_network_namespaces_the_spawn_fails_closed_naming_the_layer() {
     let s = Scene::new(0);
     assert_fails_closed(&s, None, Refused::NetworkUnshare, "network namespace");
+    assert_fails_closed(
+        &Scene::new(NOBODY),
+        Some(NOBODY),
+        Refused::NetworkUnshare,
+        "network namespace",
+    );
 
     let policy = s.policy(json!({"best_effort": true}));
     let script = format!("cat {} && echo ESCAPED; echo done", s.secret.display());
