@@ -805,6 +805,29 @@ fn the_command_never_starts_before_the_init() {
     }
 }
 
+/// The spawn steers its children between CPUs; the program and the init
+/// get back every CPU the caller may use.
+#[test]
+fn the_command_and_the_init_keep_the_callers_cpus() {
+    let mine = status_field(
+        &std::fs::read_to_string("/proc/self/status").unwrap(),
+        "Cpus_allowed_list:",
+    );
+    let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    for _ in 0..10 {
+        let o = sh_run(
+            &r,
+            "grep Cpus_allowed_list /proc/self/status; grep Cpus_allowed_list /proc/1/status",
+        );
+        let out = text(&o.stdout);
+        let lists: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        assert_eq!(lists, [mine.as_str(), mine.as_str()], "{o:?}");
+    }
+}
+
 #[test]
 fn the_init_is_pid_1_holds_nothing_and_ignores_the_sandbox() {
     let r = runner(json!({"allow_read_folders": ["/proc"]}));
