@@ -10,11 +10,16 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -123,6 +128,19 @@ pub(crate) fn find(controller: &str) -> Option<Hierarchy> {
 pub(crate) struct Leaf {
     pub(crate) version: Version,
     pub(crate) dir: PathBuf,
+    /// The folder, opened as a path: what `CLONE_INTO_CGROUP` takes, and
+    /// where the control files below are opened.
+    dir_fd: OwnedFd,
+    /// `cpu.stat` and `cgroup.events`, opened at their first reading and
+    /// kept with the leaf (in the pool too): a reading is then one `pread`.
+    stat: OnceLock<Option<File>>,
+    events: OnceLock<Option<File>>,
+    /// Whether `cgroup.kill` was written. Such a leaf is never reused: on
+    /// some kernels (6.18 here) a child forked into a cgroup with
+    /// `CLONE_INTO_CGROUP` is killed at once when that cgroup was ever
+    /// killed and the caller's was not (the kernel compares the two
+    /// cgroups' kill counts).
+    killed: std::sync::atomic::AtomicBool,
     /// `cpu.stat`'s user and system microseconds when the leaf was last
     /// free: a reused leaf's counts go on from there.
     cpu_base: (u64, u64),
@@ -148,9 +166,28 @@ impl Leaf {
                 &e,
             )
         })?;
+        let dir_fd = match open(
+            &dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(Error::from_errno(
+                    ErrorKind::Requirements,
+                    format!("{what}: opening the cgroup {}", dir.display()),
+                    e,
+                ));
+            }
+        };
         Ok(Leaf {
             version: h.version,
             dir,
+            dir_fd,
+            stat: OnceLock::new(),
+            events: OnceLock::new(),
+            killed: std::sync::atomic::AtomicBool::new(false),
             cpu_base: (0, 0),
             cpu_last: std::sync::Mutex::new(None),
         })
@@ -174,6 +211,36 @@ impl Leaf {
             .open(&path)
             .map(OwnedFd::from)
             .map_err(|e| Error::from_io(ErrorKind::Io, format!("opening {}", path.display()), &e))
+    }
+
+    /// The leaf's folder, opened as a path (what `CLONE_INTO_CGROUP` takes).
+    pub(crate) fn dir_fd(&self) -> BorrowedFd<'_> {
+        self.dir_fd.as_fd()
+    }
+
+    /// Reads the control file `name` into `buf`, keeping it open in `slot`.
+    fn read_control<'a>(
+        &self,
+        slot: &OnceLock<Option<File>>,
+        name: &str,
+        buf: &'a mut [u8],
+    ) -> Option<&'a str> {
+        let file = slot
+            .get_or_init(|| {
+                openat(
+                    &self.dir_fd,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+                .map(File::from)
+            })
+            .as_ref()?;
+        // cgroup files are generated whole on a read from offset 0: one
+        // system call, no size query.
+        let n = file.read_at(buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()
     }
 
     /// Kills every process in the leaf and removes it, waiting up to
@@ -201,6 +268,7 @@ impl Leaf {
 
     /// SIGKILLs every process in the leaf.
     pub(crate) fn kill_all(&self) {
+        self.killed.store(true, Ordering::Relaxed);
         if self.version == Version::V2 && self.write("cgroup.kill", "1").is_ok() {
             return;
         }
@@ -260,7 +328,7 @@ impl Leaf {
     /// every cgroup, whatever controllers are enabled).
     fn cpu_usec(&self) -> Option<(u64, u64)> {
         let mut buf = [0u8; 1024];
-        let text = read_small(&self.dir.join("cpu.stat"), &mut buf)?;
+        let text = self.read_control(&self.stat, "cpu.stat", &mut buf)?;
         let field = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
@@ -283,7 +351,7 @@ impl Leaf {
     /// Whether a process is left in the leaf (`cgroup.events` of v2).
     pub(crate) fn populated(&self) -> bool {
         let mut buf = [0u8; 256];
-        match read_small(&self.dir.join("cgroup.events"), &mut buf) {
+        match self.read_control(&self.events, "cgroup.events", &mut buf) {
             Some(events) => events.lines().any(|l| l == "populated 1"),
             None => std::fs::read_to_string(self.dir.join("cgroup.procs"))
                 .map(|p| !p.trim().is_empty())
@@ -311,7 +379,8 @@ impl Leaf {
                 populated = self.populated();
             }
         }
-        if populated {
+        // A killed leaf is not reused (see `killed`).
+        if populated || self.killed.load(Ordering::Relaxed) {
             return self.remove(Duration::from_secs(2));
         }
         let mut leaf = self;
@@ -326,15 +395,6 @@ impl Leaf {
             leaf.remove(Duration::from_secs(2))
         }
     }
-}
-
-/// A small control file read with one system call into `buf` (cgroup files
-/// are generated whole on read; no size query needed).
-fn read_small<'a>(path: &Path, buf: &'a mut [u8]) -> Option<&'a str> {
-    use std::io::Read;
-    let mut f = File::open(path).ok()?;
-    let n = f.read(buf).ok()?;
-    std::str::from_utf8(&buf[..n]).ok()
 }
 
 #[cfg(test)]

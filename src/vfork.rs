@@ -12,12 +12,13 @@
 
 use std::ffi::{c_void, OsStr};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use nix::errno::Errno;
 
+use crate::cgroup::Leaf;
 use crate::child::Child;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
@@ -38,6 +39,14 @@ impl Stack {
         // SAFETY: one past the end of the allocation; the stack grows down.
         let top = unsafe { self.0.as_mut_ptr().add(STACK_SIZE) } as usize;
         (top & !15) as *mut c_void
+    }
+
+    /// The lowest address and the size of the stack, both multiples of 16
+    /// (`clone3` takes these and starts the child at their end).
+    fn bounds(&mut self) -> (u64, u64) {
+        let base = (self.0.as_mut_ptr() as usize + 15) & !15;
+        let top = self.top() as usize;
+        (base as u64, (top - base) as u64)
     }
 }
 
@@ -221,6 +230,8 @@ struct PlainArgs {
     /// A session of its own rather than only a process group.
     new_session: bool,
     error_fd: RawFd,
+    /// `cgroup.procs` to write to, or -1 when the child started in its
+    /// cgroup.
     cgroup_fd: RawFd,
     max_fd: libc::c_int,
     signals: Signals,
@@ -241,9 +252,10 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
             report_and_exit(a.error_fd, STAGE_PGROUP, errno());
         }
         // Into the cgroup before anything runs, so nothing the program
-        // starts can be outside it.
+        // starts can be outside it (unless the child started there).
         let me = b"0";
-        if libc::write(a.cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1 {
+        if a.cgroup_fd >= 0 && libc::write(a.cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1
+        {
             report_and_exit(a.error_fd, STAGE_CGROUP, errno());
         }
         for (target, fd) in a.stdio.iter().enumerate() {
@@ -265,9 +277,12 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
 
 /// Starts `program` as `posix_spawn` would (own process group, or own
 /// session when it asks for one or shares the caller's terminal, default
-/// signals, empty mask, only fds 0 to 2), inside the cgroup whose
-/// `cgroup.procs` is `cgroup_procs`, which the child joins before exec.
-pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -> Result<Spawned> {
+/// signals, empty mask, only fds 0 to 2), inside the cgroup `leaf`.
+///
+/// The child starts in the leaf where the kernel can do it
+/// ([`into_cgroup`]); elsewhere it joins by writing to `cgroup.procs`
+/// before exec. Either way nothing the program starts can be outside it.
+pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned> {
     let ends = stdio_ends(program.stdio)?;
     let new_session = program.new_session || ends.shares_caller_terminal();
     let StdioEnds { parent, child, .. } = ends;
@@ -276,7 +291,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
     argv.push(ptr::null());
     let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
     envp.push(ptr::null());
-    let args = PlainArgs {
+    let mut args = PlainArgs {
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -288,25 +303,38 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
         ],
         new_session,
         error_fd: error_write.as_raw_fd(),
-        cgroup_fd: cgroup_procs.as_raw_fd(),
+        cgroup_fd: -1,
         max_fd: max_fd(),
         signals: Signals::new(),
     };
     let mut stack = Stack::new();
-    let (pid, clone_errno) = {
-        let _blocked = BlockSignals::new()?;
-        // SAFETY: `plain_main` only reads `args` and makes async-signal-safe
-        // calls; with CLONE_VFORK this thread sleeps until the child execs or
-        // exits, so `args`, `stack` and what they point to outlive it.
-        let pid = unsafe {
-            libc::clone(
-                plain_main,
-                stack.top(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                &args as *const PlainArgs as *mut c_void,
-            )
-        };
-        (pid, Errno::last())
+    let started = into_cgroup::spawn(
+        leaf,
+        &mut stack,
+        plain_main,
+        &mut args as *mut _ as *mut c_void,
+    )?;
+    let procs;
+    let (pid, clone_errno) = match started {
+        Some(pid) => (pid, Errno::UnknownErrno),
+        None => {
+            procs = leaf.procs_fd()?;
+            args.cgroup_fd = procs.as_raw_fd();
+            let _blocked = BlockSignals::new()?;
+            // SAFETY: `plain_main` only reads `args` and makes
+            // async-signal-safe calls; with CLONE_VFORK this thread sleeps
+            // until the child execs or exits, so `args`, `stack` and what
+            // they point to outlive it.
+            let pid = unsafe {
+                libc::clone(
+                    plain_main,
+                    stack.top(),
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    &args as *const PlainArgs as *mut c_void,
+                )
+            };
+            (pid, Errno::last())
+        }
     };
     drop(error_write);
     drop(child);
@@ -356,4 +384,160 @@ pub(crate) fn spawn_in_cgroup(program: &Program, cgroup_procs: BorrowedFd<'_>) -
         stdout,
         stderr,
     })
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)`: the child starts
+/// in its cgroup rather than moving there.
+///
+/// Why not the C library's `clone` and a write to `cgroup.procs`: that write
+/// migrates the child, and a migration takes the kernel's
+/// `cgroup_threadgroup_rwsem` for writing, which now and then waits out a
+/// whole RCU grace period (here about one spawn in a hundred, 12 to 35 ms
+/// each, a few times the whole cost of the other spawns together). A fork
+/// into a cgroup only takes it for reading. The C library has no `clone3`
+/// wrapper, so the system call is made here, the child calling its function
+/// on its own stack as `clone` would.
+///
+/// Where `clone3` or the flag is missing (before Linux 5.7, or refused by a
+/// seccomp profile such as Docker's default, which answers ENOSYS), or on
+/// architectures without the call written here, the spawn joins by writing
+/// to `cgroup.procs` instead, and later spawns go straight there.
+mod into_cgroup {
+    use std::ffi::c_void;
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+
+    use super::{BlockSignals, Stack};
+    use crate::cgroup::Leaf;
+    use crate::error::Result;
+
+    /// Set once `clone3` into a cgroup was refused as unknown or not allowed.
+    static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+    /// The libc crate's constant is an `int`, which this flag overflows.
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+    type Entry = extern "C" fn(*mut c_void) -> libc::c_int;
+
+    /// Starts `entry(arg)` in a vfork-style child already in `leaf`: its pid,
+    /// or None when the caller should clone and join the other way.
+    pub(super) fn spawn(
+        leaf: &Leaf,
+        stack: &mut Stack,
+        entry: Entry,
+        arg: *mut c_void,
+    ) -> Result<Option<libc::pid_t>> {
+        if !cfg!(target_arch = "x86_64")
+            || UNAVAILABLE.load(Ordering::Relaxed)
+            || !*WORKS.get_or_init(|| works(leaf, stack))
+        {
+            return Ok(None);
+        }
+        let ret = {
+            let _blocked = BlockSignals::new()?;
+            // SAFETY: as for `clone` in spawn_in_cgroup: `entry` only reads
+            // `arg` and makes system calls, and this thread sleeps until the
+            // child execs or exits.
+            unsafe { clone3(&request(leaf, stack), entry, arg) }
+        };
+        if ret >= 0 {
+            return Ok(Some(ret as libc::pid_t));
+        }
+        // A refusal of the call or of the flag holds for every later spawn;
+        // anything else (the leaf itself, say) is left to the other way,
+        // which names it.
+        if matches!(
+            -ret as i32,
+            libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EPERM
+        ) {
+            UNAVAILABLE.store(true, Ordering::Relaxed);
+        }
+        Ok(None)
+    }
+
+    /// Whether a child forked into a new leaf lives (probed once, with the
+    /// first leaf, which is new): on kernels that compare the kill counts
+    /// of the caller's cgroup and the leaf (see `Leaf`), a caller whose own
+    /// cgroup was once killed would see every child killed at once.
+    static WORKS: OnceLock<bool> = OnceLock::new();
+
+    fn works(leaf: &Leaf, stack: &mut Stack) -> bool {
+        extern "C" fn exit_at_once(_: *mut c_void) -> libc::c_int {
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(0) }
+        }
+        let Ok(_blocked) = BlockSignals::new() else {
+            return false;
+        };
+        // SAFETY: the child only exits.
+        let pid = unsafe { clone3(&request(leaf, stack), exit_at_once, std::ptr::null_mut()) };
+        if pid < 0 {
+            return false;
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just made.
+        while unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+
+    /// The `clone3` request: a vfork-style child on `stack`, in `leaf`.
+    fn request(leaf: &Leaf, stack: &mut Stack) -> libc::clone_args {
+        let (base, size) = stack.bounds();
+        // SAFETY: an all-zero clone_args is a valid request; the fields
+        // that matter are set below.
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.flags = (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP;
+        args.exit_signal = libc::SIGCHLD as u64;
+        args.stack = base;
+        args.stack_size = size;
+        args.cgroup = leaf.dir_fd().as_raw_fd() as u64;
+        args
+    }
+
+    /// The system call; in the child, `entry(arg)` then `exit`. Returns the
+    /// pid, or minus the errno.
+    ///
+    /// # Safety
+    /// `args` asks for CLONE_VM with the stack of a [`Stack`]; `entry` may
+    /// only make system calls, on memory that outlives the child's exec.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn clone3(args: &libc::clone_args, entry: Entry, arg: *mut c_void) -> libc::c_long {
+        let ret: libc::c_long;
+        // SAFETY: the caller's contract. The parent only loses rcx and r11
+        // (and rax, the result); the child, on its own 16-byte aligned
+        // stack, never returns into the caller's frames.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "xor ebp, ebp",
+                "mov rdi, r12",
+                "call r13",
+                "mov edi, eax",
+                "mov eax, {exit}",
+                "syscall",
+                "ud2",
+                "2:",
+                exit = const libc::SYS_exit,
+                inlateout("rax") libc::SYS_clone3 => ret,
+                in("rdi") args as *const libc::clone_args,
+                in("rsi") std::mem::size_of::<libc::clone_args>(),
+                in("r12") arg,
+                in("r13") entry,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn clone3(_: &libc::clone_args, _: Entry, _: *mut c_void) -> libc::c_long {
+        -(libc::ENOSYS as libc::c_long)
+    }
 }

@@ -364,3 +364,91 @@ fn keys_given_twice_are_rejected() {
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
     assert!(e.message().contains("\"dir\" is given twice"), "{e}");
 }
+
+/// The command starts in its own cgroup leaf, and a daemon it leaves in a
+/// session of its own ends with the run; the same where `clone3` is refused
+/// (ENOSYS, as Docker's default seccomp profile answers) and the child joins
+/// its leaf by writing to `cgroup.procs` instead. Through the tool, so that
+/// the refusal applies to a whole process of the library.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_tree_is_contained_with_and_without_clone3() {
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // no cgroup of its own to make: the process-group path
+    }
+    for refused in [None, Some(libc::ENOSYS)] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("daemon.pid");
+        let script = format!(
+            "setsid sh -c 'echo $$ > {m}; exec sleep 1003' </dev/null >/dev/null 2>&1 & \
+             while [ ! -s {m} ]; do sleep 0.01; done; cat /proc/self/cgroup",
+            m = marker.display()
+        );
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_restricted-runner"));
+        cmd.args(["run", "--runner", "exec", "--", "sh", "-c", &script])
+            .stdin(std::process::Stdio::null());
+        if let Some(errno) = refused {
+            let filter: seccompiler::BpfProgram = seccompiler::SeccompFilter::new(
+                [(libc::SYS_clone3, vec![])].into_iter().collect(),
+                seccompiler::SeccompAction::Allow,
+                seccompiler::SeccompAction::Errno(errno as u32),
+                std::env::consts::ARCH.try_into().unwrap(),
+            )
+            .unwrap()
+            .try_into()
+            .unwrap();
+            // SAFETY: between fork and exec only installs a prepared filter.
+            unsafe {
+                cmd.pre_exec(move || {
+                    seccompiler::apply_filter(&filter)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                });
+            }
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{refused:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("0::/") && l.contains("/restricted-runner-")),
+            "{refused:?}: not in a leaf of its own: {stdout}"
+        );
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            wait_gone(pid, std::time::Duration::from_secs(2)),
+            "{refused:?}: the daemon {pid} outlived the run"
+        );
+    }
+}
+
+/// A spawn after a killed one runs: the killed tree's cgroup leaf is not
+/// reused (a child forked into a once-killed cgroup is killed at once on
+/// some kernels, this one included).
+#[test]
+fn spawns_after_a_killed_tree_run() {
+    let r = runner();
+    for _ in 0..3 {
+        let p = r
+            .spawn(
+                &Command::new("sleep")
+                    .arg("10")
+                    .stdio(Stdio::Null, Stdio::Null, Stdio::Null),
+            )
+            .unwrap();
+        p.kill(libc::SIGKILL).unwrap();
+        assert!(!p.wait().unwrap().success());
+        let out = run(&r, "echo ran");
+        assert!(out.status.success(), "{:?}", out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
+    }
+}

@@ -3,13 +3,13 @@
 //!
 //! Where the caller may create cgroups (root, or a delegated cgroup v2
 //! subtree) each spawn gets a leaf of its own under the caller's cgroup,
-//! joined before exec: `cgroup.kill` then ends every process of the tree,
+//! which the child starts in (or joins before exec where the kernel cannot
+//! fork into a cgroup; see `vfork::into_cgroup`): `cgroup.kill` then ends
+//! every process of the tree,
 //! `setsid` and double-forked ones included. Elsewhere the process group
 //! is what is killed.
 
 use std::ffi::OsString;
-#[cfg(target_os = "linux")]
-use std::os::fd::AsFd;
 
 use serde_json::json;
 
@@ -127,9 +127,8 @@ impl Backend for Exec {
         if let Some(h) = cgroup::containment() {
             let leaf = Leaf::take(h)?;
             let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
-            let procs = leaf.procs_fd()?;
             let from = now_ticks();
-            let spawned = crate::vfork::spawn_in_cgroup(&program, procs.as_fd())?;
+            let spawned = crate::vfork::spawn_in_cgroup(&program, &leaf)?;
             record.add(Line::Pid {
                 pid: spawned.child.pid(),
                 from,

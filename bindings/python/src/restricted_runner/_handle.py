@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import threading
 import time
 from ctypes import byref, c_char_p, c_int, c_void_p
@@ -119,14 +120,12 @@ class Handle:
     def wait_exit(self, timeout: Optional[float]) -> bool:
         """Waits until the process exited, without reaping; False when
         `timeout` passed first. Interruptible by signals (KeyboardInterrupt)."""
-        # Often exited already (its pipes ended): no exit fd needed then.
-        if self.exited():
+        if self._ptr is None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.exit_fd()
         if fd is not None:
-            import select
-
+            # Readable once the process has exited, at once if it has.
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             while True:
@@ -184,6 +183,45 @@ class Handle:
 StdioPlan = Tuple[int, int]
 
 
+def _attrs(cwd: Optional[StrOrBytesPath], stdio: Sequence[StdioPlan]) -> c_void_p:
+    """The spawn attributes of `cwd` and `stdio`; NULL for the library's
+    defaults (three pipes, the caller's folder). The caller frees them."""
+    attrs = c_void_p()
+    err = c_void_p()
+    if cwd is None and all(mode == _ffi.RR_STDIO_PIPE for mode, _ in stdio):
+        return attrs
+    try:
+        _ffi.check(lib.rr_spawn_attrs_new(byref(attrs), byref(err)), err)
+        if cwd is not None:
+            folder = no_nul("the working folder", os.fsencode(cwd))
+            _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
+        for stream, (mode, fd) in enumerate(stdio):
+            if mode != _ffi.RR_STDIO_PIPE:
+                _ffi.check(lib.rr_spawn_attrs_set_stdio(attrs, stream, mode, fd, byref(err)), err)
+    except BaseException:
+        if attrs.value:
+            lib.rr_spawn_attrs_free(attrs)
+        raise
+    return attrs
+
+
+#: Attributes naming no fd and no folder, by their stdio modes: made once and
+#: kept (the library only reads them, from any thread), as there are few.
+_SHARED_ATTRS: dict[Tuple[int, int, int], c_void_p] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_attrs(stdio: Sequence[StdioPlan]) -> c_void_p:
+    key = (stdio[0][0], stdio[1][0], stdio[2][0])
+    attrs = _SHARED_ATTRS.get(key)
+    if attrs is None:
+        with _SHARED_LOCK:
+            attrs = _SHARED_ATTRS.get(key)
+            if attrs is None:
+                attrs = _SHARED_ATTRS[key] = _attrs(None, stdio)
+    return attrs
+
+
 def spawn(
     runner_ptr: c_void_p,
     kind: str,
@@ -205,21 +243,14 @@ def spawn(
     refs = [byref(fd) if mode == _ffi.RR_STDIO_PIPE else None for fd, (mode, _) in zip(fds, stdio)]
     out = c_void_p()
     err = c_void_p()
-    attrs = c_void_p()
+    shared = cwd is None and all(fd < 0 for _, fd in stdio)
+    attrs = _shared_attrs(stdio) if shared else _attrs(cwd, stdio)
     try:
-        if cwd is not None or any(mode != _ffi.RR_STDIO_PIPE for mode, _ in stdio):
-            _ffi.check(lib.rr_spawn_attrs_new(byref(attrs), byref(err)), err)
-            if cwd is not None:
-                folder = no_nul("the working folder", os.fsencode(cwd))
-                _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
-            for stream, (mode, fd) in enumerate(stdio):
-                if mode != _ffi.RR_STDIO_PIPE:
-                    _ffi.check(lib.rr_spawn_attrs_set_stdio(attrs, stream, mode, fd, byref(err)), err)
         status = lib.rr_spawn(
             runner_ptr, argv[0], args, envp, params_json, attrs, refs[0], refs[1], refs[2], byref(out), byref(err)
         )
     finally:
-        if attrs.value:
+        if not shared and attrs.value:
             lib.rr_spawn_attrs_free(attrs)
     if status != _ffi.RR_OK:
         _ffi.raise_error(status, err)
