@@ -132,7 +132,7 @@ pub(crate) struct Leaf {
     /// where the control files below are opened.
     dir_fd: OwnedFd,
     /// `cpu.stat` and `cgroup.events`, opened at their first reading and
-    /// kept with the leaf (in the pool too): a reading is then one `pread`.
+    /// kept while the leaf is in use: a later reading is one `pread`.
     stat: OnceLock<Option<File>>,
     events: OnceLock<Option<File>>,
     /// Whether `cgroup.kill` was written. Such a leaf is never reused: on
@@ -166,31 +166,40 @@ impl Leaf {
                 &e,
             )
         })?;
-        let dir_fd = match open(
+        Leaf::open(h.version, dir, (0, 0)).map_err(|(dir, e)| {
+            let _ = std::fs::remove_dir(&dir);
+            Error::from_errno(
+                ErrorKind::Requirements,
+                format!("{what}: opening the cgroup {}", dir.display()),
+                e,
+            )
+        })
+    }
+
+    /// The leaf at `dir`, which exists; gives the folder back if it cannot
+    /// be opened.
+    fn open(
+        version: Version,
+        dir: PathBuf,
+        cpu_base: (u64, u64),
+    ) -> std::result::Result<Leaf, (PathBuf, nix::errno::Errno)> {
+        match open(
             &dir,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&dir);
-                return Err(Error::from_errno(
-                    ErrorKind::Requirements,
-                    format!("{what}: opening the cgroup {}", dir.display()),
-                    e,
-                ));
-            }
-        };
-        Ok(Leaf {
-            version: h.version,
-            dir,
-            dir_fd,
-            stat: OnceLock::new(),
-            events: OnceLock::new(),
-            killed: std::sync::atomic::AtomicBool::new(false),
-            cpu_base: (0, 0),
-            cpu_last: std::sync::Mutex::new(None),
-        })
+            Ok(dir_fd) => Ok(Leaf {
+                version,
+                dir,
+                dir_fd,
+                stat: OnceLock::new(),
+                events: OnceLock::new(),
+                killed: std::sync::atomic::AtomicBool::new(false),
+                cpu_base,
+                cpu_last: std::sync::Mutex::new(None),
+            }),
+            Err(e) => Err((dir, e)),
+        }
     }
 
     /// Writes `value` to the leaf's file `name`.
@@ -283,7 +292,9 @@ impl Leaf {
 
 impl Drop for Leaf {
     fn drop(&mut self) {
-        let _ = self.remove(Duration::from_secs(2));
+        if !self.dir.as_os_str().is_empty() {
+            let _ = self.remove(Duration::from_secs(2));
+        }
     }
 }
 
@@ -304,9 +315,18 @@ pub(crate) fn containment() -> Option<&'static Hierarchy> {
 
 /// Empty leaves kept for the next spawns: making and removing a cgroup costs
 /// more than the rest of a spawn's bookkeeping together. Each carries a
-/// record, so a crashed process's idle leaves are removed too.
-static POOL: std::sync::Mutex<Vec<(Leaf, crate::record::Record)>> =
+/// record, so a crashed process's idle leaves are removed too. An idle leaf
+/// holds no fd: the caller's fd count is the same before and after spawns.
+static POOL: std::sync::Mutex<Vec<(Idle, crate::record::Record)>> =
     std::sync::Mutex::new(Vec::new());
+
+/// A leaf in the pool.
+struct Idle {
+    version: Version,
+    dir: PathBuf,
+    /// Its `cpu.stat` counts when it was given back.
+    cpu_base: (u64, u64),
+}
 
 /// Idle leaves kept at most.
 const POOL_SIZE: usize = 16;
@@ -315,13 +335,25 @@ impl Leaf {
     /// An empty leaf in `h`, from the pool or new.
     pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
         let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match pooled {
-            Some((leaf, record)) if leaf.dir.starts_with(&h.dir) => {
-                drop(record);
-                Ok(leaf)
+        if let Some((idle, record)) = pooled {
+            let reused = if idle.dir.starts_with(&h.dir) {
+                Leaf::open(idle.version, idle.dir, idle.cpu_base)
+            } else {
+                Err((idle.dir, nix::errno::Errno::EXDEV))
+            };
+            match reused {
+                Ok(leaf) => {
+                    drop(record);
+                    return Ok(leaf);
+                }
+                Err((dir, _)) => {
+                    if std::fs::remove_dir(&dir).is_ok() {
+                        drop(record);
+                    }
+                }
             }
-            _ => Leaf::create(h, "containing the command's tree"),
         }
+        Leaf::create(h, "containing the command's tree")
     }
 
     /// `cpu.stat`'s user and system microseconds (cgroup v2 keeps them for
@@ -384,11 +416,17 @@ impl Leaf {
             return self.remove(Duration::from_secs(2));
         }
         let mut leaf = self;
-        leaf.cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
+        let cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < POOL_SIZE {
             let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
-            pool.push((leaf, record));
+            // Taken out of the leaf, whose drop then removes nothing.
+            let idle = Idle {
+                version: leaf.version,
+                dir: std::mem::take(&mut leaf.dir),
+                cpu_base,
+            };
+            pool.push((idle, record));
             Ok(())
         } else {
             drop(pool);
