@@ -336,21 +336,18 @@ impl Leaf {
     pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
         let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
         if let Some((idle, record)) = pooled {
-            let reused = if idle.dir.starts_with(&h.dir) {
-                Leaf::open(idle.version, idle.dir, idle.cpu_base)
+            let stale = if idle.dir.starts_with(&h.dir) {
+                match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
+                    Ok(leaf) => return Ok(leaf),
+                    Err((dir, _)) => dir,
+                }
             } else {
-                Err((idle.dir, nix::errno::Errno::EXDEV))
+                idle.dir
             };
-            match reused {
-                Ok(leaf) => {
-                    drop(record);
-                    return Ok(leaf);
-                }
-                Err((dir, _)) => {
-                    if std::fs::remove_dir(&dir).is_ok() {
-                        drop(record);
-                    }
-                }
+            // Gone, or elsewhere: the record stays if it cannot be removed.
+            match std::fs::remove_dir(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => record.keep(),
+                _ => drop(record),
             }
         }
         Leaf::create(h, "containing the command's tree")
