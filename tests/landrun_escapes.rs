@@ -619,12 +619,7 @@ fn pid_1_is_the_init_from_the_start(user: Option<u32>) {
             &[],
         );
         let seen = text(&o.stdout).replace('\0', " ");
-        assert!(seen.starts_with("rr-init init "), "spawn {i}: {o:?}");
-        assert_eq!(
-            status_field(&seen, "CapEff:"),
-            "0000000000000000",
-            "spawn {i}"
-        );
+        assert_pid_1_is_the_init(&seen, &format!("spawn {i}: {o:?}"));
     }
 }
 

@@ -512,6 +512,14 @@ pub fn status_field(status: &str, name: &str) -> String {
         .to_string()
 }
 
+/// Asserts that `seen`, PID 1's command line then its status as `cat`
+/// printed them (NULs as spaces), is the sandbox's init without a
+/// capability: never the sandbox process before its exec.
+pub fn assert_pid_1_is_the_init(seen: &str, what: &str) {
+    assert!(seen.starts_with("rr-init init "), "{what}: {seen}");
+    assert_eq!(status_field(seen, "CapEff:"), "0000000000000000", "{what}");
+}
+
 /// The process group field of a /proc/PID/stat line.
 pub fn stat_pgrp(stat: &str) -> i32 {
     stat.rsplit(')')
