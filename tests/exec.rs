@@ -452,3 +452,68 @@ fn spawns_after_a_killed_tree_run() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
     }
 }
+
+/// A caller whose own cgroup was once killed (`cgroup.kill` on it while it
+/// was empty) still gets running, contained spawns: the kernel here kills a
+/// child forked into a leaf whose kill count differs from the caller's
+/// cgroup's, which the first spawn detects, joining by `cgroup.procs`
+/// instead.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_caller_in_a_once_killed_cgroup_still_spawns() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(mount) = mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+    else {
+        return; // no cgroup v2: the process-group path
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let dir = std::path::Path::new(mount)
+        .join(own)
+        .join(format!("rr-test-killed-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("cgroup.kill"), "1").unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {} run --runner exec -- sh -c \
+         'setsid sleep 1004 </dev/null >/dev/null 2>&1 & echo $! ; cat /proc/self/cgroup'",
+        dir.display(),
+        env!("CARGO_BIN_EXE_restricted-runner")
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let removed = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::remove_dir(&dir).is_ok()
+    });
+    assert!(
+        out.status.success(),
+        "{:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("/restricted-runner-"),
+        "not in a leaf of its own: {stdout}"
+    );
+    let pid: i32 = stdout.lines().next().unwrap().trim().parse().unwrap();
+    assert!(
+        wait_gone(pid, std::time::Duration::from_secs(2)),
+        "the daemon {pid} outlived the run"
+    );
+    assert!(removed, "{} is left", dir.display());
+}
