@@ -9,9 +9,12 @@
 //! - forwards the signals the library sends (from outside the namespace) to
 //!   every process of the sandbox, `kill(-1, sig)`; signals sent from inside
 //!   are ignored, as PID 1 ignores them by default;
-//! - exits when the command exits, after writing the command's wait status
-//!   to fd 4, and the kernel then kills whatever is left in the namespace,
-//!   so nothing outlives the command;
+//! - when the command exits, kills and reaps whatever is left in the
+//!   namespace, so nothing outlives the command; then, when fd 7 is given,
+//!   writes to it whether the sandbox's network namespace was left empty
+//!   (no socket, no TCP connection in TIME_WAIT: the library then keeps it
+//!   for a later sandbox), writes the command's wait status to fd 4 and
+//!   exits;
 //! - exits at once when the caller dies (its pidfd, fd 3, becomes readable),
 //!   which ends the whole sandbox with it.
 
@@ -24,6 +27,7 @@ const CONTROL_SIGNAL: i32 = 64;
 const CALLER_FD: i32 = 3;
 const STATUS_FD: i32 = 4;
 const GO_FD: i32 = 6;
+const NETNS_FD: i32 = 7;
 
 extern "C" fn ignore(_: i32) {}
 
@@ -154,8 +158,61 @@ fn reap(command: i32) {
             return;
         }
         if pid as i32 == command {
+            end_the_rest();
+            // A zero-length write tells whether the fd was given.
+            if sys!(nr::WRITE, NETNS_FD, [0u8; 1].as_ptr(), 0) == 0 {
+                sys::write_all(NETNS_FD, &[u8::from(netns_is_empty())]);
+            }
             sys::write_all(STATUS_FD, &status.to_ne_bytes());
             sys::exit(0);
         }
     }
+}
+
+/// Kills every other process of the namespace and reaps them all (each
+/// orphan becomes our child), so that none is left once the status is out.
+fn end_the_rest() {
+    sys!(nr::KILL, -1isize, sys::SIGKILL);
+    loop {
+        let pid = sys!(nr::WAIT4, -1isize, 0, 0, 0);
+        if pid < 0 && pid != -sys::EINTR {
+            return;
+        }
+    }
+}
+
+/// Whether this process's network namespace holds no socket (of any
+/// family) and no TCP connection in TIME_WAIT, per `/proc/net/sockstat`:
+/// its `sockets: used` and its `tw` count are the namespace's own.
+fn netns_is_empty() -> bool {
+    let path = b"/proc/net/sockstat\0";
+    let fd = sys!(nr::OPENAT, sys::AT_FDCWD, path.as_ptr(), sys::O_CLOEXEC, 0);
+    if fd < 0 {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = sys!(nr::READ, fd, buf[len..].as_mut_ptr(), buf.len() - len);
+        if n == -sys::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    sys!(nr::CLOSE, fd);
+    sockstat_is_empty(&buf[..len])
+}
+
+/// Reads `/proc/net/sockstat`'s text: "sockets: used 0" first, and a TCP
+/// line with " tw 0 ".
+fn sockstat_is_empty(text: &[u8]) -> bool {
+    if !text.starts_with(b"sockets: used 0\n") {
+        return false;
+    }
+    text.split(|b| *b == b'\n')
+        .find(|line| line.starts_with(b"TCP:"))
+        .is_some_and(|line| line.windows(6).any(|w| w == b" tw 0 "))
 }

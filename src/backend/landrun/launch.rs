@@ -15,13 +15,13 @@
 //! 1. the *sandbox* process, cloned into new user (when the caller is not
 //!    privileged), mount, PID, IPC, UTS and cgroup namespaces. It is PID 1
 //!    of the new PID namespace. It writes its id maps, joins the pids
-//!    cgroup, and clones the command's process; then it waits on the
-//!    *ready* pipe for the caller's plan, builds the mount view, moves into
-//!    it, joins the command's network namespace (when networking is off)
-//!    and brings its loopback up, gives up its capabilities and execs the
-//!    embedded init (see `init`), which stays PID 1 until the command ends
-//!    and, once running, tells the command's process through the *go*
-//!    pipe.
+//!    cgroup, clones the command's process, and empties its bounding set
+//!    (which only its execveat reads); then it waits on the *ready* pipe
+//!    for the caller's plan, builds the mount view, moves into it, joins
+//!    the command's network namespace (when networking is off) and brings
+//!    its loopback up, gives up its capabilities and execs the embedded
+//!    init (see `init`), which stays PID 1 until the command ends and, once
+//!    running, tells the command's process through the *go* pipe.
 //! 2. the *command* process, which meanwhile (these steps cost about as
 //!    much as the view) starts its own session, makes the network
 //!    namespace (the costliest namespace to create, so off the sandbox
@@ -35,6 +35,11 @@
 //!    before that is the program's: until the go byte it executes only
 //!    this code, without capabilities; if the view fails, the sandbox
 //!    process exits and the kernel kills it with the PID namespace.
+//!
+//! When the caller has an idle network namespace (see `netns_pool`), both
+//! processes join it instead (`setns`, its loopback up already): the
+//! sandbox process before the ready byte, the command's process where it
+//! would have made one.
 //!
 //! The caller then reads the error pipe to its end, which comes once both
 //! children have exec'd: only then is the memory they use released (`Args`
@@ -97,6 +102,12 @@ pub(crate) struct Confinement<'a> {
     /// The folder the command starts in, and whether failing to enter it is
     /// an error (it was asked for) or means starting in `/`.
     pub(crate) cwd: Option<(CString, bool)>,
+    /// An idle network namespace the sandbox joins instead of making one
+    /// (see `netns_pool`; with a sandbox process and networking off).
+    pub(crate) netns: Option<&'a OwnedFd>,
+    /// Whether the init says, once every process of the sandbox is gone,
+    /// whether the network namespace was left empty (see `netns_pool`).
+    pub(crate) report_netns: bool,
 }
 
 /// Where a child failed, as reported through the error pipe.
@@ -259,6 +270,11 @@ struct Args<'a> {
     /// made by the sandbox process.
     unshare_network: bool,
     net: [RawFd; 2],
+    /// An idle network namespace that both children join instead, or -1.
+    netns_fd: RawFd,
+    /// The write end of the pipe the init gives its verdict on the network
+    /// namespace on, or -1.
+    netns_report: RawFd,
     /// The CPUs the caller may run on, when there are several.
     cpus: Option<libc::cpu_set_t>,
 }
@@ -267,6 +283,9 @@ struct Args<'a> {
 /// init reports the command's status on.
 pub(crate) struct Started {
     pub(crate) spawned: Spawned,
+    /// Where the init says whether the network namespace was left empty
+    /// (with `report_netns`).
+    pub(crate) netns_report: Option<OwnedFd>,
 }
 
 /// A failure to start, with the stage it happened at (None when it was the
@@ -323,6 +342,11 @@ pub(crate) fn spawn(
         None
     };
     let ready = if concurrent {
+        Some(pipe_above_stdio()?)
+    } else {
+        None
+    };
+    let netns_report = if init.is_some() && confinement.report_netns {
         Some(pipe_above_stdio()?)
     } else {
         None
@@ -395,8 +419,13 @@ pub(crate) fn spawn(
         init_pid_arg: [0; 16],
         empty_env: [ptr::null()],
         command_stack: command_stack.top(),
-        unshare_network: init.is_some() && namespaces.network,
+        unshare_network: init.is_some() && namespaces.network && confinement.netns.is_none(),
         net: [-1, -1],
+        netns_fd: match (init, confinement.netns) {
+            (Some(_), Some(fd)) if namespaces.network => fd.as_raw_fd(),
+            _ => -1,
+        },
+        netns_report: netns_report.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         cpus: caller_cpus(),
     });
     args.init_argv[0] = c"rr-init".as_ptr();
@@ -406,7 +435,7 @@ pub(crate) fn spawn(
     // namespace itself (see `confine_and_exec`), and the caller goes on
     // with `prepare`.
     let mut flags = libc::CLONE_VM | libc::SIGCHLD | namespaces.clone_flags();
-    if args.unshare_network {
+    if args.unshare_network || args.netns_fd >= 0 {
         flags &= !libc::CLONE_NEWNET;
     }
     if !concurrent {
@@ -438,6 +467,10 @@ pub(crate) fn spawn(
     drop(error_write);
     drop(child);
     let status_read = status.map(|(r, w)| {
+        drop(w);
+        r
+    });
+    let netns_report = netns_report.map(|(r, w)| {
         drop(w);
         r
     });
@@ -538,6 +571,7 @@ pub(crate) fn spawn(
             stdout,
             stderr,
         },
+        netns_report,
     })
 }
 
@@ -671,6 +705,13 @@ unsafe fn build_sandbox(
         if a.net[1] >= 0 {
             libc::close(a.net[1]);
         }
+        // The bounding and ambient sets only matter at the init's execveat,
+        // and emptying them costs a system call per capability: done here,
+        // while the caller still prepares the view, rather than after it.
+        privileges::drop_bounding(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
+        if a.netns_fd >= 0 && libc::setns(a.netns_fd, libc::CLONE_NEWNET) != 0 {
+            return Err((Stage::NetworkNamespace, errno()));
+        }
         if a.ready[0] >= 0 {
             // The command's process starts on this CPU while this process
             // waits for the caller (see `spawn`).
@@ -715,7 +756,7 @@ unsafe fn build_sandbox(
                 }
                 (*view)
                     .apply(a.ruleset_fd)
-                    .map_err(|(s, e)| (Stage::View(s), e))?
+                    .map_err(|(s, e)| (Stage::View(s), e))?;
             }
         }
         if a.unshare_network {
@@ -725,7 +766,7 @@ unsafe fn build_sandbox(
         // writes the go byte once it runs: the command's program never runs
         // beside a PID 1 that is still this process (with the caller's
         // command line and memory, and dumpable).
-        privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
+        privileges::clear().map_err(|e| (Stage::Capabilities, e))?;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return Err((Stage::NoNewPrivs, errno()));
         }
@@ -868,17 +909,31 @@ unsafe fn start_init(
 
         // fd 3: the caller's pidfd, fd 4: the status pipe, fd 5: the helper
         // (close-on-exec), fd 6: the go pipe, which the init writes once it
-        // is in place; nothing else, so the init holds none of the caller's
-        // pipes.
-        let moved = [a.caller_pidfd, a.status_fd, a.init_fd, a.go[1]]
-            .map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
-        if moved.iter().any(|fd| *fd < 0) {
+        // is in place, and fd 7, when the network namespace may be kept,
+        // the pipe for the init's verdict on it; nothing else, so the init
+        // holds none of the caller's pipes.
+        let moved = [
+            a.caller_pidfd,
+            a.status_fd,
+            a.init_fd,
+            a.go[1],
+            a.netns_report,
+        ]
+        .map(|fd| {
+            if fd < 0 {
+                fd
+            } else {
+                libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10)
+            }
+        });
+        if moved[..4].iter().any(|fd| *fd < 0) || (a.netns_report >= 0 && moved[4] < 0) {
             return Err((Stage::Init, errno()));
         }
         if libc::dup3(moved[0], 3, 0) < 0
             || libc::dup3(moved[1], 4, 0) < 0
             || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
             || libc::dup3(moved[3], 6, 0) < 0
+            || (moved[4] >= 0 && libc::dup3(moved[4], 7, 0) < 0)
         {
             return Err((Stage::Init, errno()));
         }
@@ -892,7 +947,8 @@ unsafe fn start_init(
         }
         // The error pipe goes with the others: a failure of the execveat
         // below is reported by the exit status.
-        libc::syscall(libc::SYS_close_range, 7u32, u32::MAX, 0u32);
+        let first_closed: u32 = if moved[4] >= 0 { 8 } else { 7 };
+        libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
         libc::syscall(
             libc::SYS_execveat,
             5,
@@ -958,6 +1014,11 @@ unsafe fn confine_and_exec(
             libc::sched_yield();
             // The sandbox process joins it (see `join_network`).
             if !write_byte(a.net[1]) {
+                return Err((Stage::NetworkNamespace, errno()));
+            }
+        } else if a.netns_fd >= 0 {
+            // An idle namespace, its loopback up already.
+            if libc::setns(a.netns_fd, libc::CLONE_NEWNET) != 0 {
                 return Err((Stage::NetworkNamespace, errno()));
             }
         } else if a.namespaces.network {

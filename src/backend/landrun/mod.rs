@@ -19,6 +19,7 @@ mod init;
 mod launch;
 mod limits;
 mod namespaces;
+mod netns_pool;
 mod privileges;
 mod rules;
 mod ruleset;
@@ -303,6 +304,9 @@ struct Guard {
     pids: Option<Leaf>,
     /// `max_cpu_seconds`, to tell its SIGKILL from another.
     cpu_limit: Option<u64>,
+    /// The sandbox's network namespace, and the pipe its init says on
+    /// whether it was left empty, to keep it for a later spawn.
+    netns: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl SpawnGuard for Guard {
@@ -314,7 +318,12 @@ impl SpawnGuard for Guard {
         }
     }
 
-    fn reaped(&mut self, _status: Option<ExitStatus>) {}
+    fn reaped(&mut self, status: Option<ExitStatus>) {
+        if status.is_none() {
+            // The init may still run: its verdict cannot be waited for.
+            self.netns = None;
+        }
+    }
 
     fn ended(
         &mut self,
@@ -333,6 +342,9 @@ impl SpawnGuard for Guard {
     }
 
     fn cleanup(&mut self) -> Result<()> {
+        if let Some((netns, report)) = self.netns.take() {
+            netns_pool::POOL.give_back(netns, &report);
+        }
         match self.pids.take() {
             Some(leaf) => leaf.remove(std::time::Duration::from_secs(2)),
             None => Ok(()),
@@ -430,6 +442,15 @@ impl Landrun {
             lines.push(Line::Cgroup(&leaf.dir));
         }
         let record = Record::begin(&lines);
+        // An empty network namespace of an earlier sandbox of this process
+        // is joined rather than a new one made (see `netns_pool`): with an
+        // init to vouch for it, and owned by the caller (no user namespace).
+        let pool_netns = ns.pid && ns.network && !ns.user;
+        let idle_netns = if pool_netns {
+            netns_pool::POOL.take()
+        } else {
+            None
+        };
         let from = now_ticks();
         let started = launch::spawn(
             program,
@@ -447,6 +468,8 @@ impl Landrun {
                 privileges,
                 pids_cgroup: pids_fd.as_ref(),
                 cwd,
+                netns: idle_netns.as_ref(),
+                report_netns: pool_netns,
             },
             init_fds,
             prepare,
@@ -462,10 +485,17 @@ impl Landrun {
                 .map(|b| (namespaces::display(&b.path), mount_mode(b.attrs)))
                 .collect()
         });
+        let netns = match started.netns_report {
+            Some(report) => idle_netns
+                .or_else(|| netns_pool::of_child(started.spawned.child.pid()))
+                .map(|fd| (fd, report)),
+            None => None,
+        };
         let guard = Guard {
             init: ns.pid,
             pids,
             cpu_limit: s.limits.cpu_seconds,
+            netns,
         };
         let process = Process::new(started.spawned, Box::new(guard)).with_record(record);
         Ok((process, report))

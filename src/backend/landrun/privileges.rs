@@ -49,6 +49,20 @@ const SECUREBITS: libc::c_ulong = 0b1110_1111;
 /// Async-signal-safe: only system calls on stack data. Meant for a
 /// vfork-style child.
 pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
+    // SAFETY: per this function's contract.
+    unsafe { drop_bounding(p)? };
+    clear()
+}
+
+/// The first half of [`drop_all`]: locks the securebits and empties the
+/// bounding and ambient sets, which only matter at the next execve. The
+/// process keeps its effective capabilities for the work it still has to
+/// do, so it can run this early, off its critical path (one `prctl` per
+/// capability, about 2 µs each).
+///
+/// # Safety
+/// As [`drop_all`].
+pub(crate) unsafe fn drop_bounding(p: &Prepared) -> std::result::Result<(), i32> {
     // SAFETY: plain system calls on local data.
     unsafe {
         let errno = || *libc::__errno_location();
@@ -79,8 +93,14 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
         {
             return Err(errno());
         }
-        caps::set(&caps::Sets::default())
+        Ok(())
     }
+}
+
+/// The second half of [`drop_all`]: empties the effective, permitted and
+/// inheritable sets (one `capset`, async-signal-safe).
+pub(crate) fn clear() -> std::result::Result<(), i32> {
+    caps::set(&caps::Sets::default())
 }
 
 /// Whether this process holds `cap` in its effective set.
