@@ -89,8 +89,18 @@ pub fn run(command: i32) -> ! {
     // The command waits for this byte before it enters the view.
     sys::write_all(GO_FD, &[1]);
     sys!(nr::CLOSE, GO_FD);
+    // Opened now, while the command starts, and read when it has ended: the
+    // first lookups in the sandbox's new /proc are slow, and the reading
+    // is what the caller's wait waits for. (It shows this namespace's
+    // counts whoever reads it.) A zero-length write tells whether the
+    // verdict is wanted.
+    let sockstat = if sys!(nr::WRITE, NETNS_FD, [0u8; 1].as_ptr(), 0) == 0 {
+        sys!(nr::OPENAT, sys::AT_FDCWD, b"/proc/net/sockstat\0".as_ptr(), sys::O_CLOEXEC, 0)
+    } else {
+        -1
+    };
     // The command may have ended (killed) before the signalfd existed.
-    reap(command);
+    reap(command, sockstat);
 
     let mut fds = [
         PollFd { fd: sfd, events: sys::POLLIN, revents: 0 },
@@ -126,7 +136,7 @@ pub fn run(command: i32) -> ! {
         let info = unsafe { info.assume_init() };
         let sig = info.signo as i32;
         if sig == sys::SIGCHLD {
-            reap(command);
+            reap(command, sockstat);
         } else if info.pid == 0 {
             // From an ancestor namespace: the library (or the host).
             let target = if sig == CONTROL_SIGNAL && info.code == sys::SI_QUEUE {
@@ -142,8 +152,9 @@ pub fn run(command: i32) -> ! {
 }
 
 /// Reaps every child that has exited; when the command is one of them,
-/// reports its status and exits (the kernel kills the rest).
-fn reap(command: i32) {
+/// ends the rest, gives the verdict on the network namespace (when
+/// `sockstat` is open), reports the command's status and exits.
+fn reap(command: i32, sockstat: isize) {
     loop {
         let mut status: i32 = 0;
         let pid = sys!(nr::WAIT4, -1isize, &mut status as *mut i32, sys::WNOHANG, 0);
@@ -159,9 +170,8 @@ fn reap(command: i32) {
         }
         if pid as i32 == command {
             end_the_rest();
-            // A zero-length write tells whether the fd was given.
-            if sys!(nr::WRITE, NETNS_FD, [0u8; 1].as_ptr(), 0) == 0 {
-                sys::write_all(NETNS_FD, &[u8::from(netns_is_empty())]);
+            if sockstat >= 0 {
+                sys::write_all(NETNS_FD, &[u8::from(netns_is_empty(sockstat))]);
             }
             sys::write_all(STATUS_FD, &status.to_ne_bytes());
             sys::exit(0);
@@ -182,18 +192,14 @@ fn end_the_rest() {
 }
 
 /// Whether this process's network namespace holds no socket (of any
-/// family) and no TCP connection in TIME_WAIT, per `/proc/net/sockstat`:
-/// its `sockets: used` and its `tw` count are the namespace's own.
-fn netns_is_empty() -> bool {
-    let path = b"/proc/net/sockstat\0";
-    let fd = sys!(nr::OPENAT, sys::AT_FDCWD, path.as_ptr(), sys::O_CLOEXEC, 0);
-    if fd < 0 {
-        return false;
-    }
+/// family) and no TCP connection in TIME_WAIT, per `/proc/net/sockstat`
+/// (`sockstat`, read afresh from its start): its `sockets: used` and its
+/// `tw` count are the namespace's own.
+fn netns_is_empty(sockstat: isize) -> bool {
     let mut buf = [0u8; 512];
     let mut len = 0;
     while len < buf.len() {
-        let n = sys!(nr::READ, fd, buf[len..].as_mut_ptr(), buf.len() - len);
+        let n = sys!(nr::PREAD64, sockstat, buf[len..].as_mut_ptr(), buf.len() - len, len);
         if n == -sys::EINTR {
             continue;
         }
@@ -202,7 +208,6 @@ fn netns_is_empty() -> bool {
         }
         len += n as usize;
     }
-    sys!(nr::CLOSE, fd);
     sockstat_is_empty(&buf[..len])
 }
 

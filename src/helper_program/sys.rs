@@ -18,6 +18,7 @@ pub mod nr {
     pub const PPOLL: usize = 271;
     pub const SIGNALFD4: usize = 289;
     pub const LSEEK: usize = 8;
+    pub const PREAD64: usize = 17;
     pub const GETPID: usize = 39;
     pub const CLONE: usize = 56;
     pub const EXECVE: usize = 59;
@@ -47,6 +48,7 @@ pub mod nr {
     pub const OPENAT: usize = 56;
     pub const GETDENTS64: usize = 61;
     pub const LSEEK: usize = 62;
+    pub const PREAD64: usize = 67;
     pub const CLOCK_NANOSLEEP: usize = 115;
     pub const SETSID: usize = 157;
     pub const GETPID: usize = 172;
