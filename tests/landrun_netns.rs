@@ -6,6 +6,8 @@
 //! and spawns from other tests running alongside would take the namespaces
 //! this one expects to see again.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::OsStr;
