@@ -102,6 +102,8 @@ fn network_namespaces_are_reused_only_when_empty_and_never_shared() {
 
     // An empty namespace is joined again, loopback up; it is never the host's.
     let first = cookie(&r);
+    // The first spawn made the record and its watchdog.
+    let fds = fd_count();
     let second = cookie(&r);
     assert_ne!(first, host, "the sandbox has the host's network namespace");
     if !nix::unistd::geteuid().is_root() {
@@ -199,6 +201,16 @@ fn network_namespaces_are_reused_only_when_empty_and_never_shared() {
     let (k, killed) = start();
     k.process.kill(libc::SIGKILL).expect("kill");
     let _ = k.process.wait();
+    drop((k.stdin, k.stdout, k.stderr));
     let after = cookie(&r);
     assert_ne!(after, killed, "a killed sandbox's namespace was reused");
+
+    // The idle namespaces are not in the caller's fd table: its fd count is
+    // what it was after the first spawn, with more of them idle now.
+    let held: Vec<_> = (0..3).map(|_| start()).collect();
+    for (p, _) in held {
+        drop(p.stdin);
+        assert_eq!(p.process.wait().expect("wait"), ExitStatus::Exited(0));
+    }
+    assert_eq!(fd_count(), fds, "spawns changed the caller's fd count");
 }

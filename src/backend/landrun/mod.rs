@@ -121,10 +121,16 @@ impl Landrun {
         let filters_no_netns = seccomp::build(seccomp::Extra {
             deny_udp_and_raw: !settings.allow_networking,
         })?;
+        let privileged = privileges::has_capability(privileges::CAP_SYS_ADMIN);
+        if privileged {
+            // Spawns may keep network namespaces (see `netns_pool`): the
+            // pool's fds are made with the runner, not by a spawn.
+            netns_pool::POOL.prepare();
+        }
         Ok(Landrun {
             settings: Arc::new(settings),
             abi: ruleset::detect_abi(),
-            privileged: privileges::has_capability(privileges::CAP_SYS_ADMIN),
+            privileged,
             filters,
             filters_no_netns,
         })
@@ -306,7 +312,7 @@ struct Guard {
     cpu_limit: Option<u64>,
     /// The sandbox's network namespace, and the pipe its init says on
     /// whether it was left empty, to keep it for a later spawn.
-    netns: Option<(OwnedFd, OwnedFd)>,
+    netns: Option<(netns_pool::Netns, OwnedFd)>,
 }
 
 impl SpawnGuard for Guard {
@@ -468,7 +474,7 @@ impl Landrun {
                 privileges,
                 pids_cgroup: pids_fd.as_ref(),
                 cwd,
-                netns: idle_netns.as_ref(),
+                netns: idle_netns.as_ref().map(netns_pool::Netns::fd),
                 report_netns: pool_netns,
             },
             init_fds,
@@ -487,8 +493,8 @@ impl Landrun {
         });
         let netns = match started.netns_report {
             Some(report) => idle_netns
-                .or_else(|| netns_pool::of_child(started.spawned.child.pid()))
-                .map(|fd| (fd, report)),
+                .or_else(|| netns_pool::Netns::of_child(started.spawned.child.pid()))
+                .map(|netns| (netns, report)),
             None => None,
         };
         let guard = Guard {

@@ -13,63 +13,177 @@
 //!   whether the namespace holds nothing: no socket of any kind and no TCP
 //!   connection in TIME_WAIT (`/proc/net/sockstat`). A sandbox that leaves
 //!   anything, or that ends without its init's word (killed), takes its
-//!   namespace with it;
-//! - never two sandboxes at once, and never across a fork: the idle ones
-//!   belong to the process that made them.
+//!   namespace with it; so does a spawn that fails;
+//! - each to one sandbox at a time: a kept namespace is taken out of the
+//!   pool by the spawn that joins it.
+//!
+//! An idle namespace is kept as an fd in flight on a private socket pair
+//! (`SCM_RIGHTS` sent to ourselves), not in the caller's fd table: the
+//! caller's fd count stays what it was after the runner was made, however
+//! many spawns ran, and no fd of the pool can be closed, reused or inherited
+//! by the caller's other code. The pair is made with the first runner that
+//! may pool, and its two fds are checked before each use. A fork's child
+//! shares the pair: each namespace is still received by one spawn only. The
+//! kernel drops what is in flight when the last holder of the pair exits.
 //!
 //! A sandboxed command cannot change such a namespace: it holds no
 //! capability over it, and its /proc/sys is read-only. What carries over is
 //! the kernel's statistics counters (/proc/net/snmp, /proc/net/netstat).
 
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, OnceLock};
 
 use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 
 /// How many idle namespaces a process keeps; more are let go.
 const MAX_IDLE: usize = 4;
 
-struct Idle {
-    /// The process the namespaces belong to (a fork starts afresh).
-    owner: u32,
-    fds: Vec<OwnedFd>,
+/// `ioctl(NS_GET_NSTYPE)` of linux/nsfs.h: the kind of a namespace's fd.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// The two ends of the pair and who they are (device and inode), to tell
+/// them from whatever a caller might have put under their numbers.
+struct Pair {
+    send: OwnedFd,
+    receive: OwnedFd,
+    ids: [(u64, u64); 2],
 }
 
 /// A pool of idle namespaces.
-pub(crate) struct Pool(Mutex<Idle>);
+pub(crate) struct Pool {
+    pair: OnceLock<Option<Pair>>,
+    /// How many this process put in and did not take out (a bound, not a
+    /// count: a fork's child shares the pair but not this).
+    idle: Mutex<usize>,
+}
 
 /// This process's pool.
 pub(crate) static POOL: Pool = Pool::new();
 
-impl Pool {
-    const fn new() -> Self {
-        Pool(Mutex::new(Idle {
-            owner: 0,
-            fds: Vec::new(),
-        }))
+/// A sandbox's network namespace: joined from the pool, or made by the
+/// sandbox and captured to be kept once it ends.
+#[derive(Debug)]
+pub(crate) struct Netns(OwnedFd);
+
+impl Netns {
+    /// The namespace's fd, for `setns`.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.0
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
-        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let me = std::process::id();
-        if idle.owner != me {
-            // Inherited through a fork: the parent may hand the same ones
-            // out.
-            idle.fds.clear();
-            idle.owner = me;
+    /// The network namespace of `pid` (our child, not yet reaped): for a
+    /// sandbox that made a new one.
+    pub(crate) fn of_child(pid: libc::pid_t) -> Option<Netns> {
+        let path = format!("/proc/{pid}/ns/net\0");
+        // SAFETY: opens a NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr() as *const libc::c_char,
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        // SAFETY: a new fd that we own.
+        (fd >= 0).then(|| Netns(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+fn identity(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
+}
+
+/// Whether `fd` is a network namespace other than the caller's own.
+fn is_other_netns(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: an ioctl without argument on an fd we hold.
+    let kind = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind != libc::CLONE_NEWNET {
+        return false;
+    }
+    let own = nix::sys::stat::stat("/proc/thread-self/ns/net")
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino));
+    own.is_some() && identity(fd) != own
+}
+
+impl Pool {
+    const fn new() -> Self {
+        Pool {
+            pair: OnceLock::new(),
+            idle: Mutex::new(0),
         }
-        idle
+    }
+
+    /// Makes the pair now (at runner creation), so that spawns do not
+    /// change the caller's fd count. Without it nothing is kept.
+    pub(crate) fn prepare(&self) {
+        self.pair.get_or_init(|| {
+            let (send, receive) = socketpair(
+                AddressFamily::Unix,
+                SockType::Datagram,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .ok()?;
+            let ids = [identity(send.as_fd())?, identity(receive.as_fd())?];
+            Some(Pair { send, receive, ids })
+        });
+    }
+
+    /// The pair, if it was made and its fds are still its own.
+    fn pair(&self) -> Option<&Pair> {
+        let pair = self.pair.get()?.as_ref()?;
+        let ours = identity(pair.send.as_fd()) == Some(pair.ids[0])
+            && identity(pair.receive.as_fd()) == Some(pair.ids[1]);
+        ours.then_some(pair)
     }
 
     /// An idle namespace for a new sandbox, if there is one.
-    pub(crate) fn take(&self) -> Option<OwnedFd> {
-        self.idle().fds.pop()
+    pub(crate) fn take(&self) -> Option<Netns> {
+        let pair = self.pair()?;
+        loop {
+            let mut byte = [0u8; 1];
+            let mut iov = [IoSliceMut::new(&mut byte)];
+            let mut space = nix::cmsg_space!([RawFd; 1]);
+            let msg = match recvmsg::<()>(
+                pair.receive.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => msg,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return None,
+            };
+            let mut got: Vec<OwnedFd> = Vec::new();
+            for cmsg in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                    // SAFETY: fds the kernel just gave us.
+                    got.extend(
+                        fds.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            *idle = idle.saturating_sub(1);
+            drop(idle);
+            if got.len() == 1 && is_other_netns(got[0].as_fd()) {
+                return got.pop().map(Netns);
+            }
+            // Anything else is let go, and the next one tried.
+        }
     }
 
     /// Keeps `netns` for a later sandbox if `report` (the read end of the
     /// pipe the sandbox's init writes its verdict on) says it is empty.
     /// Called once the init is reaped.
-    pub(crate) fn give_back(&self, netns: OwnedFd, report: &OwnedFd) {
+    pub(crate) fn give_back(&self, netns: Netns, report: &OwnedFd) {
         let mut verdict = [0u8; 1];
         let clean = loop {
             match nix::unistd::read(report, &mut verdict) {
@@ -78,28 +192,34 @@ impl Pool {
                 _ => break false,
             }
         };
-        if clean {
-            let mut idle = self.idle();
-            if idle.fds.len() < MAX_IDLE {
-                idle.fds.push(netns);
-            }
+        if !clean {
+            return;
         }
+        let Some(pair) = self.pair() else {
+            return;
+        };
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if *idle >= MAX_IDLE {
+            return;
+        }
+        let fds = [netns.0.as_raw_fd()];
+        let sent = loop {
+            match sendmsg::<()>(
+                pair.send.as_raw_fd(),
+                &[IoSlice::new(&[0])],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(Errno::EINTR) => continue,
+                other => break other.is_ok(),
+            }
+        };
+        if sent {
+            *idle += 1;
+        }
+        // Our fd closes here; the one in flight keeps the namespace.
     }
-}
-
-/// The network namespace of `pid` (our child, not yet reaped), to keep
-/// once it ends: for a sandbox that made a new one.
-pub(crate) fn of_child(pid: libc::pid_t) -> Option<OwnedFd> {
-    let path = format!("/proc/{pid}/ns/net\0");
-    // SAFETY: opens a NUL-terminated path.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr() as *const libc::c_char,
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    // SAFETY: a new fd that we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
@@ -112,34 +232,126 @@ mod tests {
         r
     }
 
-    fn null() -> OwnedFd {
-        std::fs::File::open("/dev/null").unwrap().into()
+    /// A network namespace that is not the caller's, when the test may make
+    /// one (root).
+    fn new_netns() -> Option<Netns> {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child only makes system calls, then waits to be killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: system calls only, in the forked child.
+            unsafe {
+                let ok = libc::unshare(libc::CLONE_NEWNET) == 0;
+                libc::write(w.as_raw_fd(), [ok as u8].as_ptr().cast(), 1);
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        drop(w);
+        let mut ok = [0u8];
+        let made = nix::unistd::read(&r, &mut ok) == Ok(1) && ok[0] == 1;
+        let netns = made.then(|| Netns::of_child(pid)).flatten();
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        netns
+    }
+
+    /// The namespaces this process holds an fd of (tests run side by side:
+    /// a count would see their fds come and go).
+    fn held_netns() -> Vec<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .filter(|l| l.starts_with("net:"))
+            .collect()
     }
 
     #[test]
-    fn only_a_clean_verdict_keeps_a_namespace_and_at_most_a_few() {
+    fn only_clean_namespaces_are_kept_a_few_and_off_the_fd_table() {
         let pool = Pool::new();
-        pool.give_back(null(), &pipe_with(&[0]));
-        pool.give_back(null(), &pipe_with(&[]));
+        pool.prepare();
+        if new_netns().is_none() {
+            return; // not allowed to make network namespaces here
+        }
+        pool.give_back(new_netns().unwrap(), &pipe_with(&[0]));
+        pool.give_back(new_netns().unwrap(), &pipe_with(&[]));
         assert!(
             pool.take().is_none(),
             "a dirty or missing verdict keeps nothing"
         );
+        let mut given = Vec::new();
         for _ in 0..MAX_IDLE + 2 {
-            pool.give_back(null(), &pipe_with(&[1]));
+            let netns = new_netns().unwrap();
+            given.push(format!("net:[{}]", identity(netns.fd().as_fd()).unwrap().1));
+            pool.give_back(netns, &pipe_with(&[1]));
         }
-        let mut kept = 0;
-        while pool.take().is_some() {
-            kept += 1;
+        let held = held_netns();
+        assert!(
+            given.iter().all(|g| !held.contains(g)),
+            "idle namespaces are in the fd table: {held:?}"
+        );
+        let mut kept = Vec::new();
+        while let Some(netns) = pool.take() {
+            kept.push(identity(netns.fd().as_fd()).unwrap());
         }
-        assert_eq!(kept, MAX_IDLE);
+        assert_eq!(kept.len(), MAX_IDLE);
+        kept.dedup();
+        assert_eq!(kept.len(), MAX_IDLE, "one namespace was kept twice");
     }
 
     #[test]
-    fn a_fork_starts_with_an_empty_pool() {
+    fn the_callers_own_namespace_and_other_files_are_not_kept() {
         let pool = Pool::new();
-        pool.give_back(null(), &pipe_with(&[1]));
-        pool.idle().owner = std::process::id() + 1;
+        pool.prepare();
+        let own = std::fs::File::open("/proc/self/ns/net").unwrap();
+        pool.give_back(Netns(own.into()), &pipe_with(&[1]));
+        let other = std::fs::File::open("/dev/null").unwrap();
+        pool.give_back(Netns(other.into()), &pipe_with(&[1]));
         assert!(pool.take().is_none());
+    }
+
+    #[test]
+    fn a_pair_whose_fds_were_replaced_is_not_used() {
+        let pool = Pool::new();
+        pool.prepare();
+        let Some(netns) = new_netns() else {
+            return;
+        };
+        pool.give_back(netns, &pipe_with(&[1]));
+        let receive = pool
+            .pair
+            .get()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .receive
+            .as_raw_fd();
+        // SAFETY: duplicates an fd of the pair.
+        let saved = unsafe { libc::dup(receive) };
+        // The caller closes the fd and a socket of its own, with a namespace
+        // in flight, gets the number.
+        let theirs = Pool::new();
+        theirs.prepare();
+        theirs.give_back(new_netns().unwrap(), &pipe_with(&[1]));
+        let their_end = theirs
+            .pair
+            .get()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .receive
+            .as_raw_fd();
+        // SAFETY: puts their socket under the pair's number, then restores it.
+        unsafe { libc::dup2(their_end, receive) };
+        assert!(pool.take().is_none(), "a replaced fd was read from");
+        // SAFETY: as above.
+        unsafe { libc::dup2(saved, receive) };
+        // SAFETY: our duplicate.
+        unsafe { libc::close(saved) };
+        assert!(pool.take().is_some());
     }
 }
