@@ -227,6 +227,28 @@ impl Leaf {
         self.dir_fd.as_fd()
     }
 
+    /// Opens the control files the end of a spawn reads (`cpu.stat`,
+    /// `cgroup.events`), while its command starts: its end then only reads
+    /// them.
+    pub(crate) fn open_controls(&self) {
+        self.control(&self.stat, "cpu.stat");
+        self.control(&self.events, "cgroup.events");
+    }
+
+    fn control<'a>(&self, slot: &'a OnceLock<Option<File>>, name: &str) -> Option<&'a File> {
+        slot.get_or_init(|| {
+            openat(
+                &self.dir_fd,
+                name,
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+            .map(File::from)
+        })
+        .as_ref()
+    }
+
     /// Reads the control file `name` into `buf`, keeping it open in `slot`.
     fn read_control<'a>(
         &self,
@@ -234,18 +256,7 @@ impl Leaf {
         name: &str,
         buf: &'a mut [u8],
     ) -> Option<&'a str> {
-        let file = slot
-            .get_or_init(|| {
-                openat(
-                    &self.dir_fd,
-                    name,
-                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .ok()
-                .map(File::from)
-            })
-            .as_ref()?;
+        let file = self.control(slot, name)?;
         // cgroup files are generated whole on a read from offset 0: one
         // system call, no size query.
         let n = file.read_at(buf, 0).ok()?;

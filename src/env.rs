@@ -130,6 +130,11 @@ impl EnvPolicy {
         }
     }
 
+    /// Whether the command gets the caller's environment as it is.
+    pub(crate) fn inherits_all(&self) -> bool {
+        self.inherit
+    }
+
     /// Whether the caller's variable `name` is passed.
     fn passes(&self, name: &OsStr) -> bool {
         self.inherit || self.pass.iter().any(|p| p.matches(name))

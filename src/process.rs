@@ -204,7 +204,6 @@ impl Process {
 
     /// Attaches the report of what the spawn enforced, built by `build`
     /// the first time it is asked for.
-    #[cfg(target_os = "linux")]
     pub(crate) fn with_enforcement_from(
         mut self,
         build: impl FnOnce() -> Enforcement + Send + 'static,

@@ -45,6 +45,25 @@ pub enum Stdio {
     Stdout,
 }
 
+/// The caller's `environ`, as the C library keeps it.
+fn caller_environ() -> *const *const libc::c_char {
+    #[cfg(target_vendor = "apple")]
+    {
+        // SAFETY: returns a pointer to the process's environ pointer.
+        unsafe { *libc::_NSGetEnviron() as *const *const libc::c_char }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        // SAFETY: reads the C library's pointer, as posix_spawn's callers
+        // passing `environ` do; changing the environment while another
+        // thread spawns is the caller's race (as `setenv` documents).
+        unsafe { environ }
+    }
+}
+
 /// The name of standard stream `target` (0, 1 or 2).
 pub(crate) fn stream_name(target: usize) -> &'static str {
     match target {
@@ -67,6 +86,9 @@ pub struct Program {
     pub(crate) path: CString,
     pub(crate) argv: Vec<CString>,
     pub(crate) env: Vec<CString>,
+    /// The child gets the caller's environment itself (`environ` at the
+    /// spawn, as `posix_spawn(..., environ)` would), not `env`.
+    pub(crate) inherit_env: bool,
     /// A session of its own rather than only a process group.
     pub(crate) new_session: bool,
     pub(crate) stdio: [Stdio; 3],
@@ -81,6 +103,7 @@ impl Program {
             path: c_string(path.as_os_str(), "program path")?,
             argv: vec![c_string(arg0, "argument")?],
             env: Vec::new(),
+            inherit_env: false,
             new_session: false,
             stdio: [Stdio::Pipe; 3],
             cwd: None,
@@ -107,8 +130,14 @@ impl Program {
 
     /// Sets the whole environment of the child.
     pub fn env(&mut self, vars: &[(OsString, OsString)]) -> Result<&mut Self> {
-        self.env = vars
-            .iter()
+        self.env = Program::entries(vars)?;
+        self.inherit_env = false;
+        Ok(self)
+    }
+
+    /// `KEY=VALUE` entries of `vars`.
+    pub(crate) fn entries(vars: &[(OsString, OsString)]) -> Result<Vec<CString>> {
+        vars.iter()
             .map(|(k, v)| {
                 let mut kv = Vec::with_capacity(k.len() + v.len() + 1);
                 kv.extend_from_slice(k.as_bytes());
@@ -116,8 +145,31 @@ impl Program {
                 kv.extend_from_slice(v.as_bytes());
                 c_string(OsStr::from_bytes(&kv), "environment entry")
             })
-            .collect::<Result<_>>()?;
-        Ok(self)
+            .collect()
+    }
+
+    /// Gives the child the caller's environment as it is at the spawn,
+    /// without copying it.
+    pub(crate) fn inherit_env(&mut self) -> &mut Self {
+        self.env.clear();
+        self.inherit_env = true;
+        self
+    }
+
+    /// The `envp` for exec: the caller's `environ` when the child inherits
+    /// it, else pointers to `env`, put in `holder` (which must outlive the
+    /// exec).
+    pub(crate) fn envp(&self, holder: &mut Vec<*const libc::c_char>) -> *const *const libc::c_char {
+        if self.inherit_env {
+            let environ = caller_environ();
+            if !environ.is_null() {
+                return environ;
+            }
+        }
+        holder.clear();
+        holder.extend(self.env.iter().map(|e| e.as_ptr()));
+        holder.push(ptr::null());
+        holder.as_ptr()
     }
 
     /// Sets what fds 0, 1 and 2 of the child are connected to.
@@ -669,9 +721,8 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let mut argv: Vec<*mut libc::c_char> =
         program.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
     argv.push(ptr::null_mut());
-    let mut envp: Vec<*mut libc::c_char> =
-        program.env.iter().map(|e| e.as_ptr() as *mut _).collect();
-    envp.push(ptr::null_mut());
+    let mut env_holder = Vec::new();
+    let envp = program.envp(&mut env_holder) as *const *mut libc::c_char;
 
     let mut pid: libc::pid_t = 0;
     // SAFETY: all pointers are valid NUL-terminated strings / NULL-terminated
@@ -683,7 +734,7 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
             &actions.0,
             &attrs.0,
             argv.as_ptr(),
-            envp.as_ptr(),
+            envp,
         )
     };
     drop((child, extra));

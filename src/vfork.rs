@@ -6,22 +6,26 @@
 //!
 //! Sharing memory means a child may only make async-signal-safe system
 //! calls on data prepared before the clone. All signals are blocked around
-//! the clone so that no handler of the caller runs in a child. A failure in
-//! a child is written (stage and errno) to a close-on-exec pipe, which
-//! reaches EOF when every child has exec'd.
+//! the clone so that no handler of the caller runs in a child. A plain
+//! child reports a failure (stage and errno) in the memory it shares with
+//! the caller, who reads it when the vfork lets it go on, as `posix_spawn`
+//! does; a sandbox's children, which exec after the caller went on, write
+//! theirs to a close-on-exec pipe, which reaches EOF when every child has
+//! exec'd.
 
 use std::ffi::{c_void, OsStr};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 
 use crate::cgroup::Leaf;
 use crate::child::Child;
 use crate::error::{Error, ErrorKind, Result};
-use crate::spawn::{pipe_above_stdio, stdio_ends, Program, Spawned, StdioEnds};
+use crate::spawn::{stdio_ends, Program, Spawned, StdioEnds};
 
 /// A child's stack. It runs a few dozen system calls; 64 KiB leaves room
 /// for debug builds.
@@ -229,12 +233,38 @@ struct PlainArgs {
     stdio: [RawFd; 3],
     /// A session of its own rather than only a process group.
     new_session: bool,
-    error_fd: RawFd,
+    /// Where the child failed (stage in the high half, errno in the low
+    /// one), 0 if it did not. The memory is shared and the caller's thread
+    /// resumes only once the child has exec'd or exited, so this is all a
+    /// failure report needs: no pipe to wait on for EOF (which comes later
+    /// in the exec, and costs the caller a wake-up).
+    failure: AtomicU64,
     /// `cgroup.procs` to write to, or -1 when the child started in its
     /// cgroup.
     cgroup_fd: RawFd,
     max_fd: libc::c_int,
     signals: Signals,
+}
+
+impl PlainArgs {
+    /// Reports where the child failed and ends it.
+    ///
+    /// # Safety
+    /// For the vfork-style child only.
+    unsafe fn fail(&self, stage: u32, errno: i32) -> ! {
+        self.failure.store(
+            (u64::from(stage) << 32) | u64::from(errno as u32),
+            Ordering::Release,
+        );
+        // SAFETY: _exit never returns, and runs no handler of the caller's.
+        unsafe { libc::_exit(127) }
+    }
+
+    /// The failure the child reported, once it exec'd or exited.
+    fn failure(&self) -> Option<(u32, i32)> {
+        let f = self.failure.load(Ordering::Acquire);
+        (f != 0).then_some(((f >> 32) as u32, f as u32 as i32))
+    }
 }
 
 extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
@@ -249,29 +279,29 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
             libc::setpgid(0, 0)
         };
         if grouped < 0 {
-            report_and_exit(a.error_fd, STAGE_PGROUP, errno());
+            a.fail(STAGE_PGROUP, errno());
         }
         // Into the cgroup before anything runs, so nothing the program
         // starts can be outside it (unless the child started there).
         let me = b"0";
         if a.cgroup_fd >= 0 && libc::write(a.cgroup_fd, me.as_ptr() as *const c_void, me.len()) != 1
         {
-            report_and_exit(a.error_fd, STAGE_CGROUP, errno());
+            a.fail(STAGE_CGROUP, errno());
         }
         for (target, fd) in a.stdio.iter().enumerate() {
             if libc::dup2(*fd, target as libc::c_int) < 0 {
-                report_and_exit(a.error_fd, STAGE_STDIO, errno());
+                a.fail(STAGE_STDIO, errno());
             }
         }
         if let Err(e) = cloexec_from_3(a.max_fd) {
-            report_and_exit(a.error_fd, STAGE_CLOSE, e);
+            a.fail(STAGE_CLOSE, e);
         }
         if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
-            report_and_exit(a.error_fd, STAGE_CWD, errno());
+            a.fail(STAGE_CWD, errno());
         }
         libc::sigprocmask(libc::SIG_SETMASK, &a.signals.empty_mask, ptr::null_mut());
         libc::execve(a.path, a.argv, a.envp);
-        report_and_exit(a.error_fd, STAGE_EXEC, errno())
+        a.fail(STAGE_EXEC, errno())
     }
 }
 
@@ -286,15 +316,14 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
     let ends = stdio_ends(program.stdio)?;
     let new_session = program.new_session || ends.shares_caller_terminal();
     let StdioEnds { parent, child, .. } = ends;
-    let (error_read, error_write) = pipe_above_stdio()?;
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(ptr::null());
-    let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(ptr::null());
+    let mut env_holder = Vec::new();
+    let envp = program.envp(&mut env_holder);
     let mut args = PlainArgs {
         path: program.path.as_ptr(),
         argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
+        envp,
         cwd: program.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         stdio: [
             child[0].as_raw_fd(),
@@ -302,7 +331,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
             child[2].as_raw_fd(),
         ],
         new_session,
-        error_fd: error_write.as_raw_fd(),
+        failure: AtomicU64::new(0),
         cgroup_fd: -1,
         max_fd: max_fd(),
         signals: Signals::new(),
@@ -336,7 +365,6 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
             (pid, Errno::last())
         }
     };
-    drop(error_write);
     drop(child);
     drop(stack);
     if pid < 0 {
@@ -346,7 +374,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
             clone_errno,
         ));
     }
-    if let Some((stage, errno)) = read_report(&error_read) {
+    if let Some((stage, errno)) = args.failure() {
         reap(pid);
         let name = OsStr::from_bytes(program.path.as_bytes());
         let errno = Errno::from_raw(errno);

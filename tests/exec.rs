@@ -517,3 +517,50 @@ fn a_caller_in_a_once_killed_cgroup_still_spawns() {
     );
     assert!(removed, "{} is left", dir.display());
 }
+
+/// A program that cannot be exec'd fails the spawn with the kernel's word
+/// for it, reported by the child before it exits, and leaves no process
+/// (reaped, no zombie) and no fd behind.
+#[test]
+fn a_failed_exec_is_an_error_that_leaves_nothing() {
+    run_in_child("failed_exec_child", &[]);
+}
+
+#[test]
+fn failed_exec_child() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_child("failed_exec_child") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let executable = |name: &str, text: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let no_interpreter = executable("no-interpreter", b"#!/rr-no-such-interpreter\n");
+    let not_a_program = executable("not-a-program", b"\x7fELF but not really\n");
+    let r = runner();
+    // The record, its watchdog and the cgroup pool are made by a first spawn.
+    r.run(None, OsStr::new("true"), &[], &Params::new(), None)
+        .unwrap();
+    let (fds, zombies) = (fd_count(), zombie_children());
+    for _ in 0..3 {
+        let e = r.spawn(&Command::new(&no_interpreter)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+        assert!(e.message().contains("interpreter"), "{e}");
+        let e = r.spawn(&Command::new(&not_a_program)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Spawn, "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOEXEC), "{e}");
+        assert!(e.message().contains("not-a-program"), "{e}");
+    }
+    assert_eq!(fd_count(), fds, "a failed spawn left an fd");
+    assert_eq!(zombie_children(), zombies, "a failed spawn left a zombie");
+    // And the runner still spawns.
+    let o = r
+        .run(None, OsStr::new("echo ok"), &[], &Params::new(), None)
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    println!("child failed_exec_child done");
+}

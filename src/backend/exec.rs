@@ -129,16 +129,18 @@ impl Backend for Exec {
             let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
             let from = now_ticks();
             let spawned = crate::vfork::spawn_in_cgroup(&program, &leaf)?;
+            // While the command starts: the wait then only reads them.
+            leaf.open_controls();
             record.add(Line::Pid {
                 pid: spawned.child.pid(),
                 from,
                 to: now_ticks(),
             });
-            let report = report(&record, "cgroup v2 leaf (cgroup.kill)", &self.env);
+            let report = reporter(&record, "cgroup v2 leaf (cgroup.kill)", &self.env);
             return Ok(
                 Process::new(spawned, Box::new(CgroupGuard { leaf: Some(leaf) }))
                     .with_record(record)
-                    .with_enforcement(report),
+                    .with_enforcement_from(report),
             );
         }
         let record = Record::begin(&[Line::Spawn("exec")]);
@@ -149,22 +151,32 @@ impl Backend for Exec {
             from,
             to: now_ticks(),
         });
-        let report = report(&record, "process group", &self.env);
+        let report = reporter(&record, "process group", &self.env);
         Ok(Process::new(spawned, Box::new(PlainGuard))
             .with_record(record)
-            .with_enforcement(report))
+            .with_enforcement_from(report))
     }
 }
 
-fn report(record: &Record, containment: &str, env: &EnvPolicy) -> Enforcement {
-    env.report(
-        Enforcement::new("exec")
-            .layer("containment", true, containment, json!({}))
-            .die_with_caller(
-                record.is_recorded(),
-                "the caller's watchdog ends the tree when the caller dies",
-            ),
-    )
+/// What builds the report of a spawn, when it is first asked for: most
+/// callers never ask.
+fn reporter(
+    record: &Record,
+    containment: &'static str,
+    env: &EnvPolicy,
+) -> impl FnOnce() -> Enforcement + Send + 'static {
+    let recorded = record.is_recorded();
+    let env = env.clone();
+    move || {
+        env.report(
+            Enforcement::new("exec")
+                .layer("containment", true, containment, json!({}))
+                .die_with_caller(
+                    recorded,
+                    "the caller's watchdog ends the tree when the caller dies",
+                ),
+        )
+    }
 }
 
 impl Exec {

@@ -119,13 +119,19 @@ pub(crate) fn resolve_on_host(
         .rev()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
-    let mut path = find_program(program, search)?;
-    if !path.is_absolute() {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Error::from_io(ErrorKind::Spawn, "finding the current folder", &e))?;
-        path = cwd.join(path);
-    }
+    let path = locate(program, search)?;
     Ok(HostCommand { path, vars })
+}
+
+/// `program` found in `search` (a PATH), as an absolute path.
+fn locate(program: &OsStr, search: Option<&OsStr>) -> Result<PathBuf> {
+    let path = find_program(program, search)?;
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::from_io(ErrorKind::Spawn, "finding the current folder", &e))?;
+    Ok(cwd.join(path))
 }
 
 /// The [`Program`] for `program args...` with the environment `env` gives
@@ -141,6 +147,13 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    if env.inherits_all() && overrides.is_empty() {
+        // The caller's environment as it is: no copy of it is made.
+        let path = locate(program, std::env::var_os("PATH").as_deref())?;
+        let mut p = Program::new(&path, program)?;
+        p.args(args)?.inherit_env().stdio(stdio);
+        return Ok(p);
+    }
     let host = resolve_on_host(program, env, overrides)?;
     let mut p = Program::new(&host.path, program)?;
     p.args(args)?.env(&host.vars)?.stdio(stdio);

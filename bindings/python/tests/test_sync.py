@@ -117,6 +117,36 @@ def test_reaping_ends_what_the_command_left_running(any_runner: rr.Runner) -> No
     assert not still_running(mark), "a background process outlived the run"
 
 
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_an_interrupted_run_ends_the_tree(host_runner: rr.Runner, capture: bool) -> None:
+    # As a KeyboardInterrupt would: a signal handler raises while run() waits.
+    mark = unique_seconds()
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    fds = fd_count()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(Interrupted):
+            host_runner.run(["sh", "-c", f"sleep {mark} & sleep 100"], capture_output=capture)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not still_running(mark), "the interrupted run left its tree running"
+    assert fd_count() == fds
+    try:
+        zombie = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        zombie = None
+    assert zombie is None, f"an unreaped child: {zombie}"
+
+
 def test_errors_are_the_right_exceptions(runner_factory: Factory, host_dir: Path) -> None:
     r = runner_factory("exec")
     with pytest.raises(FileNotFoundError) as nf:

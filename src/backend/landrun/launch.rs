@@ -354,7 +354,16 @@ pub(crate) fn spawn(
 
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(ptr::null());
-    let mut envp: Vec<*const libc::c_char> = program.env.iter().map(|e| e.as_ptr()).collect();
+    // A copy of the caller's environment, if the command inherits it: the
+    // command execs after the caller's thread went on.
+    let copied;
+    let entries = if program.inherit_env {
+        copied = Program::entries(&std::env::vars_os().collect::<Vec<_>>())?;
+        &copied
+    } else {
+        &program.env
+    };
+    let mut envp: Vec<*const libc::c_char> = entries.iter().map(|e| e.as_ptr()).collect();
     envp.push(ptr::null());
 
     let seccomp = match confinement.seccomp {

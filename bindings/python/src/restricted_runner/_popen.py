@@ -341,4 +341,30 @@ def run(
     return subprocess.CompletedProcess(popen.args, retcode, stdout, stderr)
 
 
-__all__ = ["DEVNULL", "PIPE", "STDOUT", "Popen", "Sequence", "StreamSpec", "run"]
+def run_unpiped(handle: Handle, args: Args, check: bool) -> subprocess.CompletedProcess[Any]:
+    """`subprocess.run`'s body for a process with no pipe and no timeout:
+    wait (interruptible, as `subprocess.run` is), reap, report. On any
+    exception while waiting (KeyboardInterrupt), the tree is killed first."""
+    try:
+        if hasattr(os, "waitid"):
+            # Nothing else holds this handle: its pid stays this process's
+            # child, unreaped, until the reap below, so waiting on the pid is
+            # safe, and one system call (interrupted by signals, as
+            # subprocess's wait is).
+            try:
+                os.waitid(os.P_PID, handle.pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
+        else:
+            handle.wait_exit(None)
+    except BaseException:
+        handle.kill(signal.SIGKILL)
+        handle.reap()
+        raise
+    retcode = handle.reap()
+    if check and retcode:
+        raise subprocess.CalledProcessError(retcode, args)
+    return subprocess.CompletedProcess(args, retcode)
+
+
+__all__ = ["DEVNULL", "PIPE", "STDOUT", "Popen", "Sequence", "StreamSpec", "run", "run_unpiped", "stream_plan"]

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from . import _ffi
 from ._ffi import lib
-from ._handle import Args, Env, StrOrBytesPath
-from ._popen import PIPE, Popen, StreamSpec, run
+from ._handle import Args, Env, StrOrBytesPath, argv_of, spawn
+from ._popen import PIPE, Popen, StreamSpec, run, run_unpiped, stream_plan
 
 if TYPE_CHECKING:
     from ._asyncio import Process
@@ -175,6 +175,15 @@ class Runner:
             if stdout is not None or stderr is not None:
                 raise ValueError("stdout and stderr arguments may not be used with capture_output.")
             stdout = stderr = PIPE
+        plans = [stream_plan(s, i) for i, s in enumerate((stdin, stdout, stderr))]
+        if input is None and timeout is None and _ffi.RR_STDIO_PIPE not in (m for m, _ in plans):
+            # Nothing to feed nor capture: no Popen, no file objects.
+            ptr = self._acquire()
+            try:
+                handle, _ = spawn(ptr, self._kind, argv_of(args), env, cwd, params, plans)
+            finally:
+                self._release()
+            return run_unpiped(handle, args, check)
         ptr = self._acquire()
         try:
             popen = Popen(
