@@ -314,6 +314,11 @@ mod tests {
         assert!(pool.take().is_none());
     }
 
+    fn receiving_end(pool: &Pool) -> RawFd {
+        let pair = pool.pair.get().unwrap().as_ref().unwrap();
+        pair.receive.as_raw_fd()
+    }
+
     #[test]
     fn a_pair_whose_fds_were_replaced_is_not_used() {
         let pool = Pool::new();
@@ -322,14 +327,7 @@ mod tests {
             return;
         };
         pool.give_back(netns, &pipe_with(&[1]));
-        let receive = pool
-            .pair
-            .get()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .receive
-            .as_raw_fd();
+        let receive = receiving_end(&pool);
         // SAFETY: duplicates an fd of the pair.
         let saved = unsafe { libc::dup(receive) };
         // The caller closes the fd and a socket of its own, with a namespace
@@ -337,14 +335,7 @@ mod tests {
         let theirs = Pool::new();
         theirs.prepare();
         theirs.give_back(new_netns().unwrap(), &pipe_with(&[1]));
-        let their_end = theirs
-            .pair
-            .get()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .receive
-            .as_raw_fd();
+        let their_end = receiving_end(&theirs);
         // SAFETY: puts their socket under the pair's number, then restores it.
         unsafe { libc::dup2(their_end, receive) };
         assert!(pool.take().is_none(), "a replaced fd was read from");
