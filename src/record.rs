@@ -412,13 +412,13 @@ fn with_store<T>(f: impl FnOnce(&mut Store) -> T) -> std::result::Result<T, Erro
         return Err(Error::requirements("spawn records need Linux"));
     }
     let mut guard = STORE.lock().unwrap_or_else(|p| p.into_inner());
-    let me = Owner::current();
-    let stale = matches!(guard.as_ref(), Some(Ok(s)) if s.owner.pid != me.pid);
+    let pid = std::process::id() as i32;
+    let stale = matches!(guard.as_ref(), Some(Ok(s)) if s.owner.pid != pid);
     if stale || guard.is_none() {
         // A fork's child: the parent's mapping and watchdog are not ours;
         // dropping the store only unmaps this process's view of the file.
         drop(guard.take());
-        let mut store = Store::open(me);
+        let mut store = Store::open(Owner::current());
         if let Ok(s) = store.as_mut() {
             s.ensure_watchdog();
         }
