@@ -22,7 +22,7 @@
 //! caller's fd count stays what it was after the runner was made, however
 //! many spawns ran, and no fd of the pool can be closed, reused or inherited
 //! by the caller's other code. The pair is made with the first runner that
-//! may pool, and its two fds are checked before each use. A fork's child
+//! may pool, and the end in use is checked before each use. A fork's child
 //! shares the pair: each namespace is still received by one spawn only. The
 //! kernel drops what is in flight when the last holder of the pair exits.
 //!
@@ -46,12 +46,11 @@ const MAX_IDLE: usize = 4;
 /// `ioctl(NS_GET_NSTYPE)` of linux/nsfs.h: the kind of a namespace's fd.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
-/// The two ends of the pair and who they are (device and inode), to tell
-/// them from whatever a caller might have put under their numbers.
+/// The two ends of the pair, and who each is (device and inode), to tell it
+/// from whatever a caller might have put under its number.
 struct Pair {
-    send: OwnedFd,
-    receive: OwnedFd,
-    ids: [(u64, u64); 2],
+    send: (OwnedFd, (u64, u64)),
+    receive: (OwnedFd, (u64, u64)),
 }
 
 /// A pool of idle namespaces.
@@ -92,10 +91,13 @@ impl Netns {
     }
 }
 
+/// A file's device and inode.
+fn id_of(st: nix::sys::stat::FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
 fn identity(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
-    nix::sys::stat::fstat(fd)
-        .ok()
-        .map(|st| (st.st_dev, st.st_ino))
+    nix::sys::stat::fstat(fd).ok().map(id_of)
 }
 
 /// Whether `fd` is a network namespace other than the caller's own.
@@ -107,7 +109,7 @@ fn is_other_netns(fd: BorrowedFd<'_>) -> bool {
     }
     let own = nix::sys::stat::stat("/proc/thread-self/ns/net")
         .ok()
-        .map(|st| (st.st_dev, st.st_ino));
+        .map(id_of);
     own.is_some() && identity(fd) != own
 }
 
@@ -130,28 +132,30 @@ impl Pool {
                 SockFlag::SOCK_CLOEXEC,
             )
             .ok()?;
-            let ids = [identity(send.as_fd())?, identity(receive.as_fd())?];
-            Some(Pair { send, receive, ids })
+            let send_id = identity(send.as_fd())?;
+            let receive_id = identity(receive.as_fd())?;
+            Some(Pair {
+                send: (send, send_id),
+                receive: (receive, receive_id),
+            })
         });
     }
 
-    /// The pair, if it was made and its fds are still its own.
-    fn pair(&self) -> Option<&Pair> {
-        let pair = self.pair.get()?.as_ref()?;
-        let ours = identity(pair.send.as_fd()) == Some(pair.ids[0])
-            && identity(pair.receive.as_fd()) == Some(pair.ids[1]);
-        ours.then_some(pair)
+    /// One end of the pair, if the pair was made and that fd is still its own.
+    fn end(&self, which: impl FnOnce(&Pair) -> &(OwnedFd, (u64, u64))) -> Option<RawFd> {
+        let (fd, id) = which(self.pair.get()?.as_ref()?);
+        (identity(fd.as_fd()) == Some(*id)).then(|| fd.as_raw_fd())
     }
 
     /// An idle namespace for a new sandbox, if there is one.
     pub(crate) fn take(&self) -> Option<Netns> {
-        let pair = self.pair()?;
+        let receive = self.end(|p| &p.receive)?;
         loop {
             let mut byte = [0u8; 1];
             let mut iov = [IoSliceMut::new(&mut byte)];
             let mut space = nix::cmsg_space!([RawFd; 1]);
             let msg = match recvmsg::<()>(
-                pair.receive.as_raw_fd(),
+                receive,
                 &mut iov,
                 Some(&mut space),
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
@@ -195,7 +199,7 @@ impl Pool {
         if !clean {
             return;
         }
-        let Some(pair) = self.pair() else {
+        let Some(send) = self.end(|p| &p.send) else {
             return;
         };
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -205,7 +209,7 @@ impl Pool {
         let fds = [netns.0.as_raw_fd()];
         let sent = loop {
             match sendmsg::<()>(
-                pair.send.as_raw_fd(),
+                send,
                 &[IoSlice::new(&[0])],
                 &[ControlMessage::ScmRights(&fds)],
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
@@ -316,7 +320,7 @@ mod tests {
 
     fn receiving_end(pool: &Pool) -> RawFd {
         let pair = pool.pair.get().unwrap().as_ref().unwrap();
-        pair.receive.as_raw_fd()
+        pair.receive.0.as_raw_fd()
     }
 
     #[test]
