@@ -778,12 +778,12 @@ fn the_view_holds_only_the_policy_a_minimal_dev_and_its_own_proc() {
     );
 }
 
-/// The command's program never starts beside a PID 1 that is still the
-/// sandbox process (the caller's command line and memory, capabilities):
-/// the init releases it once in place. Raced as hard as a spawn allows: the
-/// program's first act is to read PID 1.
+/// The command's program starts while the sandbox process (which shares
+/// the caller's memory until it execs the init) becomes the init, and never
+/// sees either: the sandbox's /proc shows it no PID 1. Raced as hard as a
+/// spawn allows: the program's first act is to read PID 1.
 #[test]
-fn the_command_never_starts_before_the_init() {
+fn the_command_never_sees_pid_1() {
     let r = runner(json!({"allow_read_folders": ["/proc"]}));
     let cmd = Command::new("/bin/cat")
         .args(["/proc/1/cmdline", "/proc/1/status"])
@@ -794,9 +794,9 @@ fn the_command_never_starts_before_the_init() {
         std::fs::File::from(p.take_stdout().unwrap())
             .read_to_end(&mut raw)
             .unwrap();
-        assert!(p.wait().unwrap().success(), "spawn {i}");
+        assert!(!p.wait().unwrap().success(), "spawn {i}");
         let seen = String::from_utf8_lossy(&raw).replace('\0', " ");
-        assert_pid_1_is_the_init(&seen, &format!("spawn {i}"));
+        assert_pid_1_is_hidden(&seen, &format!("spawn {i}"));
     }
 }
 
@@ -809,34 +809,60 @@ fn the_command_and_the_init_keep_the_callers_cpus() {
         "Cpus_allowed_list:",
     );
     let r = runner(json!({"allow_read_folders": ["/proc"]}));
+    let cmd = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "grep Cpus_allowed_list /proc/self/status; read _ || true",
+        ])
+        .stdio(Stdio::Pipe, Stdio::Pipe, Stdio::Null);
     for _ in 0..10 {
-        let o = sh_run(
-            &r,
-            "grep Cpus_allowed_list /proc/self/status; grep Cpus_allowed_list /proc/1/status",
-        );
-        let out = text(&o.stdout);
-        let lists: Vec<&str> = out
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .collect();
-        assert_eq!(lists, [mine.as_str(), mine.as_str()], "{o:?}");
+        let mut p = r.spawn(&cmd).unwrap();
+        let stdin = p.take_stdin().unwrap();
+        let mut out = std::io::BufReader::new(std::fs::File::from(p.take_stdout().unwrap()));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        // The init, seen from here (the sandbox does not show it).
+        let init = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+        drop(stdin);
+        assert!(p.wait().unwrap().success());
+        assert_eq!(status_field(&line, "Cpus_allowed_list:"), mine, "{line}");
+        assert_eq!(status_field(&init, "Cpus_allowed_list:"), mine, "{init}");
     }
 }
 
 #[test]
 fn the_init_is_pid_1_holds_nothing_and_ignores_the_sandbox() {
     let r = runner(json!({"allow_read_folders": ["/proc"]}));
-    let o = sh_run(
-        &r,
-        "echo $$; grep -E '^(Name|CapEff|CapBnd|NoNewPrivs):' /proc/1/status; ls /proc/1/fd | wc -l; \
-         kill -TERM 1; kill -KILL 1; echo still here",
-    );
-    let out = text(&o.stdout);
-    assert!(out.starts_with("2\n"), "{out}");
-    assert_eq!(status_field(&out, "CapEff:"), "0000000000000000");
-    assert_eq!(status_field(&out, "CapBnd:"), "0000000000000000");
-    assert_eq!(status_field(&out, "NoNewPrivs:"), "1");
-    assert!(out.contains("still here"), "{o:?}");
+    let cmd = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "echo $$; ls /proc/1; kill -TERM 1; kill -KILL 1; echo still here; read _ || true",
+        ])
+        .stdio(Stdio::Pipe, Stdio::Pipe, Stdio::Pipe);
+    let mut p = r.spawn(&cmd).unwrap();
+    let stdin = p.take_stdin().unwrap();
+    let mut out = std::io::BufReader::new(std::fs::File::from(p.take_stdout().unwrap()));
+    let mut seen = String::new();
+    while !seen.contains("still here") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    // Seen from here: the init holds no capability and no_new_privs is set,
+    // and it is in the command's network namespace, not the host's.
+    assert_init_holds_nothing(p.pid());
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid())).unwrap();
+    let command: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let netns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(netns(&p.pid().to_string()), netns(&command.to_string()));
+    assert_ne!(netns(&p.pid().to_string()), netns("self"));
+    drop(stdin);
+    assert!(p.wait().unwrap().success());
+    assert!(seen.starts_with("2\n"), "{seen}");
+    assert!(seen.contains("still here"), "{seen}");
     // Its fds (the caller's pidfd among them) cannot be taken or read.
     let o = sh_run(
         &r,

@@ -1,16 +1,19 @@
 //! `init`: PID 1 of a landrun sandbox's PID namespace.
 //!
 //! The library's child sets up the namespaces, starts the command (its own
-//! child, so now ours), then execs this program, which:
-//! - releases the command once it is in place (not dumpable, its signals
-//!   set up), by writing the go byte to fd 6: the command's program never
-//!   runs beside a PID 1 that is not yet this program;
+//! child, so now ours), releases it, then execs this program, which:
+//! - makes itself undumpable, and only then drops the capabilities the
+//!   library's child kept through the exec (so that the command's program,
+//!   which may already run and holds none, can trace neither: see
+//!   `start_init` in src/backend/landrun/launch.rs); every set is emptied
+//!   and the securebits that make uid 0 special are locked off, as for the
+//!   command;
 //! - reaps every process the namespace's orphans reparent to it;
 //! - forwards the signals the library sends (from outside the namespace) to
 //!   every process of the sandbox, `kill(-1, sig)`; signals sent from inside
 //!   are ignored, as PID 1 ignores them by default;
 //! - when the command exits, kills and reaps whatever is left in the
-//!   namespace, so nothing outlives the command; then, when fd 7 is given,
+//!   namespace, so nothing outlives the command; then, when fd 6 is given,
 //!   writes to it whether the sandbox's network namespace was left empty
 //!   (no socket, no TCP connection in TIME_WAIT: the library then keeps it
 //!   for a later sandbox), writes the command's wait status to fd 4 and
@@ -26,8 +29,7 @@ const CONTROL_SIGNAL: i32 = 64;
 
 const CALLER_FD: i32 = 3;
 const STATUS_FD: i32 = 4;
-const GO_FD: i32 = 6;
-const NETNS_FD: i32 = 7;
+const NETNS_FD: i32 = 6;
 
 extern "C" fn ignore(_: i32) {}
 
@@ -65,8 +67,52 @@ fn forwarded(sig: i32) -> bool {
     !matches!(sig, 4 | 5 | 7 | 8 | 9 | 11 | 19 | 31)
 }
 
+// SECBIT_NOROOT | _LOCKED, SECBIT_NO_SETUID_FIXUP | _LOCKED,
+// SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE | _LOCKED: as the
+// library sets them for the command.
+const SECUREBITS: usize = 0b1110_1111;
+
+/// Empties every capability set; exits when that fails with capabilities
+/// left (fail closed: the namespace, the command's program included, ends
+/// with this process).
+fn drop_capabilities() {
+    if sys!(nr::PRCTL, sys::PR_SET_SECUREBITS, SECUREBITS) == 0 {
+        for cap in 0..64usize {
+            let r = sys!(nr::PRCTL, sys::PR_CAPBSET_DROP, cap);
+            if r == -sys::EINVAL {
+                // Past the kernel's last capability.
+                break;
+            }
+            if r != 0 {
+                sys::exit(125);
+            }
+        }
+    }
+    let r = sys!(nr::PRCTL, sys::PR_CAP_AMBIENT, sys::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if r != 0 && r != -sys::EINVAL {
+        sys::exit(125);
+    }
+    let header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
+    let none = [sys::CapData::default(); 2];
+    if sys!(nr::CAPSET, &header as *const sys::CapHeader, none.as_ptr()) != 0 {
+        sys::exit(125);
+    }
+    // Without CAP_SETPCAP the securebits and the bounding set cannot
+    // change; that is only acceptable when nothing is left to drop.
+    let mut header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
+    let mut held = [sys::CapData::default(); 2];
+    if sys!(nr::CAPGET, &mut header as *mut sys::CapHeader, held.as_mut_ptr()) != 0
+        || held.iter().any(|d| d.effective | d.permitted | d.inheritable != 0)
+    {
+        sys::exit(125);
+    }
+}
+
 pub fn run(command: i32) -> ! {
+    // First: the capabilities kept through the exec guard this process
+    // until it is undumpable.
     sys!(nr::PRCTL, sys::PR_SET_DUMPABLE, 0);
+    drop_capabilities();
     let all: SigSet = !0;
     sys!(nr::RT_SIGPROCMASK, sys::SIG_SETMASK, &all as *const SigSet, 0, 8);
     let (restore_flag, restore) = restorer();
@@ -86,9 +132,6 @@ pub fn run(command: i32) -> ! {
         sys::exit(125);
     }
     let sfd = sfd as i32;
-    // The command waits for this byte before it enters the view.
-    sys::write_all(GO_FD, &[1]);
-    sys!(nr::CLOSE, GO_FD);
     // Opened now, while the command starts, and read when it has ended: the
     // first lookups in the sandbox's new /proc are slow, and the reading
     // is what the caller's wait waits for. (It shows this namespace's

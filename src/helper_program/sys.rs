@@ -29,6 +29,8 @@ pub mod nr {
     pub const UNLINKAT: usize = 263;
     pub const RENAMEAT2: usize = 316;
     pub const DUP3: usize = 292;
+    pub const CAPGET: usize = 125;
+    pub const CAPSET: usize = 126;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -56,6 +58,8 @@ pub mod nr {
     pub const EXECVE: usize = 221;
     pub const RENAMEAT2: usize = 276;
     pub const DUP3: usize = 24;
+    pub const CAPGET: usize = 90;
+    pub const CAPSET: usize = 91;
 }
 
 /// # Safety
@@ -152,6 +156,28 @@ pub const POLLIN: i16 = 1;
 pub const SFD_CLOEXEC: usize = 0o2_000_000;
 pub const PR_SET_DUMPABLE: usize = 4;
 pub const PR_SET_PDEATHSIG: usize = 1;
+pub const PR_CAPBSET_DROP: usize = 24;
+pub const PR_SET_SECUREBITS: usize = 28;
+pub const PR_CAP_AMBIENT: usize = 47;
+pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
+pub const EINVAL: isize = 22;
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+pub const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+pub struct CapHeader {
+    pub version: u32,
+    pub pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct CapData {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
 pub const SI_QUEUE: i32 = -1;
 
 #[repr(C)]

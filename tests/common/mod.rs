@@ -515,9 +515,28 @@ pub fn status_field(status: &str, name: &str) -> String {
 /// Asserts that `seen`, PID 1's command line then its status as `cat`
 /// printed them (NULs as spaces), is the sandbox's init without a
 /// capability: never the sandbox process before its exec.
-pub fn assert_pid_1_is_the_init(seen: &str, what: &str) {
-    assert!(seen.starts_with("rr-init init "), "{what}: {seen}");
-    assert_eq!(status_field(seen, "CapEff:"), "0000000000000000", "{what}");
+/// What a program that read `/proc/1/cmdline` and `/proc/1/status` saw:
+/// nothing, since the sandbox's /proc shows no process the command may not
+/// trace (neither the sandbox process, which shares the caller's memory
+/// until it execs the init, nor the init).
+pub fn assert_pid_1_is_hidden(seen: &str, what: &str) {
+    assert!(seen.trim().is_empty(), "{what}: PID 1 was seen: {seen}");
+}
+
+/// The `Name`, capability and `NoNewPrivs` fields of the init of a running
+/// sandbox, `pid` in the caller's PID namespace: all empty and set.
+pub fn assert_init_holds_nothing(pid: i32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("rr-init\0init\0"), "{cmdline:?}");
+    for field in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+        assert_eq!(
+            status_field(&status, field),
+            "0000000000000000",
+            "{field} {status}"
+        );
+    }
+    assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{status}");
 }
 
 /// The process group field of a /proc/PID/stat line.

@@ -15,13 +15,13 @@
 //! 1. the *sandbox* process, cloned into new user (when the caller is not
 //!    privileged), mount, PID, IPC, UTS and cgroup namespaces. It is PID 1
 //!    of the new PID namespace. It writes its id maps, joins the pids
-//!    cgroup, clones the command's process, and empties its bounding set
-//!    (which only its execveat reads); then it waits on the *ready* pipe
-//!    for the caller's plan, builds the mount view, moves into it, joins
-//!    the command's network namespace (when networking is off) and brings
-//!    its loopback up, gives up its capabilities and execs the embedded
-//!    init (see `init`), which stays PID 1 until the command ends and, once
-//!    running, tells the command's process through the *go* pipe.
+//!    cgroup and clones the command's process; then it waits on the *ready*
+//!    pipe for the caller's plan, builds the mount view, moves into it,
+//!    joins the command's network namespace (when networking is off) and
+//!    brings its loopback up, tells the command's process through the *go*
+//!    pipe, and execs the embedded init (see `init` and `start_init`), which
+//!    drops the capabilities this process kept and stays PID 1 until the
+//!    command ends.
 //! 2. the *command* process, which meanwhile (these steps cost about as
 //!    much as the view) starts its own session, makes the network
 //!    namespace (the costliest namespace to create, so off the sandbox
@@ -109,6 +109,12 @@ pub(crate) struct Confinement<'a> {
     /// whether the network namespace was left empty (see `netns_pool`).
     pub(crate) report_netns: bool,
 }
+
+/// The options of the sandbox's own /proc: only the processes the command
+/// may trace are there, so never its PID 1 (see `start_init`). This is
+/// `hidepid=ptraceable` (Linux 5.8), whatever the groups: `invisible` lets
+/// the members of the mount's group (root's, by default) see everything.
+pub(crate) const PROC_OPTIONS: &std::ffi::CStr = c"hidepid=4";
 
 /// Where a child failed, as reported through the error pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,9 +263,9 @@ struct Args<'a> {
     init_fd: RawFd,
     caller_pidfd: RawFd,
     status_fd: RawFd,
-    /// The go pipe: the init writes a byte once it runs (the view in place);
-    /// the command's process reads it before it enters the view (-1, -1
-    /// without a sandbox process).
+    /// The go pipe: the sandbox process writes a byte once the view is in
+    /// place, just before it execs the init; the command's process reads it
+    /// before it enters the view (-1, -1 without a sandbox process).
     go: [RawFd; 2],
     init_argv: [*const libc::c_char; 4],
     init_pid_arg: [u8; 16],
@@ -483,7 +489,8 @@ pub(crate) fn spawn(
         drop(w);
         r
     });
-    // Only the init writes the go byte; the children hold their own copies.
+    // Only the sandbox process writes the go byte; the children hold their
+    // own copies.
     drop(go);
     if pid < 0 {
         let what = if namespaces == Namespaces::NONE {
@@ -714,10 +721,6 @@ unsafe fn build_sandbox(
         if a.net[1] >= 0 {
             libc::close(a.net[1]);
         }
-        // The bounding and ambient sets only matter at the init's execveat,
-        // and emptying them costs a system call per capability: done here,
-        // while the caller still prepares the view, rather than after it.
-        privileges::drop_bounding(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
         if a.netns_fd >= 0 && libc::setns(a.netns_fd, libc::CLONE_NEWNET) != 0 {
             return Err((Stage::NetworkNamespace, errno()));
         }
@@ -751,7 +754,7 @@ unsafe fn build_sandbox(
                     c"/proc".as_ptr(),
                     c"proc".as_ptr(),
                     flags,
-                    ptr::null(),
+                    PROC_OPTIONS.as_ptr() as *const c_void,
                 ) != 0
                 {
                     return Err((Stage::View(ViewStep::Proc), errno()));
@@ -771,11 +774,8 @@ unsafe fn build_sandbox(
         if a.unshare_network {
             join_network(a, pidfd)?;
         }
-        // The view is in place and nothing left needs a privilege. The init
-        // writes the go byte once it runs: the command's program never runs
-        // beside a PID 1 that is still this process (with the caller's
-        // command line and memory, and dumpable).
-        privileges::clear().map_err(|e| (Stage::Capabilities, e))?;
+        // This process keeps its capabilities through the init's execveat
+        // (see `start_init`), and the init drops them.
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return Err((Stage::NoNewPrivs, errno()));
         }
@@ -886,8 +886,21 @@ unsafe fn enter_cwd(a: &Args<'_>) -> std::result::Result<(), (Stage, i32)> {
     Ok(())
 }
 
-/// The sandbox process, without capabilities already, becomes the init: it
-/// execs the embedded helper with only its own fds.
+/// The sandbox process becomes the init: it execs the embedded helper with
+/// only its own fds, and releases the command's process (the go byte) just
+/// before, once nothing of the sandbox's is left to set up: the command's
+/// program then starts while the init does.
+///
+/// The program may thus run beside a PID 1 that is still this process,
+/// sharing the caller's memory, for the time of the execveat. It cannot
+/// reach it: this process holds every capability of its namespaces until
+/// the exec has replaced its memory, so the program, which holds none,
+/// cannot trace it or open its memory (the kernel wants the tracer's
+/// capabilities to cover the tracee's); and the sandbox's /proc shows no
+/// process the program may not trace (`PROC_OPTIONS`), so neither the
+/// caller's command line nor PID 1 at all. The init makes
+/// itself undumpable as its first act, while it still holds the
+/// capabilities, and only then drops them (see src/helper_program/init.rs).
 ///
 /// # Safety
 /// In the sandbox process, once the view is in place.
@@ -917,35 +930,28 @@ unsafe fn start_init(
         a.init_argv[3] = ptr::null();
 
         // fd 3: the caller's pidfd, fd 4: the status pipe, fd 5: the helper
-        // (close-on-exec), fd 6: the go pipe, which the init writes once it
-        // is in place, and fd 7, when the network namespace may be kept,
+        // (close-on-exec), and fd 6, when the network namespace may be kept,
         // the pipe for the init's verdict on it; nothing else, so the init
         // holds none of the caller's pipes.
-        let moved = [
-            a.caller_pidfd,
-            a.status_fd,
-            a.init_fd,
-            a.go[1],
-            a.netns_report,
-        ]
-        .map(|fd| {
+        let moved = [a.caller_pidfd, a.status_fd, a.init_fd, a.netns_report].map(|fd| {
             if fd < 0 {
                 fd
             } else {
                 libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10)
             }
         });
-        if moved[..4].iter().any(|fd| *fd < 0) || (a.netns_report >= 0 && moved[4] < 0) {
+        if moved[..3].iter().any(|fd| *fd < 0) || (a.netns_report >= 0 && moved[3] < 0) {
             return Err((Stage::Init, errno()));
         }
         if libc::dup3(moved[0], 3, 0) < 0
             || libc::dup3(moved[1], 4, 0) < 0
             || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
-            || libc::dup3(moved[3], 6, 0) < 0
-            || (moved[4] >= 0 && libc::dup3(moved[4], 7, 0) < 0)
+            || (moved[3] >= 0 && libc::dup3(moved[3], 6, 0) < 0)
         {
             return Err((Stage::Init, errno()));
         }
+        // Opened before the program starts, which might otherwise have put
+        // something else there.
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
         for target in 0..3 {
             if null >= 0 {
@@ -954,9 +960,16 @@ unsafe fn start_init(
                 libc::close(target);
             }
         }
+        // Everything that could fail with a report is done: the command's
+        // program may start (see above for why it may while this process
+        // still shares the caller's memory).
+        if !write_byte(a.go[1]) {
+            return Err((Stage::Init, errno()));
+        }
         // The error pipe goes with the others: a failure of the execveat
-        // below is reported by the exit status.
-        let first_closed: u32 = if moved[4] >= 0 { 8 } else { 7 };
+        // below is reported by the exit status, and the PID namespace ends
+        // with this process.
+        let first_closed: u32 = if moved[3] >= 0 { 7 } else { 6 };
         libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
         libc::syscall(
             libc::SYS_execveat,

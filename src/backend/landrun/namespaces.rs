@@ -773,7 +773,7 @@ impl Compiled {
                     self.proc_.as_ptr(),
                     c"proc".as_ptr(),
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    std::ptr::null(),
+                    super::launch::PROC_OPTIONS.as_ptr() as *const libc::c_void,
                 ) != 0
             {
                 return fail(ViewStep::Proc);
