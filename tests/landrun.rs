@@ -800,6 +800,28 @@ fn the_command_never_sees_pid_1() {
     }
 }
 
+/// Spawns from several threads at once: each spawn's pipes then take
+/// whatever numbers the others just freed, and each sandbox still reports
+/// its own command's status and output. (The Go binding's
+/// `TestSpawnsLeaveNothingBehind` races the same under its race detector.)
+#[test]
+fn concurrent_spawns_keep_their_statuses() {
+    let r = runner(json!({}));
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let r = &r;
+            scope.spawn(move || {
+                for i in 0..40 {
+                    let code = (t * 40 + i) % 7;
+                    let o = sh_run(r, &format!("echo {t}.{i}; exit {code}"));
+                    assert_eq!(o.status, ExitStatus::Exited(code), "{t}.{i}: {o:?}");
+                    assert_eq!(text(&o.stdout), format!("{t}.{i}\n"), "{o:?}");
+                }
+            });
+        }
+    });
+}
+
 /// The spawn steers its children between CPUs; the program and the init
 /// get back every CPU the caller may use.
 #[test]

@@ -933,22 +933,36 @@ unsafe fn start_init(
         // (close-on-exec), and fd 6, when the network namespace may be kept,
         // the pipe for the init's verdict on it; nothing else, so the init
         // holds none of the caller's pipes.
-        let moved = [a.caller_pidfd, a.status_fd, a.init_fd, a.netns_report].map(|fd| {
+        // Each moved above them first, since any may have one of those
+        // numbers; the go pipe's write end and the error pipe's too, for
+        // the same reason.
+        let moved = [
+            a.caller_pidfd,
+            a.status_fd,
+            a.init_fd,
+            a.netns_report,
+            a.go[1],
+            a.error_fd,
+        ]
+        .map(|fd| {
             if fd < 0 {
                 fd
             } else {
                 libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10)
             }
         });
-        if moved[..3].iter().any(|fd| *fd < 0) || (a.netns_report >= 0 && moved[3] < 0) {
+        if [0, 1, 2, 4, 5].iter().any(|&i| moved[i] < 0) || (a.netns_report >= 0 && moved[3] < 0) {
             return Err((Stage::Init, errno()));
         }
+        // From here on the caller's numbers may name other files: a
+        // failure is reported through the error pipe's moved copy.
+        let failed = || -> ! { vfork::report_and_exit(moved[5], Stage::Init.code(), errno()) };
         if libc::dup3(moved[0], 3, 0) < 0
             || libc::dup3(moved[1], 4, 0) < 0
             || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
             || (moved[3] >= 0 && libc::dup3(moved[3], 6, 0) < 0)
         {
-            return Err((Stage::Init, errno()));
+            failed();
         }
         // Opened before the program starts, which might otherwise have put
         // something else there.
@@ -963,14 +977,18 @@ unsafe fn start_init(
         // Everything that could fail with a report is done: the command's
         // program may start (see above for why it may while this process
         // still shares the caller's memory).
-        if !write_byte(a.go[1]) {
-            return Err((Stage::Init, errno()));
+        if !write_byte(moved[4]) {
+            failed();
         }
-        // The error pipe goes with the others: a failure of the execveat
-        // below is reported by the exit status, and the PID namespace ends
-        // with this process.
-        let first_closed: u32 = if moved[3] >= 0 { 7 } else { 6 };
-        libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
+        // The error pipe stays, close-on-exec, right above the init's fds:
+        // its end tells the caller that this process no longer uses its
+        // memory, which the command's exec alone no longer says now that
+        // the command may exec first.
+        let error_fd: libc::c_int = if moved[3] >= 0 { 7 } else { 6 };
+        if libc::dup3(moved[5], error_fd, libc::O_CLOEXEC) < 0 {
+            failed();
+        }
+        libc::syscall(libc::SYS_close_range, error_fd as u32 + 1, u32::MAX, 0u32);
         libc::syscall(
             libc::SYS_execveat,
             5,
@@ -979,9 +997,9 @@ unsafe fn start_init(
             a.empty_env.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
-        // Too late to report through the pipe (it was closed): exit with a
-        // status the caller's reap sees as a failed sandbox.
-        libc::_exit(125)
+        // The PID namespace, the command's program included, ends with
+        // this process.
+        vfork::report_and_exit(error_fd, Stage::Init.code(), errno())
     }
 }
 
