@@ -97,8 +97,9 @@ fn drop_capabilities() {
     if sys!(nr::CAPSET, &header as *const sys::CapHeader, none.as_ptr()) != 0 {
         sys::exit(125);
     }
-    // Without CAP_SETPCAP the securebits and the bounding set cannot
-    // change; that is only acceptable when nothing is left to drop.
+    // What is left is checked. (The securebits and the bounding set, which
+    // need CAP_SETPCAP, matter only at an exec, and this program makes
+    // none.)
     let mut header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
     let mut held = [sys::CapData::default(); 2];
     if sys!(nr::CAPGET, &mut header as *mut sys::CapHeader, held.as_mut_ptr()) != 0
@@ -111,7 +112,9 @@ fn drop_capabilities() {
 pub fn run(command: i32) -> ! {
     // First: the capabilities kept through the exec guard this process
     // until it is undumpable.
-    sys!(nr::PRCTL, sys::PR_SET_DUMPABLE, 0);
+    if sys!(nr::PRCTL, sys::PR_SET_DUMPABLE, 0) != 0 {
+        sys::exit(125);
+    }
     drop_capabilities();
     let all: SigSet = !0;
     sys!(nr::RT_SIGPROCMASK, sys::SIG_SETMASK, &all as *const SigSet, 0, 8);
