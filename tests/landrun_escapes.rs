@@ -207,6 +207,30 @@ fn cli(
     refused: Option<Refused>,
     flags: &[&str],
 ) -> std::process::Output {
+    let mut cmd = cli_command(policy, argv, user, flags);
+    if let Some(refused) = refused {
+        let (deny, clone3) = refusing(refused);
+        // SAFETY: between fork and exec only installs two prepared filters.
+        unsafe {
+            cmd.pre_exec(move || {
+                for f in [&deny, &clone3] {
+                    seccompiler::apply_filter(f)
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.output().expect("running restricted-runner")
+}
+
+/// The command [`cli`] runs, stdin from /dev/null.
+fn cli_command(
+    policy: &Value,
+    argv: &[&str],
+    user: Option<u32>,
+    flags: &[&str],
+) -> std::process::Command {
     let mut cmd = match user {
         Some(uid) => {
             let mut c = std::process::Command::new("setpriv");
@@ -225,20 +249,7 @@ fn cli(
         .args(argv)
         .current_dir("/")
         .stdin(std::process::Stdio::null());
-    if let Some(refused) = refused {
-        let (deny, clone3) = refusing(refused);
-        // SAFETY: between fork and exec only installs two prepared filters.
-        unsafe {
-            cmd.pre_exec(move || {
-                for f in [&deny, &clone3] {
-                    seccompiler::apply_filter(f)
-                        .map_err(|e| std::io::Error::other(e.to_string()))?;
-                }
-                Ok(())
-            });
-        }
-    }
-    cmd.output().expect("running restricted-runner")
+    cmd
 }
 
 fn assert_escape_fails(o: &Output, what: &str) {
@@ -630,6 +641,68 @@ fn pid_1_is_hidden_from_the_start_as_root() {
 #[test]
 fn pid_1_is_hidden_from_the_start_unprivileged() {
     pid_1_is_hidden_from_the_start(Some(NOBODY));
+}
+
+/// The init of a sandbox, seen from outside while the command runs, holds
+/// no capability in any set (for a caller without root, of its user
+/// namespace's) and has no_new_privs set.
+fn the_init_holds_nothing(user: Option<u32>) {
+    let s = Scene::new(user.unwrap_or(0));
+    let policy = s.policy(json!({}));
+    let mut cmd = cli_command(
+        &policy,
+        &["/bin/sh", "-c", "echo up; read _ || true"],
+        user,
+        &[],
+    );
+    let mut tool_run = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running restricted-runner");
+    let mut up = [0u8; 3];
+    tool_run
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut up)
+        .unwrap();
+    assert_eq!(&up, b"up\n");
+    // The tool's child, once it has exec'd the init (the command may start
+    // first).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let init = loop {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", tool_run.id())).unwrap();
+        let found = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+            .flat_map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter_map(|pid| pid.parse::<i32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"rr-init\0"))
+            });
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no init among the tool's children"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_init_holds_nothing(init);
+    drop(tool_run.stdin.take());
+    assert!(tool_run.wait().unwrap().success());
+}
+
+#[test]
+fn the_init_holds_nothing_as_root() {
+    the_init_holds_nothing(None);
+}
+
+#[test]
+fn the_init_holds_nothing_unprivileged() {
+    the_init_holds_nothing(Some(NOBODY));
 }
 
 #[test]

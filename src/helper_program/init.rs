@@ -3,7 +3,8 @@
 //! The library's child sets up the namespaces, starts the command (its own
 //! child, so now ours), releases it, then execs this program, which:
 //! - makes itself undumpable, and only then drops the capabilities the
-//!   library's child kept through the exec (so that the command's program,
+//!   library's child kept through the exec (all of them as uid 0, else
+//!   `CAP_SETPCAP` in the ambient set; so that the command's program,
 //!   which may already run and holds none, can trace neither: see
 //!   `start_init` in src/backend/landrun/launch.rs); every set is emptied
 //!   and the securebits that make uid 0 special are locked off, as for the
@@ -92,7 +93,7 @@ fn drop_capabilities() {
     if r != 0 && r != -sys::EINVAL {
         sys::exit(125);
     }
-    let header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
     let none = [sys::CapData::default(); 2];
     if sys!(nr::CAPSET, &header as *const sys::CapHeader, none.as_ptr()) != 0 {
         sys::exit(125);
@@ -100,7 +101,6 @@ fn drop_capabilities() {
     // What is left is checked. (The securebits and the bounding set, which
     // need CAP_SETPCAP, matter only at an exec, and this program makes
     // none.)
-    let mut header = sys::CapHeader { version: sys::CAPABILITY_VERSION_3, pid: 0 };
     let mut held = [sys::CapData::default(); 2];
     if sys!(nr::CAPGET, &mut header as *mut sys::CapHeader, held.as_mut_ptr()) != 0
         || held.iter().any(|d| d.effective | d.permitted | d.inheritable != 0)

@@ -524,9 +524,22 @@ pub fn assert_pid_1_is_hidden(seen: &str, what: &str) {
 }
 
 /// The `Name`, capability and `NoNewPrivs` fields of the init of a running
-/// sandbox, `pid` in the caller's PID namespace: all empty and set.
+/// sandbox, `pid` in the caller's PID namespace: all empty and set, once
+/// the init is in place (its signal handlers set, which it does right after
+/// dropping its capabilities: the command may start before).
 pub fn assert_init_holds_nothing(pid: i32) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if status_field(&status, "SigCgt:") != "0000000000000000" {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the init never set up: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
     let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(cmdline.starts_with("rr-init\0init\0"), "{cmdline:?}");
     for field in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {

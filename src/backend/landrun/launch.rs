@@ -66,7 +66,7 @@ use std::ptr;
 use nix::errno::Errno;
 
 use super::limits::{self, Which};
-use super::namespaces::{Compiled, IdMaps, Namespaces, ViewStep};
+use super::namespaces::{Compiled, IdMaps, Namespaces, ViewStep, PROC_OPTIONS};
 use super::privileges;
 use super::seccomp::Filters;
 use crate::child::Child;
@@ -109,12 +109,6 @@ pub(crate) struct Confinement<'a> {
     /// whether the network namespace was left empty (see `netns_pool`).
     pub(crate) report_netns: bool,
 }
-
-/// The options of the sandbox's own /proc: only the processes the command
-/// may trace are there, so never its PID 1 (see `start_init`). This is
-/// `hidepid=ptraceable` (Linux 5.8), whatever the groups: `invisible` lets
-/// the members of the mount's group (root's, by default) see everything.
-pub(crate) const PROC_OPTIONS: &std::ffi::CStr = c"hidepid=4";
 
 /// Where a child failed, as reported through the error pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -898,9 +892,10 @@ unsafe fn enter_cwd(a: &Args<'_>) -> std::result::Result<(), (Stage, i32)> {
 /// cannot trace it or open its memory (the kernel wants the tracer's
 /// capabilities to cover the tracee's); and the sandbox's /proc shows no
 /// process the program may not trace (`PROC_OPTIONS`), so neither the
-/// caller's command line nor PID 1 at all. The init makes
-/// itself undumpable as its first act, while it still holds the
-/// capabilities, and only then drops them (see src/helper_program/init.rs).
+/// caller's command line nor PID 1 at all. The init starts with
+/// capabilities too (all of them as uid 0; else `CAP_SETPCAP`, kept in
+/// the ambient set), makes itself undumpable as its first act, and only
+/// then drops them (see src/helper_program/init.rs).
 ///
 /// # Safety
 /// In the sandbox process, once the view is in place.
@@ -933,10 +928,18 @@ unsafe fn start_init(
         // (close-on-exec), and fd 6, when the network namespace may be kept,
         // the pipe for the init's verdict on it; nothing else, so the init
         // holds none of the caller's pipes.
+        privileges::keep_setpcap_through_exec().map_err(|e| (Stage::Capabilities, e))?;
         // Each moved above them first, since any may have one of those
         // numbers; the go pipe's write end and the error pipe's too, for
         // the same reason.
-        let moved = [
+        let lift = |fd: RawFd| {
+            if fd < 0 {
+                fd
+            } else {
+                libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10)
+            }
+        };
+        let [caller, status, helper, netns, go, error] = [
             a.caller_pidfd,
             a.status_fd,
             a.init_fd,
@@ -944,23 +947,17 @@ unsafe fn start_init(
             a.go[1],
             a.error_fd,
         ]
-        .map(|fd| {
-            if fd < 0 {
-                fd
-            } else {
-                libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10)
-            }
-        });
-        if [0, 1, 2, 4, 5].iter().any(|&i| moved[i] < 0) || (a.netns_report >= 0 && moved[3] < 0) {
+        .map(lift);
+        if [caller, status, helper, go, error].contains(&-1) || (a.netns_report >= 0 && netns < 0) {
             return Err((Stage::Init, errno()));
         }
         // From here on the caller's numbers may name other files: a
         // failure is reported through the error pipe's moved copy.
-        let failed = || -> ! { vfork::report_and_exit(moved[5], Stage::Init.code(), errno()) };
-        if libc::dup3(moved[0], 3, 0) < 0
-            || libc::dup3(moved[1], 4, 0) < 0
-            || libc::dup3(moved[2], 5, libc::O_CLOEXEC) < 0
-            || (moved[3] >= 0 && libc::dup3(moved[3], 6, 0) < 0)
+        let failed = || -> ! { vfork::report_and_exit(error, Stage::Init.code(), errno()) };
+        if libc::dup3(caller, 3, 0) < 0
+            || libc::dup3(status, 4, 0) < 0
+            || libc::dup3(helper, 5, libc::O_CLOEXEC) < 0
+            || (netns >= 0 && libc::dup3(netns, 6, 0) < 0)
         {
             failed();
         }
@@ -977,15 +974,15 @@ unsafe fn start_init(
         // Everything that could fail with a report is done: the command's
         // program may start (see above for why it may while this process
         // still shares the caller's memory).
-        if !write_byte(moved[4]) {
+        if !write_byte(go) {
             failed();
         }
         // The error pipe stays, close-on-exec, right above the init's fds:
         // its end tells the caller that this process no longer uses its
         // memory, which the command's exec alone no longer says now that
         // the command may exec first.
-        let error_fd: libc::c_int = if moved[3] >= 0 { 7 } else { 6 };
-        if libc::dup3(moved[5], error_fd, libc::O_CLOEXEC) < 0 {
+        let error_fd: libc::c_int = if netns >= 0 { 7 } else { 6 };
+        if libc::dup3(error, error_fd, libc::O_CLOEXEC) < 0 {
             failed();
         }
         libc::syscall(libc::SYS_close_range, error_fd as u32 + 1, u32::MAX, 0u32);

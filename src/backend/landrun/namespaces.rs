@@ -162,6 +162,13 @@ impl Lookup for Host {
     }
 }
 
+/// The options of the sandbox's own /proc: only the processes the command
+/// may trace are there, so never its PID 1 (see `start_init` in
+/// `launch`). This is `hidepid=ptraceable` (Linux 5.8), whatever the
+/// groups: `invisible` lets the members of the mount's group (root's, by
+/// default) see everything.
+pub(crate) const PROC_OPTIONS: &std::ffi::CStr = c"hidepid=4";
+
 /// A path of the host shown at the same place in the view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Bind {
@@ -773,7 +780,7 @@ impl Compiled {
                     self.proc_.as_ptr(),
                     c"proc".as_ptr(),
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    super::launch::PROC_OPTIONS.as_ptr() as *const libc::c_void,
+                    PROC_OPTIONS.as_ptr() as *const libc::c_void,
                 ) != 0
             {
                 return fail(ViewStep::Proc);

@@ -55,14 +55,12 @@ pub(crate) unsafe fn drop_all(p: &Prepared) -> std::result::Result<(), i32> {
 }
 
 /// The first half of [`drop_all`]: locks the securebits and empties the
-/// bounding and ambient sets, which only matter at the next execve. The
-/// process keeps its effective capabilities for the work it still has to
-/// do, so it can run this early, off its critical path (one `prctl` per
-/// capability, about 2 µs each).
+/// bounding and ambient sets, which only matter at the next execve (one
+/// `prctl` per capability).
 ///
 /// # Safety
 /// As [`drop_all`].
-pub(crate) unsafe fn drop_bounding(p: &Prepared) -> std::result::Result<(), i32> {
+unsafe fn drop_bounding(p: &Prepared) -> std::result::Result<(), i32> {
     // SAFETY: plain system calls on local data.
     unsafe {
         let errno = || *libc::__errno_location();
@@ -99,9 +97,43 @@ pub(crate) unsafe fn drop_bounding(p: &Prepared) -> std::result::Result<(), i32>
 
 /// The second half of [`drop_all`]: empties the effective, permitted and
 /// inheritable sets (one `capset`, async-signal-safe).
-pub(crate) fn clear() -> std::result::Result<(), i32> {
+fn clear() -> std::result::Result<(), i32> {
     caps::set(&caps::Sets::default())
 }
+
+/// Makes the next execve keep `CAP_SETPCAP` for a process that is not uid
+/// 0 in its namespace (uid 0 keeps every capability through an exec): it
+/// goes into the inheritable and ambient sets. The sandbox's init thus
+/// holds a capability the command lacks from its first instruction, which
+/// keeps the command from tracing it until it is undumpable, and it is the
+/// one the init needs to empty its own bounding set.
+///
+/// # Safety
+/// As [`drop_all`].
+pub(crate) unsafe fn keep_setpcap_through_exec() -> std::result::Result<(), i32> {
+    // SAFETY: plain system calls on local data.
+    unsafe {
+        if libc::getuid() == 0 {
+            return Ok(());
+        }
+        let mut sets = caps::get()?;
+        sets[0].inheritable |= 1 << CAP_SETPCAP;
+        caps::set(&sets)?;
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE,
+            CAP_SETPCAP as libc::c_ulong,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(*libc::__errno_location());
+        }
+        Ok(())
+    }
+}
+
+const CAP_SETPCAP: u32 = 8;
 
 /// Whether this process holds `cap` in its effective set.
 pub(crate) fn has_capability(cap: u32) -> bool {
