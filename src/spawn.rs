@@ -286,7 +286,14 @@ pub fn find_program(name: &OsStr, path: Option<&OsStr>) -> Result<PathBuf> {
     }
     let search = path.unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
     let mut denied = None;
+    let mut seen: Vec<&[u8]> = Vec::new();
     for dir in search.as_bytes().split(|&b| b == b':') {
+        // A folder listed twice (shell start-up files often add one again)
+        // gave its answer the first time.
+        if seen.contains(&dir) {
+            continue;
+        }
+        seen.push(dir);
         let dir = if dir.is_empty() {
             Path::new(".")
         } else {
@@ -390,15 +397,53 @@ fn enlarge_pipe(fd: &OwnedFd) {
 #[cfg(not(target_os = "linux"))]
 fn enlarge_pipe(_fd: &OwnedFd) {}
 
+/// Where one of the child's standard streams comes from.
+#[derive(Debug)]
+pub(crate) enum ChildEnd {
+    /// A pipe end, `/dev/null` or a copy of a caller's fd, close-on-exec and
+    /// numbered 3 or above: the child dup2s it onto its stream.
+    Fd(OwnedFd),
+    /// The caller's own fd of the stream's number (`Stdio::Inherit`), left
+    /// where it is rather than copied: the child keeps it, clearing its
+    /// close-on-exec flag if the caller had set one. Every other end is
+    /// numbered 3 or above, so no dup2 onto 0, 1 or 2 can replace it first.
+    Kept { fd: RawFd, cloexec: bool },
+}
+
+impl ChildEnd {
+    /// The fd the child's stream is taken from.
+    pub(crate) fn raw(&self) -> RawFd {
+        match self {
+            ChildEnd::Fd(fd) => fd.as_raw_fd(),
+            ChildEnd::Kept { fd, .. } => *fd,
+        }
+    }
+
+    /// Whether the child must clear close-on-exec on its stream (kept
+    /// from a caller's fd that had it set).
+    pub(crate) fn clears_cloexec(&self) -> bool {
+        matches!(self, ChildEnd::Kept { cloexec: true, .. })
+    }
+
+    /// An fd of its own, numbered 3 or above: the end itself, or a copy of
+    /// a kept caller's fd.
+    pub(crate) fn into_owned(self, target: usize) -> Result<OwnedFd> {
+        match self {
+            ChildEnd::Fd(fd) => Ok(fd),
+            ChildEnd::Kept { fd, .. } => caller_fd(fd, target, "the caller's own stream"),
+        }
+    }
+}
+
 /// The caller's ends and the child's ends of the three standard streams, in
-/// fd order 0, 1, 2. A child end is a pipe end, `/dev/null` or a copy of a
-/// caller's fd, always close-on-exec and numbered 3 or above; the child
-/// dup2s it onto 0, 1 or 2.
+/// fd order 0, 1, 2. A child end is a pipe end, `/dev/null`, a copy of a
+/// caller's fd (close-on-exec and numbered 3 or above, which the child
+/// dup2s onto 0, 1 or 2), or the caller's own stream left in place.
 pub(crate) struct StdioEnds {
     pub(crate) parent: [Option<OwnedFd>; 3],
-    pub(crate) child: [OwnedFd; 3],
-    /// Which child ends are copies of the caller's fds (the only ones that
-    /// can be its terminal).
+    pub(crate) child: [ChildEnd; 3],
+    /// Which child ends are the caller's fds or copies of them (the only
+    /// ones that can be its terminal).
     pub(crate) callers: [bool; 3],
 }
 
@@ -416,14 +461,43 @@ impl StdioEnds {
         }
         // SAFETY: getsid(0) has no memory effects.
         let session = unsafe { libc::getsid(0) };
-        self.child.iter().zip(self.callers).any(|(fd, caller)| {
+        self.child.iter().zip(self.callers).any(|(end, caller)| {
             // SAFETY: isatty and tcgetsid only query a valid fd.
             caller
-                && unsafe {
-                    libc::isatty(fd.as_raw_fd()) == 1 && libc::tcgetsid(fd.as_raw_fd()) == session
-                }
+                && unsafe { libc::isatty(end.raw()) == 1 && libc::tcgetsid(end.raw()) == session }
         })
     }
+
+    /// The child's ends as fds of their own, numbered 3 or above, for a
+    /// child that does not keep the caller's numbering.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn owned_child_ends(child: [ChildEnd; 3]) -> Result<[OwnedFd; 3]> {
+        let [a, b, c] = child;
+        Ok([a.into_owned(0)?, b.into_owned(1)?, c.into_owned(2)?])
+    }
+}
+
+/// The caller's fd `target`, checked open, to be kept as the child's stream
+/// `target`.
+fn kept_caller_fd(target: usize) -> Result<ChildEnd> {
+    let fd = target as RawFd;
+    // SAFETY: F_GETFD on any integer either fails or reads the fd's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        let e = io::Error::last_os_error();
+        return Err(Error::from_errno(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{}: the caller's fd {target} (Stdio::Inherit) is not an open file descriptor",
+                stream_name(target)
+            ),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+        ));
+    }
+    Ok(ChildEnd::Kept {
+        fd,
+        cloexec: flags & libc::FD_CLOEXEC != 0,
+    })
 }
 
 /// A close-on-exec copy of the caller's `fd`, numbered 3 or above, for the
@@ -493,7 +567,7 @@ fn check_direction(copy: &OwnedFd, target: usize, what: &str) -> Result<()> {
 /// `stdio` asks for.
 pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
     let mut parent: [Option<OwnedFd>; 3] = [None, None, None];
-    let mut child: Vec<OwnedFd> = Vec::with_capacity(3);
+    let mut child: Vec<ChildEnd> = Vec::with_capacity(3);
     let mut callers = [false; 3];
     for (target, stdio) in stdio.iter().enumerate() {
         callers[target] = match *stdio {
@@ -514,23 +588,28 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                     nix::sys::stat::Mode::empty(),
                 )
                 .map_err(|e| Error::from_errno(ErrorKind::Io, "opening /dev/null", e))?;
-                child.push(lift_above_stdio(fd)?);
+                child.push(ChildEnd::Fd(lift_above_stdio(fd)?));
             }
-            Stdio::Inherit => {
-                let what = format!("the caller's fd {target} (Stdio::Inherit)");
-                child.push(caller_fd(target as RawFd, target, &what)?);
-            }
+            Stdio::Inherit => child.push(kept_caller_fd(target)?),
             Stdio::Fd(fd) => {
                 let what = format!("fd {fd}");
                 let copy = caller_fd(fd, target, &what)?;
                 check_direction(&copy, target, &what)?;
-                child.push(copy);
+                child.push(ChildEnd::Fd(copy));
             }
             Stdio::Stdout if target == 2 => {
-                let copy = child[1].try_clone().map_err(|e| {
-                    Error::from_io(ErrorKind::Io, "stderr: sharing stdout's target", &e)
-                })?;
-                child.push(lift_above_stdio(copy)?);
+                // SAFETY: F_DUPFD_CLOEXEC of stdout's end, open until the
+                // spawn returns.
+                let copy = unsafe { libc::fcntl(child[1].raw(), libc::F_DUPFD_CLOEXEC, 3) };
+                if copy < 0 {
+                    return Err(Error::from_io(
+                        ErrorKind::Io,
+                        "stderr: sharing stdout's target",
+                        &io::Error::last_os_error(),
+                    ));
+                }
+                // SAFETY: a new fd that nothing else owns.
+                child.push(ChildEnd::Fd(unsafe { OwnedFd::from_raw_fd(copy) }));
             }
             Stdio::Stdout => {
                 return Err(Error::invalid_argument(format!(
@@ -545,11 +624,11 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                     enlarge_pipe(&mine);
                 }
                 parent[target] = Some(mine);
-                child.push(theirs);
+                child.push(ChildEnd::Fd(theirs));
             }
         }
     }
-    let child: [OwnedFd; 3] = child
+    let child: [ChildEnd; 3] = child
         .try_into()
         .map_err(|_| Error::internal("three standard streams expected"))?;
     Ok(StdioEnds {
@@ -696,6 +775,16 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let ends = stdio_ends(program.stdio)?;
     let attrs = Attributes::new(program.new_session || ends.shares_caller_terminal())?;
     let StdioEnds { parent, child, .. } = ends;
+    // A kept caller's stream needs nothing, unless it is close-on-exec: the
+    // C library's actions do not clear that flag everywhere, a copy's dup2 does.
+    let child = child
+        .into_iter()
+        .enumerate()
+        .map(|(target, end)| match end.clears_cloexec() {
+            true => end.into_owned(target).map(ChildEnd::Fd),
+            false => Ok(end),
+        })
+        .collect::<Result<Vec<ChildEnd>>>()?;
     // Lifted above the targets so that the dup2s onto 0.. cannot clobber
     // one another.
     let first_free = 3 + extra.len() as RawFd;
@@ -707,8 +796,10 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
                 .and_then(|fd| lift_above(fd, first_free))
         })
         .collect::<Result<Vec<OwnedFd>>>()?;
-    for (target, fd) in child.iter().enumerate() {
-        actions.dup2(fd.as_raw_fd(), target as RawFd)?;
+    for (target, end) in child.iter().enumerate() {
+        if let ChildEnd::Fd(fd) = end {
+            actions.dup2(fd.as_raw_fd(), target as RawFd)?;
+        }
     }
     for (i, fd) in extra.iter().enumerate() {
         actions.dup2(fd.as_raw_fd(), 3 + i as RawFd)?;
@@ -765,6 +856,7 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn env_entries_split_at_the_first_equals() {
@@ -814,6 +906,19 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_listed_twice_is_searched_once_in_order() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let tool = b.path().join("rr-twice");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([a.path(), b.path(), a.path(), b.path()]).unwrap();
+        let found = find_program(OsStr::new("rr-twice"), Some(&path)).unwrap();
+        assert_eq!(found, tool);
+        let e = find_program(OsStr::new("rr-nowhere"), Some(&path)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CommandNotFound);
+    }
+
+    #[test]
     fn non_executable_files_are_a_spawn_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rr-not-exec"), "x").unwrap();
@@ -833,15 +938,16 @@ mod tests {
         let file = tempfile::tempfile().unwrap();
         let ends = stdio_ends([Stdio::Null, Stdio::Fd(file.as_raw_fd()), Stdio::Stdout]).unwrap();
         assert!(ends.parent.iter().all(Option::is_none));
-        for fd in &ends.child {
-            assert!(fd.as_raw_fd() > 2, "child end {}", fd.as_raw_fd());
+        for end in &ends.child {
+            assert!(matches!(end, ChildEnd::Fd(_)), "{end:?}");
+            assert!(end.raw() > 2, "child end {}", end.raw());
             // SAFETY: F_GETFD on a valid fd.
-            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            let flags = unsafe { libc::fcntl(end.raw(), libc::F_GETFD) };
             assert!(flags & libc::FD_CLOEXEC != 0);
         }
-        assert_ne!(ends.child[1].as_raw_fd(), file.as_raw_fd());
-        assert_eq!(inode(ends.child[1].as_raw_fd()), inode(file.as_raw_fd()));
-        assert_eq!(inode(ends.child[2].as_raw_fd()), inode(file.as_raw_fd()));
+        assert_ne!(ends.child[1].raw(), file.as_raw_fd());
+        assert_eq!(inode(ends.child[1].raw()), inode(file.as_raw_fd()));
+        assert_eq!(inode(ends.child[2].raw()), inode(file.as_raw_fd()));
         assert!(!ends.shares_caller_terminal());
     }
 
@@ -850,10 +956,21 @@ mod tests {
         let ends = stdio_ends([Stdio::Pipe, Stdio::Pipe, Stdio::Stdout]).unwrap();
         assert!(ends.parent[0].is_some() && ends.parent[1].is_some());
         assert!(ends.parent[2].is_none());
-        assert_eq!(
-            inode(ends.child[1].as_raw_fd()),
-            inode(ends.child[2].as_raw_fd())
-        );
+        assert_eq!(inode(ends.child[1].raw()), inode(ends.child[2].raw()));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn inherited_streams_stay_where_they_are() {
+        let ends = stdio_ends([Stdio::Inherit, Stdio::Inherit, Stdio::Stdout]).unwrap();
+        assert!(matches!(ends.child[0], ChildEnd::Kept { fd: 0, .. }));
+        assert!(matches!(ends.child[1], ChildEnd::Kept { fd: 1, .. }));
+        // Where stdout goes, as a copy: fd 2 of the child is not the caller's.
+        assert!(matches!(ends.child[2], ChildEnd::Fd(_)));
+        assert_eq!(inode(ends.child[2].raw()), inode(1));
+        let [a, b, c] = StdioEnds::owned_child_ends(ends.child).unwrap();
+        assert!(a.as_raw_fd() > 2 && b.as_raw_fd() > 2 && c.as_raw_fd() > 2);
+        assert_eq!(inode(a.as_raw_fd()), inode(0));
     }
 
     #[cfg(target_os = "linux")]

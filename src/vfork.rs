@@ -185,11 +185,14 @@ pub(crate) fn reap(pid: libc::pid_t) {
 }
 
 /// Marks every fd above 2 close-on-exec (`close_range`, or one by one up to
-/// `max_fd` on kernels without it).
+/// what `max_fd` gives on kernels without it: asked only there, as the
+/// limit's system call takes a lock that forks and exits contend for).
 ///
 /// # Safety
 /// System calls only; for a child.
-pub(crate) unsafe fn cloexec_from_3(max_fd: libc::c_int) -> std::result::Result<(), i32> {
+pub(crate) unsafe fn cloexec_from_3(
+    max_fd: impl FnOnce() -> libc::c_int,
+) -> std::result::Result<(), i32> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: plain system calls.
     unsafe {
@@ -197,7 +200,7 @@ pub(crate) unsafe fn cloexec_from_3(max_fd: libc::c_int) -> std::result::Result<
             if !matches!(errno(), libc::ENOSYS | libc::EINVAL) {
                 return Err(errno());
             }
-            for fd in 3..max_fd {
+            for fd in 3..max_fd() {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
@@ -205,7 +208,8 @@ pub(crate) unsafe fn cloexec_from_3(max_fd: libc::c_int) -> std::result::Result<
     Ok(())
 }
 
-/// The highest fd worth marking close-on-exec one by one.
+/// The highest fd worth marking close-on-exec one by one (a system call
+/// only: callable in a child).
 pub(crate) fn max_fd() -> libc::c_int {
     let mut r = libc::rlimit {
         rlim_cur: 0,
@@ -230,7 +234,12 @@ struct PlainArgs {
     envp: *const *const libc::c_char,
     /// The working folder, or NULL to stay in the caller's.
     cwd: *const libc::c_char,
+    /// The fds the child's streams come from: a kept caller's stream is
+    /// its own number already.
     stdio: [RawFd; 3],
+    /// The streams whose close-on-exec flag the child clears (kept
+    /// caller's fds that had it).
+    clear_cloexec: [bool; 3],
     /// A session of its own rather than only a process group.
     new_session: bool,
     /// Where the child failed (stage in the high half, errno in the low
@@ -242,7 +251,6 @@ struct PlainArgs {
     /// `cgroup.procs` to write to, or -1 when the child started in its
     /// cgroup.
     cgroup_fd: RawFd,
-    max_fd: libc::c_int,
     signals: Signals,
 }
 
@@ -289,11 +297,19 @@ extern "C" fn plain_main(arg: *mut c_void) -> libc::c_int {
             a.fail(STAGE_CGROUP, errno());
         }
         for (target, fd) in a.stdio.iter().enumerate() {
-            if libc::dup2(*fd, target as libc::c_int) < 0 {
+            let target = target as libc::c_int;
+            let rc = if *fd != target {
+                libc::dup2(*fd, target)
+            } else if a.clear_cloexec[target as usize] {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                0
+            };
+            if rc < 0 {
                 a.fail(STAGE_STDIO, errno());
             }
         }
-        if let Err(e) = cloexec_from_3(a.max_fd) {
+        if let Err(e) = cloexec_from_3(max_fd) {
             a.fail(STAGE_CLOSE, e);
         }
         if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
@@ -325,15 +341,15 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
         argv: argv.as_ptr(),
         envp,
         cwd: program.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
-        stdio: [
-            child[0].as_raw_fd(),
-            child[1].as_raw_fd(),
-            child[2].as_raw_fd(),
+        stdio: [child[0].raw(), child[1].raw(), child[2].raw()],
+        clear_cloexec: [
+            child[0].clears_cloexec(),
+            child[1].clears_cloexec(),
+            child[2].clears_cloexec(),
         ],
         new_session,
         failure: AtomicU64::new(0),
         cgroup_fd: -1,
-        max_fd: max_fd(),
         signals: Signals::new(),
     };
     let mut stack = Stack::new();

@@ -321,7 +321,20 @@ fn helper() {
             eprintln!("helper done: {}.", p.wait().unwrap());
             return;
         }
-        _ => sh("cat; echo to-stderr >&2"),
+        (mode, _) => {
+            if mode == "inherit-cloexec" {
+                // The caller's streams marked close-on-exec: the command
+                // still gets them, as an inherited stream is meant to.
+                for fd in 0..3 {
+                    // SAFETY: F_SETFD on this process's own open fds.
+                    assert_eq!(
+                        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                        0
+                    );
+                }
+            }
+            sh("cat; echo to-stderr >&2")
+        }
     };
     let p = r
         .spawn(&cmd.stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit))
@@ -331,13 +344,21 @@ fn helper() {
 }
 
 /// `Stdio::Inherit` gives the child the caller's own fds 0, 1 and 2
-/// (files here, through a helper process whose stdio they are).
+/// (files here, through a helper process whose stdio they are), also when
+/// the caller marked them close-on-exec.
 fn inherit_is_the_callers(name: &str) {
+    for mode in ["inherit", "inherit-cloexec"] {
+        inherit_is_the_callers_in(name, mode);
+    }
+}
+
+fn inherit_is_the_callers_in(name: &str, mode: &str) {
+    let what = format!("{name} ({mode})");
     let input = nameless_file(b"inherited input\n");
     let mut out = nameless_file(b"");
     let mut err = nameless_file(b"");
     let mut helper = start_helper(
-        "inherit",
+        mode,
         name,
         [
             input.try_clone().unwrap().into(),
@@ -346,13 +367,13 @@ fn inherit_is_the_callers(name: &str) {
         ],
         false,
     );
-    assert!(helper.wait().unwrap().success(), "{name}");
+    assert!(helper.wait().unwrap().success(), "{what}");
     let (out, err) = (contents(&mut out), contents(&mut err));
-    assert!(out.contains("inherited input\n"), "{name}: {out:?}");
-    assert!(err.contains("to-stderr\n"), "{name}: {err:?}");
+    assert!(out.contains("inherited input\n"), "{what}: {out:?}");
+    assert!(err.contains("to-stderr\n"), "{what}: {err:?}");
     assert!(
         err.contains("helper done: exit status 0."),
-        "{name}: {err:?}"
+        "{what}: {err:?}"
     );
 }
 

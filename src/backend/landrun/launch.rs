@@ -330,6 +330,7 @@ pub(crate) fn spawn(
         (prepare()?, None)
     };
     let StdioEnds { parent, child, .. } = stdio_ends(program.stdio)?;
+    let child = StdioEnds::owned_child_ends(child)?;
     let (error_read, error_write) = pipe_above_stdio()?;
     let status = if init.is_some() {
         Some(pipe_above_stdio()?)
@@ -1068,7 +1069,7 @@ unsafe fn confine_and_exec(
         }
         // Close-on-exec rather than close: the error pipe and the ruleset are
         // needed until exec, and are close-on-exec already.
-        vfork::cloexec_from_3(a.limits.max_fd).map_err(|e| (Stage::CloseFds, e))?;
+        vfork::cloexec_from_3(|| a.limits.max_fd).map_err(|e| (Stage::CloseFds, e))?;
         limits::apply(&a.limits).map_err(|(w, e)| (Stage::Limit(w), e))?;
         privileges::drop_all(&a.privileges).map_err(|e| (Stage::Capabilities, e))?;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
