@@ -326,12 +326,73 @@ pub(crate) fn containment() -> Option<&'static Hierarchy> {
 
 /// Empty leaves kept for the next spawns: making and removing a cgroup costs
 /// more than the rest of a spawn's bookkeeping together. Each carries a
-/// record, so a crashed process's idle leaves are removed too. An idle leaf
-/// holds no fd: the caller's fd count is the same before and after spawns.
-static POOL: std::sync::Mutex<Vec<(Idle, crate::record::Record)>> =
+/// record, so a crashed process's idle leaves are removed too.
+///
+/// The leaf given back last stays open (its folder and its two control
+/// files): the next spawn, in a caller that spawns one command after
+/// another, then opens nothing, where three opens and closes on the cgroup
+/// file system cost about a tenth of what the library adds to a spawn.
+/// The others hold no fd, so that the caller's fd count after its spawns
+/// ended is the same whatever their number: that of the open one.
+static POOL: std::sync::Mutex<Vec<(Pooled, crate::record::Record)>> =
     std::sync::Mutex::new(Vec::new());
 
-/// A leaf in the pool.
+/// A leaf in the pool: the last one given back still open, the others as
+/// folders only.
+enum Pooled {
+    Open(Leaf),
+    Closed(Idle),
+}
+
+impl Pooled {
+    /// Keeps the leaf as a folder only, closing its fds.
+    fn close(&mut self) {
+        if let Pooled::Open(leaf) = self {
+            let idle = Idle {
+                version: leaf.version,
+                // Taken out of the leaf, whose drop then removes nothing.
+                dir: std::mem::take(&mut leaf.dir),
+                cpu_base: leaf.cpu_base,
+            };
+            *self = Pooled::Closed(idle);
+        }
+    }
+
+    /// Opens the leaf again, if it can be (else it stays a folder, opened
+    /// when taken, which then names the problem).
+    fn open(&mut self) {
+        if let Pooled::Closed(idle) = self {
+            let dir = std::mem::take(&mut idle.dir);
+            match Leaf::open(idle.version, dir, idle.cpu_base) {
+                Ok(leaf) => {
+                    leaf.open_controls();
+                    *self = Pooled::Open(leaf);
+                }
+                Err((dir, _)) => idle.dir = dir,
+            }
+        }
+    }
+}
+
+/// After a leaf was removed rather than given back: the pool's open leaf,
+/// if that was the one, is replaced, by the leaf given back last before it
+/// or by a new one, so that the caller's fd count is the same as before
+/// that spawn. Only killed trees come here, whose end costs more anyway.
+fn replace_open_leaf() {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((top, _)) = pool.last_mut() {
+        top.open();
+        return;
+    }
+    let Some(leaf) = containment().and_then(|h| Leaf::create(h, "replacing a cgroup").ok()) else {
+        return;
+    };
+    leaf.open_controls();
+    let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
+    pool.push((Pooled::Open(leaf), record));
+}
+
+/// A leaf in the pool, without fds.
 struct Idle {
     version: Version,
     dir: PathBuf,
@@ -346,14 +407,17 @@ impl Leaf {
     /// An empty leaf in `h`, from the pool or new.
     pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
         let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some((idle, record)) = pooled {
-            let stale = if idle.dir.starts_with(&h.dir) {
-                match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
-                    Ok(leaf) => return Ok(leaf),
-                    Err((dir, _)) => dir,
+        if let Some((pooled, record)) = pooled {
+            let stale = match pooled {
+                Pooled::Open(leaf) if leaf.dir.starts_with(&h.dir) => return Ok(leaf),
+                Pooled::Open(mut leaf) => std::mem::take(&mut leaf.dir),
+                Pooled::Closed(idle) if idle.dir.starts_with(&h.dir) => {
+                    match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
+                        Ok(leaf) => return Ok(leaf),
+                        Err((dir, _)) => dir,
+                    }
                 }
-            } else {
-                idle.dir
+                Pooled::Closed(idle) => idle.dir,
             };
             // Gone, or elsewhere: the record stays if it cannot be removed.
             match std::fs::remove_dir(&stale) {
@@ -421,20 +485,21 @@ impl Leaf {
         }
         // A killed leaf is not reused (see `killed`).
         if populated || self.killed.load(Ordering::Relaxed) {
-            return self.remove(Duration::from_secs(2));
+            let removed = self.remove(Duration::from_secs(2));
+            drop(self);
+            replace_open_leaf();
+            return removed;
         }
         let mut leaf = self;
-        let cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
+        leaf.cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
+        *leaf.cpu_last.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < POOL_SIZE {
             let record = crate::record::Record::begin(&[crate::record::Line::Cgroup(&leaf.dir)]);
-            // Taken out of the leaf, whose drop then removes nothing.
-            let idle = Idle {
-                version: leaf.version,
-                dir: std::mem::take(&mut leaf.dir),
-                cpu_base,
-            };
-            pool.push((idle, record));
+            if let Some((top, _)) = pool.last_mut() {
+                top.close();
+            }
+            pool.push((Pooled::Open(leaf), record));
             Ok(())
         } else {
             drop(pool);

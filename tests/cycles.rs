@@ -13,6 +13,9 @@ fn ten_thousand_cycles_leak_nothing() {
     let cmd = Command::new("/bin/true");
     // A failing spawn (missing command) on every tenth cycle: it must not leak either.
     let missing = Command::new("/nonexistent/rr-cycle");
+    // A first spawn makes what is kept for the later ones: the record, its
+    // watchdog, and the cgroup pool's open leaf.
+    assert!(r.spawn(&cmd).unwrap().wait().unwrap().success());
     let (fds, zombies) = (fd_count(), zombie_children());
     for i in 0..10_000 {
         if i % 10 == 0 {
@@ -26,5 +29,22 @@ fn ten_thousand_cycles_leak_nothing() {
         assert!(p.wait().unwrap().success());
     }
     assert_eq!(fd_count(), fds, "fd count changed");
+    assert_eq!(zombie_children(), zombies, "zombies left behind");
+
+    // A killed tree's cgroup is not reused, several at once take several:
+    // once they ended, the count is the same again.
+    let mut p = r.spawn(&Command::new("sleep").arg("100")).unwrap();
+    drop((p.take_stdin(), p.take_stdout(), p.take_stderr()));
+    p.kill(libc::SIGKILL).unwrap();
+    assert!(!p.wait().unwrap().success());
+    assert_eq!(fd_count(), fds, "fd count changed by a killed spawn");
+    let many: Vec<_> = (0..6)
+        .map(|_| r.spawn(&Command::new("sleep").arg("0.2")).unwrap())
+        .collect();
+    for mut p in many {
+        drop((p.take_stdin(), p.take_stdout(), p.take_stderr()));
+        assert!(p.wait().unwrap().success());
+    }
+    assert_eq!(fd_count(), fds, "fd count changed by concurrent spawns");
     assert_eq!(zombie_children(), zombies, "zombies left behind");
 }

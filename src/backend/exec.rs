@@ -128,7 +128,15 @@ impl Backend for Exec {
             let leaf = Leaf::take(h)?;
             let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
             let from = now_ticks();
-            let spawned = crate::vfork::spawn_in_cgroup(&program, &leaf)?;
+            let spawned = match crate::vfork::spawn_in_cgroup(&program, &leaf) {
+                Ok(spawned) => spawned,
+                Err(e) => {
+                    // Nothing runs in it (a failed child was reaped): the
+                    // leaf goes back to the pool.
+                    let _ = leaf.finish();
+                    return Err(e);
+                }
+            };
             // While the command starts: the wait then only reads them.
             leaf.open_controls();
             record.add(Line::Pid {
