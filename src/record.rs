@@ -451,16 +451,33 @@ impl Record {
     /// record can be written (no private runtime folder) gets an empty
     /// record, as does one without the helper program.
     pub(crate) fn begin(lines: &[Line<'_>]) -> Record {
+        Record::make(lines, true)
+    }
+
+    /// Records `lines` for something idle between spawns (a pooled
+    /// cgroup): the watchdog was checked by the spawn that used it.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn begin_idle(lines: &[Line<'_>]) -> Record {
+        Record::make(lines, false)
+    }
+
+    fn make(lines: &[Line<'_>], watch: bool) -> Record {
         let text = render(lines);
-        let slot = with_store(|s| {
-            s.ensure_watchdog();
-            s.put(&text)
-        })
-        .ok()
-        .and_then(|r| r.ok());
-        Record {
-            slot,
-            pid: std::process::id(),
+        let made = with_store(|s| {
+            if watch {
+                s.ensure_watchdog();
+            }
+            s.put(&text).map(|slot| (slot, s.owner.pid as u32))
+        });
+        match made {
+            Ok(Ok((slot, pid))) => Record {
+                slot: Some(slot),
+                pid,
+            },
+            _ => Record {
+                slot: None,
+                pid: std::process::id(),
+            },
         }
     }
 

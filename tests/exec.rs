@@ -431,6 +431,50 @@ fn the_tree_is_contained_with_and_without_clone3() {
     }
 }
 
+/// A spawn's leaf keeps no pressure accounting of its own (its processes
+/// still count in the caller's cgroup): with it, every sleep and wake-up of
+/// the command paid for a second cgroup's accounting.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_spawns_leaf_keeps_no_pressure_accounting() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // no cgroup of its own to make: the process-group path
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(mount) = mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+    else {
+        return; // no cgroup v2: the process-group path
+    };
+    let mut p = runner()
+        .spawn(&Command::new("sh").args(["-c", "cat /proc/self/cgroup; exec cat"]))
+        .unwrap();
+    let mut out = std::io::BufReader::new(std::fs::File::from(p.take_stdout().unwrap()));
+    let mut line = String::new();
+    let leaf = loop {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+        if let Some(path) = line.trim_end().strip_prefix("0::") {
+            break std::path::Path::new(mount).join(path.trim_start_matches('/'));
+        }
+    };
+    assert!(
+        leaf.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("restricted-runner-"),
+        "{leaf:?}"
+    );
+    match std::fs::read_to_string(leaf.join("cgroup.pressure")) {
+        Ok(v) => assert_eq!(v.trim(), "0", "{leaf:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{leaf:?}: {e}"),
+    }
+    drop(p.take_stdin());
+    assert!(p.wait().unwrap().success());
+}
+
 /// A spawn after a killed one runs: the killed tree's cgroup leaf is not
 /// reused (a child forked into a once-killed cgroup is killed at once on
 /// some kernels, this one included).
