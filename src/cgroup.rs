@@ -356,8 +356,36 @@ pub(crate) fn containment() -> Option<&'static Hierarchy> {
 /// file system cost about a tenth of what the library adds to a spawn.
 /// The others hold no fd, so that the caller's fd count after its spawns
 /// ended is the same whatever their number: that of the open one.
-static POOL: std::sync::Mutex<Vec<(Pooled, crate::record::Record)>> =
-    std::sync::Mutex::new(Vec::new());
+static POOL: std::sync::Mutex<Pool> = std::sync::Mutex::new(Pool {
+    pid: 0,
+    leaves: Vec::new(),
+});
+
+/// The pool and the process it belongs to.
+struct Pool {
+    pid: u32,
+    leaves: Vec<(Pooled, crate::record::Record)>,
+}
+
+/// The pool of this process, locked. A fork's child inherits its parent's
+/// pool, whose leaves the parent goes on using: the child forgets them
+/// (removing nothing) and makes its own.
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if pool.pid != pid {
+        for (pooled, record) in pool.leaves.drain(..) {
+            if let Pooled::Open(mut leaf) = pooled {
+                // The parent's: dropped without removing it.
+                leaf.dir = PathBuf::new();
+            }
+            // The parent's record, which the child's store does not hold.
+            record.keep();
+        }
+        pool.pid = pid;
+    }
+    pool
+}
 
 /// A leaf in the pool: the last one given back still open, the others as
 /// folders only.
@@ -401,8 +429,8 @@ impl Pooled {
 /// or by a new one, so that the caller's fd count is the same as before
 /// that spawn. Only killed trees come here, whose end costs more anyway.
 fn replace_open_leaf() {
-    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((top, _)) = pool.last_mut() {
+    let mut pool = pool();
+    if let Some((top, _)) = pool.leaves.last_mut() {
         top.open();
         return;
     }
@@ -411,7 +439,7 @@ fn replace_open_leaf() {
     };
     leaf.open_controls();
     let record = crate::record::Record::begin_idle(&[crate::record::Line::Cgroup(&leaf.dir)]);
-    pool.push((Pooled::Open(leaf), record));
+    pool.leaves.push((Pooled::Open(leaf), record));
 }
 
 /// A leaf in the pool, without fds.
@@ -428,7 +456,7 @@ const POOL_SIZE: usize = 16;
 impl Leaf {
     /// An empty leaf in `h`, from the pool or new.
     pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
-        let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = pool().leaves.pop();
         if let Some((pooled, record)) = pooled {
             let stale = match pooled {
                 Pooled::Open(leaf) if leaf.dir.starts_with(&h.dir) => return Ok(leaf),
@@ -515,14 +543,14 @@ impl Leaf {
         let mut leaf = self;
         leaf.cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
         *leaf.cpu_last.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < POOL_SIZE {
+        let mut pool = pool();
+        if pool.leaves.len() < POOL_SIZE {
             let record =
                 crate::record::Record::begin_idle(&[crate::record::Line::Cgroup(&leaf.dir)]);
-            if let Some((top, _)) = pool.last_mut() {
+            if let Some((top, _)) = pool.leaves.last_mut() {
                 top.close();
             }
-            pool.push((Pooled::Open(leaf), record));
+            pool.leaves.push((Pooled::Open(leaf), record));
             Ok(())
         } else {
             drop(pool);

@@ -475,6 +475,69 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
     assert!(p.wait().unwrap().success());
 }
 
+/// A fork's child does not reuse its parent's idle cgroup leaves (which
+/// the parent goes on using): its spawns get leaves of its own, and the
+/// parent's still work.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_forked_child_makes_cgroups_of_its_own() {
+    run_in_child("forked_child_cgroups", &[]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn forked_child_cgroups() {
+    if !is_child("forked_child_cgroups") || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let r = runner();
+    let leaf_of_a_spawn = || {
+        let mut p = r
+            .spawn(&Command::new("cat").arg("/proc/self/cgroup"))
+            .unwrap();
+        let mut out = String::new();
+        std::fs::File::from(p.take_stdout().unwrap())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(p.wait().unwrap().success());
+        out.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .map(|path| path.rsplit('/').next().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let first = leaf_of_a_spawn();
+    if first.is_empty() {
+        return; // no cgroup v2: the process-group path
+    }
+    let (read, write) = nix::unistd::pipe().unwrap();
+    // SAFETY: this test runs alone on the harness's only thread (see
+    // run_in_child); the child only spawns, writes and exits.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let leaf = leaf_of_a_spawn();
+            let _ = nix::unistd::write(&write, leaf.as_bytes());
+            // SAFETY: ends the forked child without running the parent's
+            // exit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let mut theirs = String::new();
+            std::fs::File::from(read)
+                .read_to_string(&mut theirs)
+                .unwrap();
+            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            assert!(
+                theirs.starts_with(&format!("restricted-runner-{child}-")),
+                "the forked child's spawn ran in {theirs:?}, not a leaf of its own"
+            );
+            assert_eq!(leaf_of_a_spawn(), first, "the parent's leaf");
+        }
+    }
+    println!("child forked_child_cgroups done");
+}
+
 /// A spawn after a killed one runs: the killed tree's cgroup leaf is not
 /// reused (a child forked into a once-killed cgroup is killed at once on
 /// some kernels, this one included).
