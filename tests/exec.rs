@@ -431,6 +431,17 @@ fn the_tree_is_contained_with_and_without_clone3() {
     }
 }
 
+/// Where cgroup v2 is mounted, if it is.
+#[cfg(target_os = "linux")]
+fn cgroup2_mount() -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(str::to_string)
+}
+
 /// A spawn's leaf keeps no pressure accounting of its own (its processes
 /// still count in the caller's cgroup): with it, every sleep and wake-up of
 /// the command paid for a second cgroup's accounting.
@@ -440,12 +451,7 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
     if !nix::unistd::geteuid().is_root() {
         return; // no cgroup of its own to make: the process-group path
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let Some(mount) = mountinfo
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .and_then(|l| l.split(' ').nth(4))
-    else {
+    let Some(mount) = cgroup2_mount() else {
         return; // no cgroup v2: the process-group path
     };
     let mut p = runner()
@@ -457,7 +463,7 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
         line.clear();
         assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
         if let Some(path) = line.trim_end().strip_prefix("0::") {
-            break std::path::Path::new(mount).join(path.trim_start_matches('/'));
+            break std::path::Path::new(&mount).join(path.trim_start_matches('/'));
         }
     };
     assert!(
@@ -571,12 +577,7 @@ fn a_caller_in_a_once_killed_cgroup_still_spawns() {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let Some(mount) = mountinfo
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .and_then(|l| l.split(' ').nth(4))
-    else {
+    let Some(mount) = cgroup2_mount() else {
         return; // no cgroup v2: the process-group path
     };
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
@@ -586,7 +587,7 @@ fn a_caller_in_a_once_killed_cgroup_still_spawns() {
         .unwrap()
         .trim_start_matches('/')
         .to_string();
-    let dir = std::path::Path::new(mount)
+    let dir = std::path::Path::new(&mount)
         .join(own)
         .join(format!("rr-test-killed-{}", std::process::id()));
     std::fs::create_dir(&dir).unwrap();
