@@ -459,7 +459,13 @@ impl Leaf {
         let pooled = pool().leaves.pop();
         if let Some((pooled, record)) = pooled {
             let stale = match pooled {
-                Pooled::Open(leaf) if leaf.dir.starts_with(&h.dir) => return Ok(leaf),
+                // One read of its open cgroup.events: still there and empty
+                // (a leaf removed from outside answers ENODEV).
+                Pooled::Open(leaf)
+                    if leaf.dir.starts_with(&h.dir) && leaf.events_populated() == Some(false) =>
+                {
+                    return Ok(leaf)
+                }
                 Pooled::Open(mut leaf) => std::mem::take(&mut leaf.dir),
                 Pooled::Closed(idle) if idle.dir.starts_with(&h.dir) => {
                     match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
@@ -504,13 +510,19 @@ impl Leaf {
 
     /// Whether a process is left in the leaf (`cgroup.events` of v2).
     pub(crate) fn populated(&self) -> bool {
-        let mut buf = [0u8; 256];
-        match self.read_control(&self.events, "cgroup.events", &mut buf) {
-            Some(events) => events.lines().any(|l| l == "populated 1"),
-            None => std::fs::read_to_string(self.dir.join("cgroup.procs"))
+        self.events_populated().unwrap_or_else(|| {
+            std::fs::read_to_string(self.dir.join("cgroup.procs"))
                 .map(|p| !p.trim().is_empty())
-                .unwrap_or(false),
-        }
+                .unwrap_or(false)
+        })
+    }
+
+    /// What `cgroup.events` says of a process left in the leaf; None when
+    /// it cannot be read (no such file, or the leaf is gone).
+    fn events_populated(&self) -> Option<bool> {
+        let mut buf = [0u8; 256];
+        let events = self.read_control(&self.events, "cgroup.events", &mut buf)?;
+        Some(events.lines().any(|l| l == "populated 1"))
     }
 
     /// Ends what is left in the leaf, and gives it back to the pool once

@@ -442,6 +442,23 @@ fn cgroup2_mount() -> Option<String> {
         .map(str::to_string)
 }
 
+/// The cgroup v2 path (the `0::` line of /proc/self/cgroup) a spawn of `r`
+/// ran in.
+#[cfg(target_os = "linux")]
+fn cgroup_of_a_spawn(r: &Runner) -> Option<String> {
+    let mut p = r
+        .spawn(&Command::new("cat").arg("/proc/self/cgroup"))
+        .unwrap();
+    let mut out = String::new();
+    std::fs::File::from(p.take_stdout().unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(p.wait().unwrap().success());
+    out.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
 /// A spawn's leaf keeps no pressure accounting of its own (its processes
 /// still count in the caller's cgroup): with it, every sleep and wake-up of
 /// the command paid for a second cgroup's accounting.
@@ -498,16 +515,7 @@ fn forked_child_cgroups() {
     }
     let r = runner();
     let leaf_of_a_spawn = || {
-        let mut p = r
-            .spawn(&Command::new("cat").arg("/proc/self/cgroup"))
-            .unwrap();
-        let mut out = String::new();
-        std::fs::File::from(p.take_stdout().unwrap())
-            .read_to_string(&mut out)
-            .unwrap();
-        assert!(p.wait().unwrap().success());
-        out.lines()
-            .find_map(|l| l.strip_prefix("0::"))
+        cgroup_of_a_spawn(&r)
             .map(|path| path.rsplit('/').next().unwrap().to_string())
             .unwrap_or_default()
     };
@@ -542,6 +550,36 @@ fn forked_child_cgroups() {
         }
     }
     println!("child forked_child_cgroups done");
+}
+
+/// A pooled cgroup leaf that something else removed is not reused: the
+/// next spawn gets a new one and runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pooled_leaf_removed_from_outside_is_replaced() {
+    run_in_child("removed_leaf_child", &[]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn removed_leaf_child() {
+    if !is_child("removed_leaf_child") || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let Some(mount) = cgroup2_mount() else {
+        return; // no cgroup v2: the process-group path
+    };
+    let r = runner();
+    let leaf_of_a_spawn = || {
+        let path = cgroup_of_a_spawn(&r).unwrap();
+        std::path::Path::new(&mount).join(path.trim_start_matches('/'))
+    };
+    let first = leaf_of_a_spawn();
+    std::fs::remove_dir(&first).unwrap();
+    let second = leaf_of_a_spawn();
+    assert_ne!(second, first);
+    assert!(second.is_dir());
+    println!("child removed_leaf_child done");
 }
 
 /// A spawn after a killed one runs: the killed tree's cgroup leaf is not
