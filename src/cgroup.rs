@@ -459,13 +459,9 @@ impl Leaf {
         let pooled = pool().leaves.pop();
         if let Some((pooled, record)) = pooled {
             let stale = match pooled {
-                // One read of its open cgroup.events: still there and empty
-                // (a leaf removed from outside answers ENODEV).
-                Pooled::Open(leaf)
-                    if leaf.dir.starts_with(&h.dir) && leaf.events_populated() == Some(false) =>
-                {
-                    return Ok(leaf)
-                }
+                // Not checked again: a leaf removed from outside while idle
+                // fails its spawn, which then tries a new one (see `gone`).
+                Pooled::Open(leaf) if leaf.dir.starts_with(&h.dir) => return Ok(leaf),
                 Pooled::Open(mut leaf) => std::mem::take(&mut leaf.dir),
                 Pooled::Closed(idle) if idle.dir.starts_with(&h.dir) => {
                     match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
@@ -517,6 +513,12 @@ impl Leaf {
         })
     }
 
+    /// Whether the leaf was removed from outside (its files answer ENODEV
+    /// and its folder is gone).
+    pub(crate) fn gone(&self) -> bool {
+        self.events_populated().is_none() && !self.dir.exists()
+    }
+
     /// What `cgroup.events` says of a process left in the leaf; None when
     /// it cannot be read (no such file, or the leaf is gone).
     fn events_populated(&self) -> Option<bool> {
@@ -528,6 +530,11 @@ impl Leaf {
     /// Ends what is left in the leaf, and gives it back to the pool once
     /// empty (or removes it).
     pub(crate) fn finish(self) -> Result<()> {
+        if self.gone() {
+            drop(self);
+            replace_open_leaf();
+            return Ok(());
+        }
         // Empty already: the last reading (the wait's) is where the next
         // spawn's counts start.
         let mut base = self

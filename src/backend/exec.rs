@@ -125,18 +125,7 @@ impl Backend for Exec {
         program.cwd(cwd.as_deref())?;
         #[cfg(target_os = "linux")]
         if let Some(h) = cgroup::containment() {
-            let leaf = Leaf::take(h)?;
-            let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
-            let from = now_ticks();
-            let spawned = match crate::vfork::spawn_in_cgroup(&program, &leaf) {
-                Ok(spawned) => spawned,
-                Err(e) => {
-                    // Nothing runs in it (a failed child was reaped): the
-                    // leaf goes back to the pool.
-                    let _ = leaf.finish();
-                    return Err(e);
-                }
-            };
+            let (leaf, record, from, spawned) = spawn_contained(h, &program)?;
             // While the command starts: the wait then only reads them.
             leaf.open_controls();
             record.add(Line::Pid {
@@ -163,6 +152,34 @@ impl Backend for Exec {
         Ok(Process::new(spawned, Box::new(PlainGuard))
             .with_record(record)
             .with_enforcement_from(report))
+    }
+}
+
+/// Starts `program` in a leaf of `h`, recorded; a second time in a new leaf
+/// when the pooled one it got was removed from outside while idle.
+#[cfg(target_os = "linux")]
+fn spawn_contained(
+    h: &cgroup::Hierarchy,
+    program: &crate::spawn::Program,
+) -> Result<(Leaf, Record, u64, crate::spawn::Spawned)> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let leaf = Leaf::take(h)?;
+        let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
+        let from = now_ticks();
+        match crate::vfork::spawn_in_cgroup(program, &leaf) {
+            Ok(spawned) => return Ok((leaf, record, from, spawned)),
+            Err(e) => {
+                let retry = tries == 1 && leaf.gone();
+                // Nothing runs in it (a failed child was reaped): the leaf
+                // goes back to the pool, unless it is gone.
+                let _ = leaf.finish();
+                if !retry {
+                    return Err(e);
+                }
+            }
+        }
     }
 }
 
