@@ -506,11 +506,16 @@ impl Leaf {
 
     /// Whether a process is left in the leaf (`cgroup.events` of v2).
     pub(crate) fn populated(&self) -> bool {
-        self.events_populated().unwrap_or_else(|| {
-            std::fs::read_to_string(self.dir.join("cgroup.procs"))
-                .map(|p| !p.trim().is_empty())
-                .unwrap_or(false)
-        })
+        self.events_populated()
+            .unwrap_or_else(|| self.procs_populated())
+    }
+
+    /// Whether `cgroup.procs` lists a process (where `cgroup.events` cannot
+    /// be read).
+    fn procs_populated(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .map(|p| !p.trim().is_empty())
+            .unwrap_or(false)
     }
 
     /// Whether the leaf was removed from outside (its files answer ENODEV
@@ -530,7 +535,9 @@ impl Leaf {
     /// Ends what is left in the leaf, and gives it back to the pool once
     /// empty (or removes it).
     pub(crate) fn finish(self) -> Result<()> {
-        if self.gone() {
+        let events = self.events_populated();
+        if events.is_none() && !self.dir.exists() {
+            // Removed from outside: nothing to give back.
             drop(self);
             replace_open_leaf();
             return Ok(());
@@ -542,7 +549,7 @@ impl Leaf {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        let mut populated = self.populated();
+        let mut populated = events.unwrap_or_else(|| self.procs_populated());
         if populated {
             base = None;
             self.kill_all();
