@@ -184,9 +184,10 @@ impl Leaf {
     /// the kernel keeps it: nothing reads a spawn's leaf's pressure, its
     /// processes still count in the caller's cgroup and every one above,
     /// and the accounting of a cgroup other than the caller's weighs on
-    /// every sleep and wake-up of the command. An interactive command that
-    /// wakes up for each line the caller writes answered about a fifth
-    /// slower with it on. Best effort: older kernels have no such file.
+    /// every sleep and wake-up of the command: 1,000 lines through `cat`,
+    /// one at a time, took 50.9 ms with it and 40.8 ms without on a 2-CPU
+    /// machine booted with psi=1. Best effort: older kernels have no such
+    /// file.
     fn stop_pressure_accounting(&self) {
         if let Ok(fd) = openat(
             &self.dir_fd,
@@ -521,7 +522,12 @@ impl Leaf {
     /// Whether the leaf was removed from outside (its files answer ENODEV
     /// and its folder is gone).
     pub(crate) fn gone(&self) -> bool {
-        self.events_populated().is_none() && !self.dir.exists()
+        self.gone_by(self.events_populated())
+    }
+
+    /// [`gone`](Leaf::gone), given a reading of `cgroup.events`.
+    fn gone_by(&self, events: Option<bool>) -> bool {
+        events.is_none() && !self.dir.exists()
     }
 
     /// What `cgroup.events` says of a process left in the leaf; None when
@@ -536,7 +542,7 @@ impl Leaf {
     /// empty (or removes it).
     pub(crate) fn finish(self) -> Result<()> {
         let events = self.events_populated();
-        if events.is_none() && !self.dir.exists() {
+        if self.gone_by(events) {
             // Removed from outside: nothing to give back.
             drop(self);
             replace_open_leaf();

@@ -370,14 +370,16 @@ fn lift_above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd> {
     if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
-    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we then own.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    dup_above(fd.as_raw_fd(), min)
+        .map_err(|e| Error::from_io(ErrorKind::Io, "moving a pipe fd", &e))
+}
+
+/// A close-on-exec copy of `fd` numbered `min` or above.
+fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on any integer either fails or returns a new fd.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
     if new < 0 {
-        return Err(Error::from_io(
-            ErrorKind::Io,
-            "moving a pipe fd",
-            &io::Error::last_os_error(),
-        ));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: `new` is a freshly created fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
@@ -509,23 +511,18 @@ fn caller_fd(fd: RawFd, target: usize, what: &str) -> Result<OwnedFd> {
             "{stream}: {what} is negative"
         )));
     }
-    // SAFETY: F_DUPFD_CLOEXEC on any integer either fails or returns a new fd.
-    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    if copy < 0 {
-        let e = io::Error::last_os_error();
+    dup_above(fd, 3).map_err(|e| {
         let why = if e.raw_os_error() == Some(libc::EBADF) {
             "is not an open file descriptor".to_string()
         } else {
             format!("cannot be shared with the child ({e})")
         };
-        return Err(Error::from_errno(
+        Error::from_errno(
             ErrorKind::InvalidArgument,
             format!("{stream}: {what} {why}"),
             Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
-        ));
-    }
-    // SAFETY: a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+        )
+    })
 }
 
 /// Checks that the caller's fd behind `copy` can serve as stream `target`:
@@ -598,18 +595,10 @@ pub(crate) fn stdio_ends(stdio: [Stdio; 3]) -> Result<StdioEnds> {
                 child.push(ChildEnd::Fd(copy));
             }
             Stdio::Stdout if target == 2 => {
-                // SAFETY: F_DUPFD_CLOEXEC of stdout's end, open until the
-                // spawn returns.
-                let copy = unsafe { libc::fcntl(child[1].raw(), libc::F_DUPFD_CLOEXEC, 3) };
-                if copy < 0 {
-                    return Err(Error::from_io(
-                        ErrorKind::Io,
-                        "stderr: sharing stdout's target",
-                        &io::Error::last_os_error(),
-                    ));
-                }
-                // SAFETY: a new fd that nothing else owns.
-                child.push(ChildEnd::Fd(unsafe { OwnedFd::from_raw_fd(copy) }));
+                let copy = dup_above(child[1].raw(), 3).map_err(|e| {
+                    Error::from_io(ErrorKind::Io, "stderr: sharing stdout's target", &e)
+                })?;
+                child.push(ChildEnd::Fd(copy));
             }
             Stdio::Stdout => {
                 return Err(Error::invalid_argument(format!(
