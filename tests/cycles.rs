@@ -47,4 +47,33 @@ fn ten_thousand_cycles_leak_nothing() {
     }
     assert_eq!(fd_count(), fds, "fd count changed by concurrent spawns");
     assert_eq!(zombie_children(), zombies, "zombies left behind");
+    assert_one_leaf_open();
+}
+
+/// Where the pool keeps a leaf (root, cgroup v2): exactly one is open
+/// between spawns, its folder and its two control files.
+fn assert_one_leaf_open() {
+    let v2 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - cgroup2 ");
+    if !nix::unistd::geteuid().is_root() || !v2 {
+        return; // no cgroup of its own to make: the process-group path
+    }
+    let open: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.contains("/restricted-runner-"))
+        .collect();
+    assert!(!open.is_empty(), "no cgroup leaf kept open");
+    let folder = open.iter().min_by_key(|t| t.len()).unwrap().clone();
+    let mut want = vec![
+        folder.clone(),
+        format!("{folder}/cgroup.events"),
+        format!("{folder}/cpu.stat"),
+    ];
+    let mut open = open;
+    open.sort();
+    want.sort();
+    assert_eq!(open, want);
 }

@@ -471,6 +471,14 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
     let Some(mount) = cgroup2_mount() else {
         return; // no cgroup v2: the process-group path
     };
+    // The caller's cgroup keeps its own accounting (the file is not
+    // hierarchical), in which the command still counts.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let callers = std::path::Path::new(&mount)
+        .join(own.trim_start_matches('/'))
+        .join("cgroup.pressure");
+    let before = std::fs::read_to_string(&callers).ok();
     let mut p = runner()
         .spawn(&Command::new("sh").args(["-c", "cat /proc/self/cgroup; exec cat"]))
         .unwrap();
@@ -494,6 +502,12 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
         Ok(v) => assert_eq!(v.trim(), "0", "{leaf:?}"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{leaf:?}: {e}"),
     }
+    assert_eq!(leaf.parent().unwrap(), callers.parent().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&callers).ok(),
+        before,
+        "{callers:?}"
+    );
     drop(p.take_stdin());
     assert!(p.wait().unwrap().success());
 }
