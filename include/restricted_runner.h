@@ -11,7 +11,8 @@
  *   rr_spawn           the same with spawn attributes (rr_spawn_attrs_new,
  *                      rr_spawn_attrs_set_cwd: the folder it starts in,
  *                      rr_spawn_attrs_set_stdio: /dev/null, the caller's
- *                      own streams, an fd, or stderr to stdout, per stream)
+ *                      own streams, an fd, or stderr to stdout, per stream;
+ *                      rr_spawn_attrs_set_measure_usage: skip measuring)
  *   rr_process_exit_fd a pollable fd, readable once the process exited
  *   rr_wait            reap, kill leftovers, remove profiles/containers, free
  *                      (rr_wait_info: also why it ended and what it cost)
@@ -810,6 +811,20 @@ void rr_spawn_attrs_free(struct rr_spawn_attrs *attrs);
  * or a NUL-terminated string.
  */
 rr_status rr_spawn_attrs_set_cwd(struct rr_spawn_attrs *attrs, const char *cwd, struct rr_error **err);
+
+/**
+ * Sets whether the spawn's wait measures what the run cost: the CPU times
+ * and peak memory `rr_wait_info` reports (`RR_MEASURED_CPU`,
+ * `RR_MEASURED_PEAK_RSS`): `measure` non-zero, the default, or 0. A caller
+ * that never reads them (it waits with `rr_wait`) may turn it off:
+ * `rr_wait_info` then reports
+ * `measured` 0 and zero times, and the `exec` runner skips reading the CPU
+ * counters of the command's cgroup at each wait.
+ *
+ * # Safety
+ * `attrs` is NULL or a live object used by no other thread.
+ */
+rr_status rr_spawn_attrs_set_measure_usage(struct rr_spawn_attrs *attrs, int measure, struct rr_error **err);
 
 /**
  * Sets where the child's standard stream `stream` (0 stdin, 1 stdout,

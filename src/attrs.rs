@@ -1,7 +1,8 @@
 //! Per-spawn attributes: how a process is started, as opposed to what runs
 //! (program, arguments, environment) and how the runner confines it. In the
 //! spirit of `posix_spawnattr_t`: one object that grows a setting at a time
-//! (the working folder today) without another spawn function each time.
+//! (the working folder, whether the wait measures what the run cost)
+//! without another spawn function each time.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use crate::error::{Error, ErrorKind, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpawnAttrs {
     cwd: Option<PathBuf>,
+    /// Set when the wait need not measure what the run cost.
+    no_usage: bool,
 }
 
 impl SpawnAttrs {
@@ -33,6 +36,21 @@ impl SpawnAttrs {
     /// The folder the command starts in, as given.
     pub fn cwd(&self) -> Option<&Path> {
         self.cwd.as_deref()
+    }
+
+    /// Sets whether the wait measures what the run cost (on by default):
+    /// [`WaitResult::usage`](crate::WaitResult::usage), the CPU times and
+    /// the peak memory. A caller that never reads them may turn it off; it
+    /// is then `None`, and the `exec` runner does not read the CPU
+    /// counters of the command's cgroup at the wait.
+    pub fn set_measure_usage(&mut self, measure: bool) -> &mut Self {
+        self.no_usage = !measure;
+        self
+    }
+
+    /// Whether the wait measures what the run cost.
+    pub fn measures_usage(&self) -> bool {
+        !self.no_usage
     }
 
     /// The working folder on the host for this spawn: absolute (a relative

@@ -142,8 +142,12 @@ pub(crate) struct Leaf {
     /// cgroups' kill counts).
     killed: std::sync::atomic::AtomicBool,
     /// `cpu.stat`'s user and system microseconds when the leaf was last
-    /// free: a reused leaf's counts go on from there.
-    cpu_base: (u64, u64),
+    /// free: a reused leaf's counts go on from there. None when unknown: a
+    /// spawn that did not measure its usage left it, and the next one that
+    /// does reads it when it takes the leaf.
+    cpu_base: Option<(u64, u64)>,
+    /// Whether the spawn using the leaf measures its CPU time.
+    measure_cpu: bool,
     /// The last `cpu.stat` reading, which becomes the next base when the
     /// leaf was already empty at its finish.
     cpu_last: std::sync::Mutex<Option<(u64, u64)>>,
@@ -166,7 +170,7 @@ impl Leaf {
                 &e,
             )
         })?;
-        let leaf = Leaf::open(h.version, dir, (0, 0)).map_err(|(dir, e)| {
+        let leaf = Leaf::open(h.version, dir, Some((0, 0))).map_err(|(dir, e)| {
             let _ = std::fs::remove_dir(&dir);
             Error::from_errno(
                 ErrorKind::Requirements,
@@ -204,7 +208,7 @@ impl Leaf {
     fn open(
         version: Version,
         dir: PathBuf,
-        cpu_base: (u64, u64),
+        cpu_base: Option<(u64, u64)>,
     ) -> std::result::Result<Leaf, (PathBuf, nix::errno::Errno)> {
         match open(
             &dir,
@@ -219,6 +223,7 @@ impl Leaf {
                 events: OnceLock::new(),
                 killed: std::sync::atomic::AtomicBool::new(false),
                 cpu_base,
+                measure_cpu: true,
                 cpu_last: std::sync::Mutex::new(None),
             }),
             Err(e) => Err((dir, e)),
@@ -447,16 +452,26 @@ fn replace_open_leaf() {
 struct Idle {
     version: Version,
     dir: PathBuf,
-    /// Its `cpu.stat` counts when it was given back.
-    cpu_base: (u64, u64),
+    /// Its `cpu.stat` counts when it was given back, where known.
+    cpu_base: Option<(u64, u64)>,
 }
 
 /// Idle leaves kept at most.
 const POOL_SIZE: usize = 16;
 
 impl Leaf {
-    /// An empty leaf in `h`, from the pool or new.
-    pub(crate) fn take(h: &Hierarchy) -> Result<Leaf> {
+    /// An empty leaf in `h`, from the pool or new, for a spawn that
+    /// measures its CPU time or not.
+    pub(crate) fn take(h: &Hierarchy, measure_cpu: bool) -> Result<Leaf> {
+        let mut leaf = Leaf::take_any(h)?;
+        leaf.measure_cpu = measure_cpu;
+        if measure_cpu && leaf.cpu_base.is_none() {
+            leaf.cpu_base = leaf.cpu_usec();
+        }
+        Ok(leaf)
+    }
+
+    fn take_any(h: &Hierarchy) -> Result<Leaf> {
         let pooled = pool().leaves.pop();
         if let Some((pooled, record)) = pooled {
             let stale = match pooled {
@@ -496,12 +511,13 @@ impl Leaf {
     }
 
     /// The CPU time the leaf's processes used since it was taken: the whole
-    /// tree, orphans included.
+    /// tree, orphans included. None for a spawn that does not measure it.
     pub(crate) fn cpu_used(&self) -> Option<(Duration, Duration)> {
+        let (u0, s0) = self.cpu_base.filter(|_| self.measure_cpu)?;
         let (u, s) = self.cpu_usec()?;
         Some((
-            Duration::from_micros(u.saturating_sub(self.cpu_base.0)),
-            Duration::from_micros(s.saturating_sub(self.cpu_base.1)),
+            Duration::from_micros(u.saturating_sub(u0)),
+            Duration::from_micros(s.saturating_sub(s0)),
         ))
     }
 
@@ -549,7 +565,8 @@ impl Leaf {
             return Ok(());
         }
         // Empty already: the last reading (the wait's) is where the next
-        // spawn's counts start.
+        // spawn's counts start; a spawn that measured nothing leaves them
+        // unknown, for the next one that does to read.
         let mut base = self
             .cpu_last
             .lock()
@@ -573,7 +590,7 @@ impl Leaf {
             return removed;
         }
         let mut leaf = self;
-        leaf.cpu_base = base.or_else(|| leaf.cpu_usec()).unwrap_or((0, 0));
+        leaf.cpu_base = base.or_else(|| leaf.measure_cpu.then(|| leaf.cpu_usec()).flatten());
         *leaf.cpu_last.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         let mut pool = pool();
         if pool.leaves.len() < POOL_SIZE {

@@ -154,6 +154,9 @@ pub struct Process {
     killed: AtomicBool,
     /// A reason set by the one running it to completion (a timeout).
     marked: AtomicU8,
+    /// Whether the wait reports what the run cost (see
+    /// [`SpawnAttrs::set_measure_usage`](crate::SpawnAttrs::set_measure_usage)).
+    measure_usage: bool,
     result: Option<WaitResult>,
 }
 
@@ -171,8 +174,15 @@ impl Process {
             started: Instant::now(),
             killed: AtomicBool::new(false),
             marked: AtomicU8::new(0),
+            measure_usage: true,
             result: None,
         }
+    }
+
+    /// Whether the wait reports what the run cost.
+    pub(crate) fn with_usage(mut self, measure: bool) -> Self {
+        self.measure_usage = measure;
+        self
     }
 
     /// Records why the tree is about to be killed (a timeout, a
@@ -336,11 +346,14 @@ impl Process {
         let cleaned = match self.guard.take() {
             Some(mut g) => {
                 g.reaped(reaped.as_ref().ok().copied());
-                if !g.measures_usage() {
+                if !g.measures_usage() || !self.measure_usage {
                     usage = None;
                 }
                 if let Ok(status) = &reaped {
                     told = g.ended(*status, usage);
+                }
+                if !self.measure_usage {
+                    told.1 = None;
                 }
                 g.cleanup()
             }

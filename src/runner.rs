@@ -260,7 +260,10 @@ impl Runner {
         if !self.checked.load(Ordering::Acquire) {
             self.check()?;
         }
-        let process = self.backend.spawn(command)?;
+        let process = self
+            .backend
+            .spawn(command)?
+            .with_usage(command.attrs.measures_usage());
         if process.has_enforcement() {
             return Ok(process);
         }

@@ -200,3 +200,40 @@ fn past_a_containers_memory_limit_is_out_of_memory() {
         );
     }
 }
+
+/// A spawn that asks not to measure its usage reports none; the spawns
+/// after it in the same (pooled) cgroup leaf count only their own CPU time.
+#[test]
+fn a_spawn_that_measures_nothing_leaves_the_next_counts_right() {
+    use restricted_runner::{Command, SpawnAttrs, Stdio};
+    let burn = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done";
+    let mut quiet = SpawnAttrs::new();
+    quiet.set_measure_usage(false);
+    for (name, r) in runners() {
+        let sh = |attrs: SpawnAttrs, script: &str| {
+            let cmd = Command::new("/bin/sh")
+                .args(["-c", script])
+                .stdio(Stdio::Null, Stdio::Null, Stdio::Null)
+                .attrs(attrs);
+            r.spawn(&cmd).unwrap().wait_result().unwrap()
+        };
+        let measured = sh(SpawnAttrs::new(), burn).usage.unwrap();
+        assert!(
+            measured.user > Duration::from_millis(30),
+            "{name}: {measured:?}"
+        );
+        for round in 0..3 {
+            let res = sh(quiet.clone(), burn);
+            assert_eq!(res.status, ExitStatus::Exited(0), "{name}");
+            assert!(res.usage.is_none(), "{name}, round {round}: {res:?}");
+            let next = sh(SpawnAttrs::new(), "exit 0");
+            let u = next
+                .usage
+                .unwrap_or_else(|| panic!("{name}: no usage after"));
+            assert!(
+                u.user + u.system < measured.user / 2,
+                "{name}, round {round}: `exit 0` counted {u:?} (the burn before it took {measured:?})"
+            );
+        }
+    }
+}

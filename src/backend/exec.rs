@@ -125,7 +125,8 @@ impl Backend for Exec {
         program.cwd(cwd.as_deref())?;
         #[cfg(target_os = "linux")]
         if let Some(h) = cgroup::containment() {
-            let (leaf, record, from, spawned) = spawn_contained(h, &program)?;
+            let (leaf, record, from, spawned) =
+                spawn_contained(h, &program, command.attrs.measures_usage())?;
             // While the command starts: the wait then only reads them.
             leaf.open_controls();
             record.add(Line::Pid {
@@ -161,11 +162,12 @@ impl Backend for Exec {
 fn spawn_contained(
     h: &cgroup::Hierarchy,
     program: &crate::spawn::Program,
+    measure_cpu: bool,
 ) -> Result<(Leaf, Record, u64, crate::spawn::Spawned)> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let leaf = Leaf::take(h)?;
+        let leaf = Leaf::take(h, measure_cpu)?;
         let record = Record::begin(&[Line::Spawn("exec"), Line::Cgroup(&leaf.dir)]);
         let from = now_ticks();
         match crate::vfork::spawn_in_cgroup(program, &leaf) {

@@ -1,6 +1,6 @@
 //! Spawn attributes: per-spawn settings passed to `rr_spawn`.
 
-use std::ffi::{c_char, CStr, OsStr};
+use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -144,6 +144,31 @@ pub unsafe extern "C" fn rr_spawn_attrs_set_cwd(
             ));
         }
         attrs.inner.set_cwd(Some(OsStr::from_bytes(bytes)));
+        Ok(())
+    })
+}
+
+/// Sets whether the spawn's wait measures what the run cost: the CPU times
+/// and peak memory `rr_wait_info` reports (`RR_MEASURED_CPU`,
+/// `RR_MEASURED_PEAK_RSS`): `measure` non-zero, the default, or 0. A caller
+/// that never reads them (it waits with `rr_wait`) may turn it off:
+/// `rr_wait_info` then reports
+/// `measured` 0 and zero times, and the `exec` runner skips reading the CPU
+/// counters of the command's cgroup at each wait.
+///
+/// # Safety
+/// `attrs` is NULL or a live object used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn rr_spawn_attrs_set_measure_usage(
+    attrs: *mut rr_spawn_attrs,
+    measure: c_int,
+    err: *mut *mut rr_error,
+) -> rr_status {
+    guard(err, || {
+        // SAFETY: live and exclusive per the contract.
+        let attrs =
+            unsafe { attrs.as_mut() }.ok_or_else(|| Error::invalid_argument("attrs is NULL"))?;
+        attrs.inner.set_measure_usage(measure != 0);
         Ok(())
     })
 }

@@ -1217,6 +1217,30 @@ static void test_wait_info_and_run_info(void) {
     close(s.out);
     close(s.err);
 
+    /* A spawn that measures nothing reports nothing measured; the next one, measuring, counts
+     * only its own run. */
+    rr_spawn_attrs *quiet = NULL;
+    CHECK_OK(rr_spawn_attrs_new(&quiet, &e), &e);
+    CHECK_OK(rr_spawn_attrs_set_measure_usage(quiet, 0, &e), &e);
+    const char *burn[] = {"-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exit 4", NULL};
+    rr_process *p = NULL;
+    CHECK_OK(rr_spawn(r, "sh", burn, NULL, NULL, quiet, NULL, NULL, NULL, &p, &e), &e);
+    w.size = sizeof w;
+    CHECK_OK(rr_wait_info(p, &w, &e), &e);
+    CHECK(w.status.code == 4 && w.measured == 0 && w.user_time_us == 0 && w.peak_rss_bytes == 0,
+          "unmeasured spawn: code %d measured %u user %llu rss %llu", w.status.code, w.measured,
+          (unsigned long long)w.user_time_us, (unsigned long long)w.peak_rss_bytes);
+    rr_spawn_attrs_free(quiet);
+    CHECK_OK(rr_spawn(r, "sh", args, NULL, NULL, NULL, NULL, NULL, NULL, &p, &e), &e);
+    CHECK_OK(rr_wait_info(p, &w, &e), &e);
+    int direct = strcmp(kind, "exec") == 0 || strcmp(kind, "landrun") == 0;
+    CHECK(!direct || (w.measured & RR_MEASURED_CPU), "measured %u", w.measured);
+    CHECK(w.user_time_us + w.system_time_us < w.wall_time_us + 20000,
+          "CPU %llu+%llu us over a wall time of %llu us", (unsigned long long)w.user_time_us,
+          (unsigned long long)w.system_time_us, (unsigned long long)w.wall_time_us);
+    expect_status(rr_spawn_attrs_set_measure_usage(NULL, 0, &e), RR_ERR_INVALID_ARGUMENT, &e,
+                  "set_measure_usage NULL attrs");
+
     /* rr_run_info: a timeout is an outcome, with the output written before it. */
     rr_output o;
     rr_wait_result info = {.size = sizeof info};
@@ -1237,7 +1261,7 @@ static void test_wait_info_and_run_info(void) {
 
     /* Wrapper runners report a signal as the wrapper's 128+N exit. */
     CHECK_OK(rr_run_info(r, NULL, "kill -TERM $$", NULL, NULL, 60000, -1, &o, &info, &e), &e);
-    int direct = strcmp(kind, "exec") == 0 || strcmp(kind, "landrun") == 0;
+    direct = strcmp(kind, "exec") == 0 || strcmp(kind, "landrun") == 0;
     CHECK(!direct || info.reason == RR_END_SIGNALED, "reason %u", info.reason);
     rr_output_free(&o);
     rr_runner_free(r);

@@ -62,6 +62,7 @@ def _load() -> ctypes.CDLL:
         "rr_spawn_attrs_new": (c_uint32, [HandleOut, ErrOut]),
         "rr_spawn_attrs_free": (None, [Handle]),
         "rr_spawn_attrs_set_cwd": (c_uint32, [Handle, c_char_p, ErrOut]),
+        "rr_spawn_attrs_set_measure_usage": (c_uint32, [Handle, c_int, ErrOut]),
         "rr_spawn_attrs_set_stdio": (c_uint32, [Handle, c_int32, c_uint32, c_int32, ErrOut]),
         "rr_spawn": (
             c_uint32,

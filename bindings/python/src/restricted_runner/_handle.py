@@ -184,14 +184,15 @@ StdioPlan = Tuple[int, int]
 
 
 def _attrs(cwd: Optional[StrOrBytesPath], stdio: Sequence[StdioPlan]) -> c_void_p:
-    """The spawn attributes of `cwd` and `stdio`; NULL for the library's
-    defaults (three pipes, the caller's folder). The caller frees them."""
+    """The spawn attributes of `cwd` and `stdio`, which the caller frees.
+    Nothing here reports what a run cost, so the library is told not to
+    measure it (the exec runner then reads no cgroup counters at the
+    wait)."""
     attrs = c_void_p()
     err = c_void_p()
-    if cwd is None and all(mode == _ffi.RR_STDIO_PIPE for mode, _ in stdio):
-        return attrs
     try:
         _ffi.check(lib.rr_spawn_attrs_new(byref(attrs), byref(err)), err)
+        _ffi.check(lib.rr_spawn_attrs_set_measure_usage(attrs, 0, byref(err)), err)
         if cwd is not None:
             folder = no_nul("the working folder", os.fsencode(cwd))
             _ffi.check(lib.rr_spawn_attrs_set_cwd(attrs, folder, byref(err)), err)
@@ -250,7 +251,7 @@ def spawn(
             runner_ptr, argv[0], args, envp, params_json, attrs, refs[0], refs[1], refs[2], byref(out), byref(err)
         )
     finally:
-        if not shared and attrs.value:
+        if not shared:
             lib.rr_spawn_attrs_free(attrs)
     if status != _ffi.RR_OK:
         _ffi.raise_error(status, err)
