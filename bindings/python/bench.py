@@ -11,8 +11,9 @@ faster).
 The two sides alternate in small batches and the median batch is kept, so
 that load from other programs weighs on both alike.
 
-Each under the exec runner, and under landrun (read and execute the system
-and interpreter folders, read /etc) with its ratio to exec.
+Each under the exec runner, and under landrun with its ratio to exec, which
+is to stay within the C-ABI crate's landrun / posix_spawn ratio (`cargo
+bench --bench landrun`, the same policy).
 
 Run: bindings/python/test.sh --bench, or python bench.py [ROUNDS].
 """
@@ -24,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -32,18 +34,19 @@ import restricted_runner as rr
 PIPE = subprocess.PIPE
 
 
-def interpreter_folders() -> List[str]:
-    found = set()
-    for p in (sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)):
-        real = os.path.realpath(p)
-        found.add(real if os.path.isdir(real) else os.path.dirname(os.path.dirname(real)))
-    return sorted(found)
-
-
-def landrun() -> rr.Runner:
+def landrun(write_folder: str) -> rr.Runner:
+    """The policy of the C-ABI crate's landrun benchmark (`cargo bench
+    --bench landrun`), whose landrun / posix_spawn ratio this one's
+    landrun / exec is held to: read and execute the system folders, read
+    /etc, write one folder, no network."""
     system = [d for d in ("/usr", "/bin", "/lib", "/lib64") if os.path.isdir(d)]
     return rr.Runner(
-        "landrun", {"allow_read_exec_folders": system + interpreter_folders(), "allow_read_folders": ["/etc"]}
+        "landrun",
+        {
+            "allow_read_exec_folders": system,
+            "allow_read_folders": ["/etc"],
+            "allow_write_folders": [write_folder],
+        },
     )
 
 
@@ -129,8 +132,11 @@ def compare(
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    exec_runner = rr.Runner("exec")
-    land = landrun()
+    with tempfile.TemporaryDirectory(prefix="rr-bench-") as write_folder:
+        report(rounds, rr.Runner("exec"), landrun(write_folder))
+
+
+def report(rounds: int, exec_runner: rr.Runner, land: rr.Runner) -> None:
     print(f"restricted_runner {rr.version()}, Python {sys.version.split()[0]}, {rounds} rounds, medians")
     print(f"{'':<58} {'ours':>13} {'stdlib':>13} {'ratio':>8}")
     results: Dict[str, Tuple[float, float]] = {}
