@@ -724,3 +724,56 @@ fn failed_exec_child() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
     println!("child failed_exec_child done");
 }
+
+/// This thread's read system calls so far (`syscr` of
+/// /proc/thread-self/io: other test threads do not count).
+#[cfg(target_os = "linux")]
+fn reads_by_this_thread() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A spawn that does not measure its usage is waited for without reading
+/// its cgroup's CPU counters: one read fewer than a measured one in the
+/// same pooled leaf.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_spawn_that_measures_nothing_reads_no_cpu_counters() {
+    if !nix::unistd::geteuid().is_root() || cgroup2_mount().is_none() {
+        return; // no cgroup of its own to make: the process-group path
+    }
+    let r = Runner::new("exec", None).unwrap();
+    let mut quiet = restricted_runner::SpawnAttrs::new();
+    quiet.set_measure_usage(false);
+    let run = |attrs: &restricted_runner::SpawnAttrs| {
+        let cmd = Command::new("/bin/true")
+            .stdio(Stdio::Null, Stdio::Null, Stdio::Null)
+            .attrs(attrs.clone());
+        // The reads of this thread from the spawn to the end of the wait.
+        let before = reads_by_this_thread();
+        let res = r.spawn(&cmd).unwrap().wait_result().unwrap();
+        let reads = reads_by_this_thread() - before;
+        (res.usage.is_some(), reads)
+    };
+    let measured = restricted_runner::SpawnAttrs::new();
+    run(&measured);
+    for round in 0..3 {
+        let (usage, with) = run(&measured);
+        assert!(usage, "round {round}");
+        let (usage, without) = run(&quiet);
+        assert!(!usage, "round {round}");
+        // Other test threads share the pool: a leaf may come back with its
+        // base unknown, which costs a measured spawn one read more.
+        assert!(
+            without < with,
+            "round {round}: reads {without} unmeasured, {with} measured"
+        );
+        let (usage, after) = run(&measured);
+        assert!(usage, "round {round}");
+        assert!(without < after, "round {round}");
+    }
+}
