@@ -346,14 +346,14 @@ impl Process {
         let cleaned = match self.guard.take() {
             Some(mut g) => {
                 g.reaped(reaped.as_ref().ok().copied());
-                if !g.measures_usage() || !self.measure_usage {
+                if !g.measures_usage() {
                     usage = None;
                 }
+                // The guard sees the kernel's accounting even when the
+                // caller asked for none: why the run ended may depend on
+                // it (a CPU limit's SIGKILL).
                 if let Ok(status) = &reaped {
                     told = g.ended(*status, usage);
-                }
-                if !self.measure_usage {
-                    told.1 = None;
                 }
                 g.cleanup()
             }
@@ -377,7 +377,7 @@ impl Process {
             status,
             reason,
             wall_time,
-            usage: told.1.or(usage),
+            usage: told.1.or(usage).filter(|_| self.measure_usage),
         };
         self.result = Some(result);
         Ok(result)

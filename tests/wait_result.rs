@@ -144,6 +144,29 @@ fn past_max_cpu_seconds_is_a_cpu_limit() {
     }
 }
 
+/// Why a run ended does not depend on measuring what it cost: a spawn
+/// that asked for no usage still ends as a CPU limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cpu_limit_is_told_without_measuring_usage() {
+    use restricted_runner::{Command, SpawnAttrs, Stdio};
+    let o = json!({"allow_read_exec_folders": ["/usr", "/bin", "/lib", "/lib64"], "max_cpu_seconds": 1});
+    let r = Runner::new("landrun", Some(&o.to_string())).unwrap();
+    let mut quiet = SpawnAttrs::new();
+    quiet.set_measure_usage(false);
+    // Killed at the hard limit (SIGKILL), which only the CPU time used
+    // tells from another kill; and dead of SIGXCPU.
+    for script in ["trap '' XCPU; while :; do :; done", "while :; do :; done"] {
+        let cmd = Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdio(Stdio::Null, Stdio::Null, Stdio::Null)
+            .attrs(quiet.clone());
+        let res = r.spawn(&cmd).unwrap().wait_result().unwrap();
+        assert_eq!(res.reason, EndReason::CpuLimit, "{script}: {res:?}");
+        assert!(res.usage.is_none(), "{script}: {res:?}");
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn past_max_memory_bytes_the_command_fails_within_its_limit() {
