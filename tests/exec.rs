@@ -431,17 +431,6 @@ fn the_tree_is_contained_with_and_without_clone3() {
     }
 }
 
-/// Where cgroup v2 is mounted, if it is.
-#[cfg(target_os = "linux")]
-fn cgroup2_mount() -> Option<String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .and_then(|l| l.split(' ').nth(4))
-        .map(str::to_string)
-}
-
 /// The cgroup v2 path (the `0::` line of /proc/self/cgroup) a spawn of `r`
 /// ran in.
 #[cfg(target_os = "linux")]

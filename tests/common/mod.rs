@@ -831,3 +831,13 @@ pub fn terminal_input() -> Option<String> {
     }
     (!input.is_empty()).then_some(input)
 }
+
+/// Where cgroup v2 is mounted, if it is.
+pub fn cgroup2_mount() -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(str::to_string)
+}
