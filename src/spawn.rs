@@ -486,14 +486,11 @@ fn kept_caller_fd(target: usize) -> Result<ChildEnd> {
     // SAFETY: F_GETFD on any integer either fails or reads the fd's flags.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags < 0 {
-        let e = io::Error::last_os_error();
-        return Err(Error::from_errno(
-            ErrorKind::InvalidArgument,
-            format!(
-                "{}: the caller's fd {target} (Stdio::Inherit) is not an open file descriptor",
-                stream_name(target)
-            ),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+        let what = format!("the caller's fd {target} (Stdio::Inherit)");
+        return Err(unusable_caller_fd(
+            target,
+            &what,
+            io::Error::last_os_error(),
         ));
     }
     Ok(ChildEnd::Kept {
@@ -505,24 +502,27 @@ fn kept_caller_fd(target: usize) -> Result<ChildEnd> {
 /// A close-on-exec copy of the caller's `fd`, numbered 3 or above, for the
 /// child's stream `target`.
 fn caller_fd(fd: RawFd, target: usize, what: &str) -> Result<OwnedFd> {
-    let stream = stream_name(target);
     if fd < 0 {
         return Err(Error::invalid_argument(format!(
-            "{stream}: {what} is negative"
+            "{}: {what} is negative",
+            stream_name(target)
         )));
     }
-    dup_above(fd, 3).map_err(|e| {
-        let why = if e.raw_os_error() == Some(libc::EBADF) {
-            "is not an open file descriptor".to_string()
-        } else {
-            format!("cannot be shared with the child ({e})")
-        };
-        Error::from_errno(
-            ErrorKind::InvalidArgument,
-            format!("{stream}: {what} {why}"),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
-        )
-    })
+    dup_above(fd, 3).map_err(|e| unusable_caller_fd(target, what, e))
+}
+
+/// The error for a caller's fd (`what`) that stream `target` cannot take.
+fn unusable_caller_fd(target: usize, what: &str, e: io::Error) -> Error {
+    let why = if e.raw_os_error() == Some(libc::EBADF) {
+        "is not an open file descriptor".to_string()
+    } else {
+        format!("cannot be shared with the child ({e})")
+    };
+    Error::from_errno(
+        ErrorKind::InvalidArgument,
+        format!("{}: {what} {why}", stream_name(target)),
+        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+    )
 }
 
 /// Checks that the caller's fd behind `copy` can serve as stream `target`:
@@ -769,9 +769,12 @@ fn spawn(program: &Program, extra: &[BorrowedFd<'_>]) -> Result<Spawned> {
     let child = child
         .into_iter()
         .enumerate()
-        .map(|(target, end)| match end.clears_cloexec() {
-            true => end.into_owned(target).map(ChildEnd::Fd),
-            false => Ok(end),
+        .map(|(target, end)| {
+            if end.clears_cloexec() {
+                end.into_owned(target).map(ChildEnd::Fd)
+            } else {
+                Ok(end)
+            }
         })
         .collect::<Result<Vec<ChildEnd>>>()?;
     // Lifted above the targets so that the dup2s onto 0.. cannot clobber

@@ -133,8 +133,6 @@ pub(crate) unsafe fn keep_setpcap_through_exec() -> std::result::Result<(), i32>
     }
 }
 
-const CAP_SETPCAP: u32 = 8;
-
 /// Whether this process holds `cap` in its effective set.
 pub(crate) fn has_capability(cap: u32) -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -146,4 +144,6 @@ pub(crate) fn has_capability(cap: u32) -> bool {
         .is_some_and(|caps| caps & (1 << cap) != 0)
 }
 
+// Capability numbers of linux/capability.h.
+const CAP_SETPCAP: u32 = 8;
 pub(crate) const CAP_SYS_ADMIN: u32 = 21;
