@@ -102,6 +102,16 @@ fn podman(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a `podman tag` or `podman rmi` of a name of the test image, one at
+/// a time in this process. podman 4.3 rewrites an image's whole name list
+/// on each: two at once on the same image (this test's docker and podman
+/// cases) can lose one's new name, for good.
+fn retag(args: &[&str]) -> String {
+    static NAMES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    podman(args)
+}
+
 /// Containers (running or not) labelled `rr-case=<case>`.
 fn containers_of(case: &str) -> Vec<String> {
     podman(&[
@@ -400,7 +410,7 @@ fn image_removed_after_start(engine: &str) {
         "{e}"
     );
 
-    podman(&["tag", &image(), &tag]);
+    retag(&["tag", &image(), &tag]);
     // The engine may answer a moment later than the tag command returns,
     // while other tests' podman commands hold its store: wait for it, up
     // to 10 s, as the spawn below needs the runner.
@@ -416,7 +426,7 @@ fn image_removed_after_start(engine: &str) {
             Err(_) => break runner_with(engine, &extra),
         }
     };
-    podman(&["rmi", &tag]);
+    retag(&["rmi", &tag]);
     let mut p = r
         .spawn(&Command::new("true").stdio(Stdio::Null, Stdio::Null, Stdio::Pipe))
         .unwrap();
