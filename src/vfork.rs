@@ -353,6 +353,7 @@ pub(crate) fn spawn_in_cgroup(program: &Program, leaf: &Leaf) -> Result<Spawned>
         signals: Signals::new(),
     };
     let mut stack = Stack::new();
+    leaf.settle_populated_notice()?;
     let started = into_cgroup::spawn(
         leaf,
         &mut stack,

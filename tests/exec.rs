@@ -448,6 +448,33 @@ fn cgroup_of_a_spawn(r: &Runner) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Spawns `cat` under `r` (a root caller's exec runner), after it printed
+/// its cgroup: the process, its stdout, and its leaf's folder under the
+/// cgroup v2 `mount`.
+#[cfg(target_os = "linux")]
+fn spawn_in_a_leaf(
+    r: &Runner,
+    mount: &str,
+) -> (
+    restricted_runner::Process,
+    std::io::BufReader<std::fs::File>,
+    std::path::PathBuf,
+) {
+    let mut p = r
+        .spawn(&Command::new("sh").args(["-c", "cat /proc/self/cgroup; exec cat"]))
+        .unwrap();
+    let mut out = std::io::BufReader::new(std::fs::File::from(p.take_stdout().unwrap()));
+    let mut line = String::new();
+    let leaf = loop {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+        if let Some(path) = line.trim_end().strip_prefix("0::") {
+            break std::path::Path::new(mount).join(path.trim_start_matches('/'));
+        }
+    };
+    (p, out, leaf)
+}
+
 /// A spawn's leaf keeps no pressure accounting of its own (its processes
 /// still count in the caller's cgroup): with it, every sleep and wake-up of
 /// the command paid for a second cgroup's accounting.
@@ -468,18 +495,7 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
         .join(own.trim_start_matches('/'))
         .join("cgroup.pressure");
     let before = std::fs::read_to_string(&callers).ok();
-    let mut p = runner()
-        .spawn(&Command::new("sh").args(["-c", "cat /proc/self/cgroup; exec cat"]))
-        .unwrap();
-    let mut out = std::io::BufReader::new(std::fs::File::from(p.take_stdout().unwrap()));
-    let mut line = String::new();
-    let leaf = loop {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
-        if let Some(path) = line.trim_end().strip_prefix("0::") {
-            break std::path::Path::new(&mount).join(path.trim_start_matches('/'));
-        }
-    };
+    let (mut p, _, leaf) = spawn_in_a_leaf(&runner(), &mount);
     assert!(
         leaf.file_name()
             .unwrap()
@@ -499,6 +515,40 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
     );
     drop(p.take_stdin());
     assert!(p.wait().unwrap().success());
+}
+
+/// A leaf idle for a while is frozen and thawed before the fork into it
+/// (so that the kernel's notice of its first process comes from a timer):
+/// the command starts in a thawed leaf and runs, first spawn or later.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_spawn_after_a_pause_runs_in_a_thawed_leaf() {
+    use std::io::Write;
+
+    if !nix::unistd::geteuid().is_root() {
+        return; // no cgroup of its own to make: the process-group path
+    }
+    let Some(mount) = cgroup2_mount() else {
+        return; // no cgroup v2: the process-group path
+    };
+    let r = runner();
+    for pause in [0, 20, 0, 50] {
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        let (mut p, mut out, leaf) = spawn_in_a_leaf(&r, &mount);
+        let freeze = std::fs::read_to_string(leaf.join("cgroup.freeze"));
+        let events = std::fs::read_to_string(leaf.join("cgroup.events")).unwrap();
+        if let Ok(freeze) = freeze {
+            assert_eq!(freeze.trim(), "0", "{leaf:?} after {pause} ms");
+            assert!(events.lines().any(|l| l == "frozen 0"), "{events}");
+        }
+        let mut stdin = std::fs::File::from(p.take_stdin().unwrap());
+        stdin.write_all(b"still runs\n").unwrap();
+        drop(stdin);
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "still runs\n", "{leaf:?} after {pause} ms");
+        assert!(p.wait().unwrap().success());
+    }
 }
 
 /// A fork's child does not reuse its parent's idle cgroup leaves (which
