@@ -431,6 +431,17 @@ fn the_tree_is_contained_with_and_without_clone3() {
     }
 }
 
+/// Where cgroup v2 is mounted, when the exec runner puts each command in a
+/// leaf of its own (a root caller on cgroup v2); None where it uses the
+/// process group.
+#[cfg(target_os = "linux")]
+fn leaf_mount() -> Option<String> {
+    nix::unistd::geteuid()
+        .is_root()
+        .then(cgroup2_mount)
+        .flatten()
+}
+
 /// The cgroup v2 path (the `0::` line of /proc/self/cgroup) a spawn of `r`
 /// ran in.
 #[cfg(target_os = "linux")]
@@ -481,11 +492,8 @@ fn spawn_in_a_leaf(
 #[cfg(target_os = "linux")]
 #[test]
 fn a_spawns_leaf_keeps_no_pressure_accounting() {
-    if !nix::unistd::geteuid().is_root() {
-        return; // no cgroup of its own to make: the process-group path
-    }
-    let Some(mount) = cgroup2_mount() else {
-        return; // no cgroup v2: the process-group path
+    let Some(mount) = leaf_mount() else {
+        return; // the process-group path
     };
     // The caller's cgroup keeps its own accounting (the file is not
     // hierarchical), in which the command still counts.
@@ -525,11 +533,8 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
 fn a_spawn_after_a_pause_runs_in_a_thawed_leaf() {
     use std::io::Write;
 
-    if !nix::unistd::geteuid().is_root() {
-        return; // no cgroup of its own to make: the process-group path
-    }
-    let Some(mount) = cgroup2_mount() else {
-        return; // no cgroup v2: the process-group path
+    let Some(mount) = leaf_mount() else {
+        return; // the process-group path
     };
     let r = runner();
     for pause in [0, 20, 0, 50] {
@@ -616,11 +621,11 @@ fn a_pooled_leaf_removed_from_outside_is_replaced() {
 #[cfg(target_os = "linux")]
 #[test]
 fn removed_leaf_child() {
-    if !is_child("removed_leaf_child") || !nix::unistd::geteuid().is_root() {
+    if !is_child("removed_leaf_child") {
         return;
     }
-    let Some(mount) = cgroup2_mount() else {
-        return; // no cgroup v2: the process-group path
+    let Some(mount) = leaf_mount() else {
+        return; // the process-group path
     };
     let r = runner();
     let leaf_of_a_spawn = || {
@@ -665,11 +670,8 @@ fn spawns_after_a_killed_tree_run() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_caller_in_a_once_killed_cgroup_still_spawns() {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    let Some(mount) = cgroup2_mount() else {
-        return; // no cgroup v2: the process-group path
+    let Some(mount) = leaf_mount() else {
+        return; // the process-group path
     };
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let own = own
@@ -782,8 +784,8 @@ fn reads_by_this_thread() -> u64 {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_spawn_that_measures_nothing_reads_no_cpu_counters() {
-    if !nix::unistd::geteuid().is_root() || cgroup2_mount().is_none() {
-        return; // no cgroup of its own to make: the process-group path
+    if leaf_mount().is_none() {
+        return; // the process-group path
     }
     let r = Runner::new("exec", None).unwrap();
     let mut quiet = restricted_runner::SpawnAttrs::new();
