@@ -270,7 +270,7 @@ impl Leaf {
     /// process that forks. Runnable there when the child is placed, that
     /// worker makes the scheduler start the command on another CPU far more
     /// often than a plain `posix_spawn`'s child (started on the caller's
-    /// CPU in 50-75% of forks against about 90%, in a C reproduction); then
+    /// CPU in 25-75% of forks against 87-95%, in a C reproduction); then
     /// every write to its stdin and every read of its stdout wakes a CPU,
     /// and an interactive exchange is slower. The kernel tells a cgroup's
     /// watchers at most once per 10 ms (`CGROUP_FILE_NOTIFY_MIN_INTV`) and
