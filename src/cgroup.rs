@@ -286,7 +286,12 @@ impl Leaf {
     /// Skipped where the leaf was given back less than 5 ms before (its
     /// emptying was just told, so the fork's notice comes from the timer
     /// anyway: back-to-back spawns pay nothing), and where the kernel has
-    /// no `cgroup.freeze` (before Linux 5.2). It costs about 6 us otherwise.
+    /// no `cgroup.freeze` (before Linux 5.2). It costs about 6 us otherwise,
+    /// plus what the yield gives to other runnable tasks on a busy CPU:
+    /// `run(["true"])` every 20 ms with both CPUs kept busy took 1.00-1.01x
+    /// `subprocess.run` with it, 0.99-1.00x without. Without the yield the
+    /// worker often still runs beside the child: the round trip above was
+    /// 1.03-1.05x `Popen` on average.
     ///
     /// Errors: the leaf was frozen and could not be thawed (a child forked
     /// into it would never run); it is then not reused.
