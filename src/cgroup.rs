@@ -492,14 +492,16 @@ impl Pooled {
     /// when taken, which then names the problem).
     fn open(&mut self) {
         if let Pooled::Closed(idle) = self {
-            let dir = std::mem::take(&mut idle.dir);
-            match Leaf::open(idle.version, dir, idle.cpu_base) {
-                Ok(mut leaf) => {
-                    leaf.emptied = idle.emptied;
+            let taken = Idle {
+                dir: std::mem::take(&mut idle.dir),
+                ..*idle
+            };
+            match taken.reopen() {
+                Ok(leaf) => {
                     leaf.open_controls();
                     *self = Pooled::Open(leaf);
                 }
-                Err((dir, _)) => idle.dir = dir,
+                Err(dir) => idle.dir = dir,
             }
         }
     }
@@ -533,6 +535,16 @@ struct Idle {
     emptied: Option<Instant>,
 }
 
+impl Idle {
+    /// The leaf again, with what it knew when given back; its folder if it
+    /// cannot be opened.
+    fn reopen(self) -> std::result::Result<Leaf, PathBuf> {
+        let mut leaf = Leaf::open(self.version, self.dir, self.cpu_base).map_err(|(dir, _)| dir)?;
+        leaf.emptied = self.emptied;
+        Ok(leaf)
+    }
+}
+
 /// Idle leaves kept at most.
 const POOL_SIZE: usize = 16;
 
@@ -556,15 +568,10 @@ impl Leaf {
                 // fails its spawn, which then tries a new one (see `gone`).
                 Pooled::Open(leaf) if leaf.dir.starts_with(&h.dir) => return Ok(leaf),
                 Pooled::Open(mut leaf) => std::mem::take(&mut leaf.dir),
-                Pooled::Closed(idle) if idle.dir.starts_with(&h.dir) => {
-                    match Leaf::open(idle.version, idle.dir, idle.cpu_base) {
-                        Ok(mut leaf) => {
-                            leaf.emptied = idle.emptied;
-                            return Ok(leaf);
-                        }
-                        Err((dir, _)) => dir,
-                    }
-                }
+                Pooled::Closed(idle) if idle.dir.starts_with(&h.dir) => match idle.reopen() {
+                    Ok(leaf) => return Ok(leaf),
+                    Err(dir) => dir,
+                },
                 Pooled::Closed(idle) => idle.dir,
             };
             // Gone, or elsewhere: the record stays if it cannot be removed.

@@ -442,6 +442,14 @@ fn leaf_mount() -> Option<String> {
         .flatten()
 }
 
+/// This process's own cgroup v2 folder under `mount`.
+#[cfg(target_os = "linux")]
+fn own_cgroup(mount: &str) -> std::path::PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    std::path::Path::new(mount).join(own.trim_start_matches('/'))
+}
+
 /// The cgroup v2 path (the `0::` line of /proc/self/cgroup) a spawn of `r`
 /// ran in.
 #[cfg(target_os = "linux")]
@@ -497,11 +505,7 @@ fn a_spawns_leaf_keeps_no_pressure_accounting() {
     };
     // The caller's cgroup keeps its own accounting (the file is not
     // hierarchical), in which the command still counts.
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-    let callers = std::path::Path::new(&mount)
-        .join(own.trim_start_matches('/'))
-        .join("cgroup.pressure");
+    let callers = own_cgroup(&mount).join("cgroup.pressure");
     let before = std::fs::read_to_string(&callers).ok();
     let (mut p, _, leaf) = spawn_in_a_leaf(&runner(), &mount);
     assert!(
@@ -673,16 +677,7 @@ fn a_caller_in_a_once_killed_cgroup_still_spawns() {
     let Some(mount) = leaf_mount() else {
         return; // the process-group path
     };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap()
-        .trim_start_matches('/')
-        .to_string();
-    let dir = std::path::Path::new(&mount)
-        .join(own)
-        .join(format!("rr-test-killed-{}", std::process::id()));
+    let dir = own_cgroup(&mount).join(format!("rr-test-killed-{}", std::process::id()));
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("cgroup.kill"), "1").unwrap();
     let script = format!(
