@@ -122,6 +122,14 @@ unsafe fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| Error::invalid_argument(format!("{name} is NULL")))
 }
 
+/// # Safety
+/// `p` is NULL or points to a live object of type T that no other thread
+/// uses.
+unsafe fn handle_mut<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    // SAFETY: forwarded contract.
+    unsafe { p.as_mut() }.ok_or_else(|| Error::invalid_argument(format!("{name} is NULL")))
+}
+
 fn env_pairs(entries: &[&[u8]]) -> Result<Vec<(OsString, OsString)>> {
     entries.iter().map(|e| parse_env_entry(e)).collect()
 }

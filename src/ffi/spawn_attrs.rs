@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{guard, rr_error, rr_status};
+use super::{guard, handle_mut, rr_error, rr_status};
 use crate::attrs::SpawnAttrs;
 use crate::error::{Error, ErrorKind};
 use crate::spawn::Stdio;
@@ -130,8 +130,7 @@ pub unsafe extern "C" fn rr_spawn_attrs_set_cwd(
 ) -> rr_status {
     guard(err, || {
         // SAFETY: live and exclusive per the contract.
-        let attrs =
-            unsafe { attrs.as_mut() }.ok_or_else(|| Error::invalid_argument("attrs is NULL"))?;
+        let attrs = unsafe { handle_mut(attrs, "attrs") }?;
         if cwd.is_null() {
             attrs.inner.set_cwd(None::<&OsStr>);
             return Ok(());
@@ -166,8 +165,7 @@ pub unsafe extern "C" fn rr_spawn_attrs_set_measure_usage(
 ) -> rr_status {
     guard(err, || {
         // SAFETY: live and exclusive per the contract.
-        let attrs =
-            unsafe { attrs.as_mut() }.ok_or_else(|| Error::invalid_argument("attrs is NULL"))?;
+        let attrs = unsafe { handle_mut(attrs, "attrs") }?;
         attrs.inner.set_measure_usage(measure != 0);
         Ok(())
     })
@@ -219,8 +217,7 @@ pub unsafe extern "C" fn rr_spawn_attrs_set_stdio(
 ) -> rr_status {
     guard(err, || {
         // SAFETY: live and exclusive per the contract.
-        let attrs =
-            unsafe { attrs.as_mut() }.ok_or_else(|| Error::invalid_argument("attrs is NULL"))?;
+        let attrs = unsafe { handle_mut(attrs, "attrs") }?;
         let index = match stream {
             0..=2 => stream as usize,
             _ => {
