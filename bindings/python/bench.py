@@ -1,15 +1,17 @@
 """Benchmarks against the standard library, measured in the same run with
 the two sides interleaved (machines are noisy): prints the median time per
 operation of each and their ratio (ours / standard library; below 1.0 is
-faster).
+faster) with its 90% interval.
 
 - `runner.run(["true"])` against `subprocess.run(["true"])`;
 - `create_subprocess_exec("true")` with three pipes and `communicate()`,
   against `asyncio.create_subprocess_exec`;
 - an interactive round trip: 1,000 lines through `cat`, one at a time.
 
-The two sides alternate in small batches and the median batch is kept, so
-that load from other programs weighs on both alike.
+The two sides run in pairs of small batches (one run each for the round
+trip), back to back and in turns first, so that load from other programs
+weighs on both of a pair alike; the ratio is the geometric mean of the
+pairs' ratios, and the interval is bootstrapped from them.
 
 Each under the exec runner and under landrun; then landrun against exec,
 interleaved the same way: that ratio is to stay within the C-ABI crate's
@@ -22,7 +24,9 @@ Run: bindings/python/test.sh --bench, or python bench.py [ROUNDS].
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -113,21 +117,41 @@ def timed_async(fn: Callable[[], None], n: int) -> float:
 
 
 def compare(
-    name: str, ours: Callable[[], None], base: Callable[[], None], n: int, rounds: int, asynchronous: bool = False
+    name: str,
+    ours: Callable[[], None],
+    base: Callable[[], None],
+    n: int,
+    rounds: int,
+    asynchronous: bool = False,
+    batch: int = 10,
 ) -> Tuple[float, float]:
     measure = timed_async if asynchronous else timed
     measure(ours, max(1, n // 10))
     measure(base, max(1, n // 10))
-    # Small batches, alternated, and the median batch: a noisy machine
-    # slows both sides alike at any moment.
-    batch = max(1, min(n, 10))
+    # Pairs of small batches, one of each side back to back, in turns
+    # first: a noisy machine slows both of a pair alike. The ratio is the
+    # geometric mean of the pairs' ratios, with a 90% interval drawn from
+    # them (bootstrap), so that a figure near 1.0 says whether it is noise.
+    batch = max(1, min(n, batch))
     a: List[float] = []
     b: List[float] = []
-    for _ in range(rounds * max(1, n // batch)):
-        b.append(measure(base, batch))
-        a.append(measure(ours, batch))
+    for i in range(rounds * max(1, n // batch)):
+        if i % 2:
+            a.append(measure(ours, batch))
+            b.append(measure(base, batch))
+        else:
+            b.append(measure(base, batch))
+            a.append(measure(ours, batch))
+    logs = [math.log(x / y) for x, y in zip(a, b)]
+    draw = random.Random(0)
+    means = sorted(statistics.mean(draw.choices(logs, k=len(logs))) for _ in range(1000))
+    low, high = math.exp(means[50]), math.exp(means[949])
     ours_t, base_t = statistics.median(a), statistics.median(b)
-    print(f"{name:<58} {ours_t * 1e6:10.0f} us {base_t * 1e6:10.0f} us {ours_t / base_t:7.2f}x", flush=True)
+    ratio = math.exp(statistics.mean(logs))
+    print(
+        f"{name:<58} {ours_t * 1e6:10.0f} us {base_t * 1e6:10.0f} us {ratio:7.2f}x  [{low:.2f}-{high:.2f}]",
+        flush=True,
+    )
     return ours_t, base_t
 
 
@@ -138,8 +162,8 @@ def main() -> None:
 
 
 def report(rounds: int, exec_runner: rr.Runner, land: rr.Runner) -> None:
-    print(f"restricted_runner {rr.version()}, Python {sys.version.split()[0]}, {rounds} rounds, medians")
-    print(f"{'':<58} {'ours':>13} {'stdlib':>13} {'ratio':>8}")
+    print(f"restricted_runner {rr.version()}, Python {sys.version.split()[0]}, {rounds} rounds")
+    print(f"{'':<58} {'ours':>13} {'stdlib':>13} {'ratio':>8}  90% interval")
     for label, r in (("exec", exec_runner), ("landrun", land)):
         compare(f"run(['true']) [{label}] vs subprocess.run", run_true(r), stdlib_run_true, 200, rounds)
         compare(
@@ -154,11 +178,12 @@ def report(rounds: int, exec_runner: rr.Runner, land: rr.Runner) -> None:
             f"1,000-line round trip through cat [{label}] vs Popen",
             round_trip(cat_in(r)),
             round_trip(lambda: subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)),
-            # Many runs: where the scheduler places cat against this
+            # Run against run: where the scheduler places cat against this
             # process (one CPU, or two that wake each other) is set when it
-            # starts and changes a run's time fourfold on small machines.
+            # starts and changes a run's time severalfold on small machines.
             20,
             rounds,
+            batch=1,
         )
     # landrun against exec directly, interleaved like the rest: the ratio
     # of the two rows above would divide times taken at different moments.
@@ -173,7 +198,12 @@ def report(rounds: int, exec_runner: rr.Runner, land: rr.Runner) -> None:
         asynchronous=True,
     )
     compare(
-        "  1,000-line round trip through cat", round_trip(cat_in(land)), round_trip(cat_in(exec_runner)), 20, rounds
+        "  1,000-line round trip through cat",
+        round_trip(cat_in(land)),
+        round_trip(cat_in(exec_runner)),
+        20,
+        rounds,
+        batch=1,
     )
 
 
