@@ -135,13 +135,14 @@ pub(crate) struct Leaf {
     /// kept while the leaf is in use: a later reading is one `pread`.
     stat: OnceLock<Option<File>>,
     events: OnceLock<Option<File>>,
-    /// Whether `cgroup.kill` was written (or the leaf could not be thawed,
-    /// see [`Leaf::settle_populated_notice`]). Such a leaf is never reused: on
-    /// some kernels (6.18 here) a child forked into a cgroup with
-    /// `CLONE_INTO_CGROUP` is killed at once when that cgroup was ever
-    /// killed and the caller's was not (the kernel compares the two
-    /// cgroups' kill counts).
-    killed: std::sync::atomic::AtomicBool,
+    /// Whether the leaf is never to be reused, but removed at its finish:
+    /// - `cgroup.kill` was written: on some kernels (6.18 here) a child
+    ///   forked into a cgroup with `CLONE_INTO_CGROUP` is killed at once
+    ///   when that cgroup was ever killed and the caller's was not (the
+    ///   kernel compares the two cgroups' kill counts);
+    /// - or it could not be thawed (see [`Leaf::settle_populated_notice`]),
+    ///   and a child forked into it would never run.
+    retired: std::sync::atomic::AtomicBool,
     /// `cpu.stat`'s user and system microseconds when the leaf was last
     /// free: a reused leaf's counts go on from there. None when unknown: a
     /// spawn that did not measure its usage left it, and the next one that
@@ -226,7 +227,7 @@ impl Leaf {
                 dir_fd,
                 stat: OnceLock::new(),
                 events: OnceLock::new(),
-                killed: std::sync::atomic::AtomicBool::new(false),
+                retired: std::sync::atomic::AtomicBool::new(false),
                 cpu_base,
                 measure_cpu: true,
                 emptied: None,
@@ -314,8 +315,7 @@ impl Leaf {
             return Ok(());
         }
         freeze.write_at(b"0", 0).map_err(|e| {
-            // Never reused: removed at its finish.
-            self.killed.store(true, Ordering::Relaxed);
+            self.retired.store(true, Ordering::Relaxed);
             Error::from_io(
                 ErrorKind::Spawn,
                 format!("thawing the cgroup {}", self.dir.display()),
@@ -389,7 +389,7 @@ impl Leaf {
 
     /// SIGKILLs every process in the leaf.
     pub(crate) fn kill_all(&self) {
-        self.killed.store(true, Ordering::Relaxed);
+        self.retired.store(true, Ordering::Relaxed);
         if self.version == Version::V2 && self.write("cgroup.kill", "1").is_ok() {
             return;
         }
@@ -669,8 +669,7 @@ impl Leaf {
                 populated = self.populated();
             }
         }
-        // A killed leaf is not reused (see `killed`).
-        if populated || self.killed.load(Ordering::Relaxed) {
+        if populated || self.retired.load(Ordering::Relaxed) {
             let removed = self.remove(Duration::from_secs(2));
             drop(self);
             replace_open_leaf();
