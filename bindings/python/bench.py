@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, List
 
 import restricted_runner as rr
 
@@ -124,7 +124,7 @@ def compare(
     rounds: int,
     asynchronous: bool = False,
     batch: int = 10,
-) -> Tuple[float, float]:
+) -> None:
     measure = timed_async if asynchronous else timed
     measure(ours, max(1, n // 10))
     measure(base, max(1, n // 10))
@@ -152,7 +152,6 @@ def compare(
         f"{name:<58} {ours_t * 1e6:10.0f} us {base_t * 1e6:10.0f} us {ratio:7.2f}x  [{low:.2f}-{high:.2f}]",
         flush=True,
     )
-    return ours_t, base_t
 
 
 def main() -> None:
@@ -179,8 +178,9 @@ def report(rounds: int, exec_runner: rr.Runner, land: rr.Runner) -> None:
             round_trip(cat_in(r)),
             round_trip(lambda: subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)),
             # Run against run: where the scheduler places cat against this
-            # process (one CPU, or two that wake each other) is set when it
-            # starts and changes a run's time severalfold on small machines.
+            # process (one CPU, or two that wake each other) settles in the
+            # first exchanges and changes a run's time severalfold on small
+            # machines.
             20,
             rounds,
             batch=1,
