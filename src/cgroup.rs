@@ -282,7 +282,10 @@ impl Leaf {
     /// 1,000 lines through `cat`, one at a time, from Python, as root on 2
     /// CPUs: a median of 25.0-28.2 ms against `subprocess.Popen`'s
     /// 25.6-28.3 ms in the same process (0.96-1.01x); 34.3-36.7 ms without
-    /// this (1.27-1.35x).
+    /// this (1.27-1.35x). On a later day, paired run by run against
+    /// `Popen`: 0.99-1.02x with it, 1.06-1.07x without. Starting the child
+    /// on the caller's CPU alone (pinned for the clone) does not do this:
+    /// the command then moves to the other CPU at its first wake-ups.
     ///
     /// Skipped where the leaf was given back less than 5 ms before (its
     /// emptying was just told, so the fork's notice comes from the timer
